@@ -1,0 +1,44 @@
+import type { Middleware } from 'koa';
+import { Counter, Histogram, type Registry } from 'prom-client';
+
+/** Request count and latency by method, route template (never the raw path) and status. */
+export function createHttpMetrics({ registry }: { readonly registry: Registry }): Middleware {
+  const labelNames = ['method', 'route', 'status'] as const;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route template and status',
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency in seconds, by method, route template and status',
+    labelNames,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  return async (ctx, next) => {
+    const end = duration.startTimer();
+    try {
+      await next();
+    } finally {
+      const labels = {
+        method: ctx.method,
+        route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched',
+        status: String(ctx.status),
+      };
+      end(labels);
+      requests.inc(labels);
+    }
+  };
+}
+
+/** Orders accepted or refused at intake, by result. */
+export function createIntakeMetrics({ registry }: { readonly registry: Registry }) {
+  return new Counter({
+    name: 'orders_created_total',
+    help: 'POST /orders results: created, replayed, accepted_unqueued, rejected',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+}

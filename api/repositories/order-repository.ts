@@ -1,0 +1,74 @@
+import {
+  findOrderById,
+  toOrder,
+  transitionOrder,
+  type Order,
+  type OrderDocument,
+  type OrderModels,
+  type OrderStatus,
+  type TransitionRequest,
+} from '#common';
+
+/** Raised when an order with the same id already exists (the idempotency key was used before). */
+export class DuplicateOrderError extends Error {
+  constructor(readonly orderId: string) {
+    super(`order ${orderId} already exists`);
+    this.name = 'DuplicateOrderError';
+  }
+}
+
+export interface ListOrdersQuery {
+  readonly status?: OrderStatus;
+  readonly customerId?: string;
+  readonly limit: number;
+  readonly after?: { readonly createdAt: Date; readonly id: string };
+}
+
+export type OrderRepository = ReturnType<typeof createOrderRepository>;
+
+/** Data access for the api: plain objects in, plain objects out. */
+export function createOrderRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }) {
+  const { Order } = models;
+  return {
+    /** Inserts a new order; throws {@link DuplicateOrderError} when its id exists. One command. */
+    async insert(order: Omit<Order, 'history'> & { history: Order['history'] }): Promise<Order> {
+      const { id, ...rest } = order;
+      const doc = { _id: id, ...rest } as OrderDocument;
+      try {
+        await Order.collection.insertOne(doc as never);
+      } catch (err) {
+        if ((err as { code?: number }).code === 11000) throw new DuplicateOrderError(id);
+        throw err;
+      }
+      return toOrder(doc);
+    },
+
+    findById: (id: string) => findOrderById(Order, id),
+
+    /** Records that the order's job is in Redis (the outbox's second half). One command. */
+    async markEnqueued(id: string, at: Date): Promise<void> {
+      await Order.updateOne({ _id: id, enqueuedAt: null }, { $set: { enqueuedAt: at } });
+    },
+
+    transition: (id: string, request: TransitionRequest) => transitionOrder(Order, id, request),
+
+    /** One page, newest first, served by the (filter, createdAt, _id) indexes. Fetches one extra to know if more follow. */
+    async list(query: ListOrdersQuery): Promise<{ items: Order[]; hasMore: boolean }> {
+      const filter: Record<string, unknown> = {};
+      if (query.status) filter.status = query.status;
+      if (query.customerId) filter.customerId = query.customerId;
+      if (query.after) {
+        filter.$or = [
+          { createdAt: { $lt: query.after.createdAt } },
+          { createdAt: query.after.createdAt, _id: { $lt: query.after.id } },
+        ];
+      }
+      const docs = await Order.find(filter)
+        .sort({ createdAt: -1, _id: -1 })
+        .limit(query.limit + 1)
+        .lean();
+      const items = (docs as OrderDocument[]).slice(0, query.limit).map(toOrder);
+      return { items, hasMore: docs.length > query.limit };
+    },
+  };
+}

@@ -1,0 +1,134 @@
+import {
+  AppError,
+  computeTotalCents,
+  fingerprint,
+  orderIdFromKey,
+  randomOrderId,
+  type Logger,
+  type NewOrderInput,
+  type Order,
+  type OrderStatus,
+} from '#common';
+import { DuplicateOrderError, type OrderRepository } from '../repositories/order-repository.js';
+import type { OrderQueue } from '../repositories/order-queue.js';
+
+/**
+ * How an intake ended: `created` (stored and queued), `replayed` (the idempotency key named an
+ * order with the same body), `accepted_unqueued` (stored, but Redis did not take the job; the
+ * reconciler enqueues it later).
+ */
+export type IntakeOutcome = 'created' | 'replayed' | 'accepted_unqueued';
+
+export interface CreateOrderCommand {
+  readonly input: NewOrderInput;
+  readonly idempotencyKey?: string;
+  /** The client the key belongs to (DESIGN.md: the authenticated client id, or `public`). */
+  readonly scope: string;
+  readonly correlationId: string;
+}
+
+export interface ListOrdersCommand {
+  readonly status?: OrderStatus;
+  readonly customerId?: string;
+  readonly limit: number;
+  readonly after?: { readonly createdAt: Date; readonly id: string };
+}
+
+export type OrderService = ReturnType<typeof createOrderService>;
+
+export function createOrderService(deps: {
+  readonly orders: OrderRepository;
+  readonly queue: OrderQueue;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}) {
+  const { orders, queue, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  /** Adds the order's job and records it; false when Redis did not take it (the order stays safe in MongoDB). */
+  async function enqueue(order: Order): Promise<boolean> {
+    try {
+      await queue.enqueue(order.id, order.correlationId);
+    } catch (err) {
+      logger.warn({ err, orderId: order.id }, 'order stored but not queued; the reconciler will enqueue it');
+      return false;
+    }
+    await orders.markEnqueued(order.id, now());
+    return true;
+  }
+
+  async function replay(id: string, requestFingerprint: string): Promise<Order> {
+    const existing = await orders.findById(id);
+    if (!existing) throw new Error(`order ${id} reported as duplicate but not found`);
+    if (existing.fingerprint !== requestFingerprint) {
+      throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request body', {
+        details: [{ field: 'Idempotency-Key', message: 'already used for another request' }],
+      });
+    }
+    // The first request may still be adding the job, or may have lost Redis; adding again is harmless
+    // (same job id) and finishes the outbox sooner than the reconciler would.
+    if (existing.status === 'PENDING' && existing.enqueuedAt === null) await enqueue(existing);
+    return existing;
+  }
+
+  async function get(id: string): Promise<Order> {
+    const order = await orders.findById(id);
+    if (!order) throw new AppError('NOT_FOUND', `order ${id} not found`);
+    return order;
+  }
+
+  return {
+    async create(command: CreateOrderCommand): Promise<{ order: Order; outcome: IntakeOutcome }> {
+      const requestFingerprint = fingerprint(command.input);
+      const id = command.idempotencyKey ? orderIdFromKey(command.scope, command.idempotencyKey) : randomOrderId();
+      const at = now();
+      const { customerId, items, currency, metadata } = command.input;
+      let order: Order;
+      try {
+        order = await orders.insert({
+          id,
+          status: 'PENDING',
+          clientId: command.scope,
+          customerId,
+          items: items.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents })),
+          totalCents: computeTotalCents(items),
+          currency,
+          ...(metadata ? { metadata: { ...metadata } } : {}),
+          attempts: 0,
+          lastError: null,
+          history: [{ status: 'PENDING', at }],
+          fingerprint: requestFingerprint,
+          correlationId: command.correlationId,
+          enqueuedAt: null,
+          createdAt: at,
+          updatedAt: at,
+          processedAt: null,
+          failedAt: null,
+        });
+      } catch (err) {
+        if (err instanceof DuplicateOrderError && command.idempotencyKey) {
+          return { order: await replay(id, requestFingerprint), outcome: 'replayed' };
+        }
+        throw err;
+      }
+      const queued = await enqueue(order);
+      return { order, outcome: queued ? 'created' : 'accepted_unqueued' };
+    },
+
+    get,
+
+    list: (command: ListOrdersCommand) => orders.list(command),
+
+    /** PENDING or FAILED → CANCELLED; a job still queued for it completes as a no-op. */
+    async cancel(id: string): Promise<Order> {
+      const cancelled = await orders.transition(id, {
+        to: 'CANCELLED',
+        from: ['PENDING', 'FAILED'],
+        reason: 'cancelled through the API',
+      });
+      if (cancelled) return cancelled;
+      const existing = await get(id);
+      throw new AppError('INVALID_STATE', `order ${id} is ${existing.status}; only PENDING or FAILED orders can be cancelled`);
+    },
+  };
+}

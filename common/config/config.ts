@@ -1,0 +1,110 @@
+import Joi from 'joi';
+
+/** The validated, frozen configuration every process reads. Names follow DESIGN.md's table. */
+export interface Config {
+  readonly nodeEnv: string;
+  readonly mongoUrl: string;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  readonly logLevel: string;
+  readonly apiPort: number;
+  readonly healthPort: number;
+  /** Base port for worker metrics; 0 turns the metrics server off. */
+  readonly workerMetricsPort: number;
+  /** pm2's instance number (NODE_APP_INSTANCE), added to the worker metrics port. */
+  readonly instance: number;
+  readonly bodyLimit: string;
+  readonly workerConcurrency: number;
+  readonly jobAttempts: number;
+  readonly jobBackoffMs: number;
+  readonly processingDelayMs: number;
+  readonly failureRate: number;
+  readonly reconcileIntervalMs: number;
+  readonly reconcileGraceMs: number;
+  readonly healthTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly bullBoardUser: string | undefined;
+  readonly bullBoardPassword: string | undefined;
+}
+
+const port = Joi.number().integer().min(0).max(65535);
+
+const schema = Joi.object({
+  NODE_ENV: Joi.string().valid('development', 'production', 'test').default('development'),
+  MONGO_URL: Joi.string()
+    .uri({ scheme: ['mongodb', 'mongodb+srv'] })
+    .default('mongodb://127.0.0.1:27017/orders'),
+  REDIS_URL: Joi.string()
+    .uri({ scheme: ['redis', 'rediss'] })
+    .default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: Joi.string()
+    .pattern(/^[A-Za-z0-9_-]{1,64}$/)
+    .default('bull'),
+  LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
+  API_PORT: port.default(3000),
+  HEALTH_PORT: port.default(3001),
+  WORKER_METRICS_PORT: port.default(9464),
+  NODE_APP_INSTANCE: Joi.number().integer().min(0).max(1000).default(0),
+  BODY_LIMIT: Joi.string()
+    .pattern(/^\d+(b|kb|mb)$/i)
+    .default('100kb'),
+  WORKER_CONCURRENCY: Joi.number().integer().min(1).max(1000).default(10),
+  JOB_ATTEMPTS: Joi.number().integer().min(1).max(100).default(5),
+  JOB_BACKOFF_MS: Joi.number().integer().min(0).max(3_600_000).default(1000),
+  PROCESSING_DELAY_MS: Joi.number().integer().min(0).max(600_000).default(50),
+  FAILURE_RATE: Joi.number().min(0).max(1).default(0),
+  RECONCILE_INTERVAL_MS: Joi.number().integer().min(100).default(15000),
+  RECONCILE_GRACE_MS: Joi.number().integer().min(0).default(10000),
+  HEALTH_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(1000),
+  SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(10000),
+  BULL_BOARD_USER: Joi.string().min(1).max(128),
+  BULL_BOARD_PASSWORD: Joi.string().min(1).max(256),
+})
+  .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
+  // Every other variable of the environment is none of our business.
+  .unknown(true);
+
+/** Thrown by {@link loadConfig}; `problems` lists every bad variable (values are never echoed). */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment and returns a frozen {@link Config}. Reports every problem at once.
+ * Empty strings count as unset, so `FOO=` in an .env file falls back to the default.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const { value, error } = schema.validate(input, { abortEarly: false, convert: true });
+  if (error) {
+    // Messages name the variable and the rule; the offending value is left out because it may be a secret.
+    throw new ConfigError(error.details.map((d) => d.message.replace(/^"([^"]+)"/, '$1')));
+  }
+  const v = value as Record<string, never>;
+  return Object.freeze({
+    nodeEnv: v.NODE_ENV,
+    mongoUrl: v.MONGO_URL,
+    redisUrl: v.REDIS_URL,
+    queuePrefix: v.QUEUE_PREFIX,
+    logLevel: v.LOG_LEVEL,
+    apiPort: v.API_PORT,
+    healthPort: v.HEALTH_PORT,
+    workerMetricsPort: v.WORKER_METRICS_PORT,
+    instance: v.NODE_APP_INSTANCE,
+    bodyLimit: v.BODY_LIMIT,
+    workerConcurrency: v.WORKER_CONCURRENCY,
+    jobAttempts: v.JOB_ATTEMPTS,
+    jobBackoffMs: v.JOB_BACKOFF_MS,
+    processingDelayMs: v.PROCESSING_DELAY_MS,
+    failureRate: v.FAILURE_RATE,
+    reconcileIntervalMs: v.RECONCILE_INTERVAL_MS,
+    reconcileGraceMs: v.RECONCILE_GRACE_MS,
+    healthTimeoutMs: v.HEALTH_TIMEOUT_MS,
+    shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    bullBoardUser: v.BULL_BOARD_USER,
+    bullBoardPassword: v.BULL_BOARD_PASSWORD,
+  });
+}

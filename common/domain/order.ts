@@ -1,0 +1,86 @@
+/** Order states (DESIGN.md, "State machine"). */
+export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'CANCELLED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+export const TERMINAL_STATUSES: readonly OrderStatus[] = ['PROCESSED', 'CANCELLED'];
+
+export interface OrderItem {
+  readonly sku: string;
+  readonly quantity: number;
+  readonly unitPriceCents: number;
+}
+
+export interface HistoryEntry {
+  readonly status: OrderStatus;
+  readonly at: Date;
+  readonly attempt?: number;
+  readonly reason?: string;
+}
+
+/** An order as the repositories return it: a plain object, no driver types. */
+export interface Order {
+  readonly id: string;
+  readonly status: OrderStatus;
+  readonly clientId: string;
+  readonly customerId: string;
+  readonly items: readonly OrderItem[];
+  readonly totalCents: number;
+  readonly currency: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly history: readonly HistoryEntry[];
+  readonly fingerprint: string;
+  readonly correlationId: string;
+  readonly enqueuedAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly processedAt: Date | null;
+  readonly failedAt: Date | null;
+}
+
+/** What a client sends to create an order (validated before it gets here). */
+export interface NewOrderInput {
+  readonly customerId: string;
+  readonly items: readonly OrderItem[];
+  readonly currency: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+/** The most history entries an order keeps; older ones are dropped first. */
+export const HISTORY_LIMIT = 50;
+
+/** The most characters of an error message kept in `lastError` and in history reasons. */
+export const REASON_LIMIT = 500;
+
+/** Money in minor units; the server computes it, never the client. */
+export function computeTotalCents(items: readonly OrderItem[]): number {
+  return items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0);
+}
+
+/** The public shape of an order, as DESIGN.md's "Orders" shows it. */
+export function toOrderView(order: Order) {
+  return {
+    id: order.id,
+    status: order.status,
+    customerId: order.customerId,
+    items: order.items.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents })),
+    totalCents: order.totalCents,
+    currency: order.currency,
+    ...(order.metadata ? { metadata: order.metadata } : {}),
+    attempts: order.attempts,
+    lastError: order.lastError,
+    history: order.history.map((h) => ({
+      status: h.status,
+      at: h.at.toISOString(),
+      ...(h.attempt !== undefined ? { attempt: h.attempt } : {}),
+      ...(h.reason !== undefined ? { reason: h.reason } : {}),
+    })),
+    createdAt: order.createdAt.toISOString(),
+    updatedAt: order.updatedAt.toISOString(),
+    processedAt: order.processedAt?.toISOString() ?? null,
+    failedAt: order.failedAt?.toISOString() ?? null,
+  };
+}
+
+export type OrderView = ReturnType<typeof toOrderView>;

@@ -1,0 +1,58 @@
+/** The closed set of error codes the system reports (DESIGN.md, "HTTP interface"). */
+export const ERROR_CODES = [
+  'VALIDATION_ERROR',
+  'INVALID_JSON',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'INVALID_STATE',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'IDEMPOTENCY_KEY_REUSED',
+  'RATE_LIMITED',
+  'SERVICE_UNAVAILABLE',
+  'INTERNAL_ERROR',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** One entry of an error's `details`: which field, and what is wrong with it. */
+export interface ErrorDetail {
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * The one error type services throw. It knows nothing of HTTP: the api's error middleware maps
+ * `code` to a status. `expose` is false for messages that must not reach a client.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly details: readonly ErrorDetail[];
+
+  constructor(code: ErrorCode, message: string, options: { details?: ErrorDetail[]; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.details = options.details ?? [];
+  }
+}
+
+/** True for the errors the MongoDB driver raises when the server cannot be reached in time. */
+export function isMongoUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared)Error$/.test(err.name) ||
+    // mongoose with bufferCommands off, before the first connection or after close
+    /before initial connection is complete|Connection was force closed|client was closed/i.test(err.message)
+  );
+}
+
+/** True for the errors ioredis raises when Redis cannot take a command right now. */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|OOM command not allowed|MaxRetriesPerRequest/i.test(
+      err.message,
+    ) || err.name === 'MaxRetriesPerRequestError'
+  );
+}

@@ -1,0 +1,82 @@
+/**
+ * The public surface of `common`: what every process (api, worker, health) and the scripts share.
+ * Import it as `#common`; never reach into its files.
+ */
+export { loadConfig, ConfigError, type Config } from './config/config.js';
+export {
+  createLogger,
+  createLogContext,
+  redactUrl,
+  type Logger,
+  type LogContext,
+  type LogFields,
+  type LoggerOptions,
+} from './logging/logger.js';
+export {
+  AppError,
+  ERROR_CODES,
+  isMongoUnavailable,
+  isRedisUnavailable,
+  type ErrorCode,
+  type ErrorDetail,
+} from './errors/app-error.js';
+export {
+  ORDER_STATUSES,
+  TERMINAL_STATUSES,
+  HISTORY_LIMIT,
+  REASON_LIMIT,
+  computeTotalCents,
+  toOrderView,
+  type Order,
+  type OrderItem,
+  type OrderStatus,
+  type OrderView,
+  type HistoryEntry,
+  type NewOrderInput,
+} from './domain/order.js';
+export {
+  TRANSITIONS,
+  canTransition,
+  sourcesOf,
+  buildTransition,
+  truncateReason,
+  type TransitionRequest,
+  type TransitionSpec,
+} from './domain/state-machine.js';
+export {
+  PUBLIC_SCOPE,
+  IDEMPOTENCY_KEY,
+  orderIdFromKey,
+  randomOrderId,
+  isOrderId,
+  canonicalJson,
+  fingerprint,
+} from './domain/identity.js';
+export { createMongoConnection, openMongo, pingMongo, type MongoConnectionOptions } from './mongo/connection.js';
+export {
+  registerOrderModels,
+  ensureOrderIndexes,
+  type OrderModels,
+  type OrderDocument,
+  type EffectDocument,
+} from './mongo/order-model.js';
+export { toOrder } from './mongo/order-mapper.js';
+export {
+  createRedisConnection,
+  redisOptions,
+  pingRedis,
+  type RedisRole,
+  type RedisConnectionOptions,
+} from './redis/connection.js';
+export {
+  ORDERS_QUEUE,
+  PROCESS_ORDER_JOB,
+  orderJobOptions,
+  createOrdersQueue,
+  type ProcessOrderJobData,
+  type JobPolicy,
+} from './queues/orders-queue.js';
+export { createMetricsRegistry } from './metrics/registry.js';
+export { installProcessHandlers, withTimeout, signalReady } from './lifecycle/process.js';
+export { transitionOrder, findOrderById } from './mongo/order-transitions.js';
+export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';

@@ -1,0 +1,57 @@
+import type { Logger } from 'pino';
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * Crash policy and the second-signal rule for every process. An uncaught exception or unhandled
+ * rejection is logged as fatal and the process exits 1 for its supervisor to restart it (running on
+ * in an unknown state is worse). A second SIGTERM/SIGINT while shutting down exits at once.
+ * `onFirstSignal` runs the graceful shutdown; processes served by terminus pass none (terminus owns it).
+ */
+export function installProcessHandlers(options: {
+  readonly logger: Logger;
+  readonly onFirstSignal?: (signal: string) => void;
+}): void {
+  const { logger } = options;
+  let signals = 0;
+  for (const signal of SIGNALS) {
+    process.on(signal, () => {
+      signals += 1;
+      if (signals === 1) {
+        logger.info({ signal }, 'shutdown requested');
+        options.onFirstSignal?.(signal);
+      } else {
+        logger.warn({ signal }, 'second signal: exiting now');
+        logger.flush();
+        process.exit(130);
+      }
+    });
+  }
+  const fatal = (err: unknown, kind: string) => {
+    logger.fatal({ err, kind }, 'fatal error, exiting');
+    logger.flush();
+    process.exit(1);
+  };
+  process.on('uncaughtException', (err) => fatal(err, 'uncaughtException'));
+  process.on('unhandledRejection', (err) => fatal(err, 'unhandledRejection'));
+}
+
+/** Resolves with the promise's value, or rejects with `message` after `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Tells pm2 (or any parent with an IPC channel) that the process can serve. */
+export function signalReady(): void {
+  process.send?.('ready');
+}

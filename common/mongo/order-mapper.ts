@@ -1,0 +1,32 @@
+import type { Order, OrderStatus } from '../domain/order.js';
+import type { OrderDocument } from './order-model.js';
+
+/** Turns a lean stored document into the plain {@link Order} the rest of the code uses. */
+export function toOrder(doc: OrderDocument): Order {
+  const metadata = doc.metadata;
+  return {
+    id: doc._id,
+    status: doc.status,
+    clientId: doc.clientId,
+    customerId: doc.customerId,
+    items: doc.items.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents })),
+    totalCents: doc.totalCents,
+    currency: doc.currency,
+    ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+    attempts: doc.attempts ?? 0,
+    lastError: doc.lastError ?? null,
+    history: (doc.history ?? []).map((h) => ({
+      status: h.status as OrderStatus,
+      at: h.at,
+      ...(h.attempt != null ? { attempt: h.attempt } : {}),
+      ...(h.reason != null ? { reason: h.reason } : {}),
+    })),
+    fingerprint: doc.fingerprint,
+    correlationId: doc.correlationId,
+    enqueuedAt: doc.enqueuedAt ?? null,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    processedAt: doc.processedAt ?? null,
+    failedAt: doc.failedAt ?? null,
+  };
+}

@@ -1,0 +1,98 @@
+import { Schema, type Connection, type Model } from 'mongoose';
+import { ORDER_STATUSES } from '../domain/order.js';
+
+/** Stored shape of an order; `_id` is the order id (`ord_…`). */
+export interface OrderDocument {
+  _id: string;
+  status: (typeof ORDER_STATUSES)[number];
+  clientId: string;
+  customerId: string;
+  items: { sku: string; quantity: number; unitPriceCents: number }[];
+  totalCents: number;
+  currency: string;
+  metadata?: Record<string, string>;
+  attempts: number;
+  lastError: string | null;
+  history: { status: string; at: Date; attempt?: number; reason?: string }[];
+  fingerprint: string;
+  correlationId: string;
+  enqueuedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  processedAt: Date | null;
+  failedAt: Date | null;
+}
+
+/** The record of an order's business effect; `_id` is the order id, so it can exist once only. */
+export interface EffectDocument {
+  _id: string;
+  totalCents: number;
+  currency: string;
+  attempt: number;
+  jobId: string;
+  createdAt: Date;
+}
+
+const orderSchema = new Schema<OrderDocument>(
+  {
+    _id: { type: String, required: true },
+    status: { type: String, enum: ORDER_STATUSES, required: true },
+    clientId: { type: String, required: true },
+    customerId: { type: String, required: true },
+    items: {
+      type: [{ _id: false, sku: String, quantity: Number, unitPriceCents: Number }],
+      required: true,
+    },
+    totalCents: { type: Number, required: true },
+    currency: { type: String, required: true },
+    metadata: { type: Schema.Types.Mixed, default: undefined },
+    attempts: { type: Number, default: 0 },
+    lastError: { type: String, default: null },
+    history: [{ _id: false, status: String, at: Date, attempt: Number, reason: String }],
+    fingerprint: { type: String, required: true },
+    correlationId: { type: String, required: true },
+    enqueuedAt: { type: Date, default: null },
+    createdAt: { type: Date, required: true },
+    updatedAt: { type: Date, required: true },
+    processedAt: { type: Date, default: null },
+    failedAt: { type: Date, default: null },
+  },
+  { collection: 'orders', versionKey: false, strict: 'throw', minimize: true },
+);
+
+// Keyset pagination (newest first), alone or with one filter, and the reconciler's scan of
+// PENDING orders never enqueued. Each query of the system is served by one of these.
+orderSchema.index({ createdAt: -1, _id: -1 }, { name: 'createdAt_id' });
+orderSchema.index({ status: 1, createdAt: -1, _id: -1 }, { name: 'status_createdAt_id' });
+orderSchema.index({ customerId: 1, createdAt: -1, _id: -1 }, { name: 'customer_createdAt_id' });
+orderSchema.index({ status: 1, enqueuedAt: 1, createdAt: 1 }, { name: 'status_enqueuedAt_createdAt' });
+
+const effectSchema = new Schema<EffectDocument>(
+  {
+    _id: { type: String, required: true },
+    totalCents: Number,
+    currency: String,
+    attempt: Number,
+    jobId: String,
+    createdAt: Date,
+  },
+  { collection: 'order_effects', versionKey: false },
+);
+
+export interface OrderModels {
+  readonly Order: Model<OrderDocument>;
+  readonly Effect: Model<EffectDocument>;
+}
+
+/** Registers the models on a connection (never on the global mongoose). */
+export function registerOrderModels(connection: Connection): OrderModels {
+  return {
+    Order: connection.models.Order ?? connection.model<OrderDocument>('Order', orderSchema),
+    Effect: connection.models.Effect ?? connection.model<EffectDocument>('Effect', effectSchema),
+  } as OrderModels;
+}
+
+/** Creates the collections' indexes; idempotent. Run once at start by the api and the worker. */
+export async function ensureOrderIndexes(models: OrderModels): Promise<void> {
+  await Promise.all([models.Order.createIndexes(), models.Effect.createIndexes()]);
+}

@@ -1,0 +1,42 @@
+import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
+
+/** Queue and job names are public: dashboards, scripts and alerts rely on them (DESIGN.md, "Queue"). */
+export const ORDERS_QUEUE = 'orders';
+export const PROCESS_ORDER_JOB = 'process-order';
+
+/** The data of a `process-order` job. */
+export interface ProcessOrderJobData {
+  readonly orderId: string;
+  readonly correlationId: string;
+}
+
+export interface JobPolicy {
+  readonly jobAttempts: number;
+  readonly jobBackoffMs: number;
+}
+
+/**
+ * Default job options: `attempts` tries with exponential back-off (with jitter, so a burst of
+ * failures does not retry in lock-step); completed jobs kept 1 h / 1000; failed jobs kept: the
+ * failed set is the dead-letter queue.
+ */
+export function orderJobOptions(policy: JobPolicy): JobsOptions {
+  return {
+    attempts: policy.jobAttempts,
+    backoff: { type: 'exponential', delay: policy.jobBackoffMs, jitter: 0.5 },
+    removeOnComplete: { age: 3600, count: 1000 },
+    removeOnFail: false,
+  };
+}
+
+/** The `orders` queue for producers (api, health, scripts). The caller owns and closes the connection. */
+export function createOrdersQueue(
+  connection: ConnectionOptions,
+  options: JobPolicy & { readonly prefix: string },
+): Queue<ProcessOrderJobData> {
+  return new Queue<ProcessOrderJobData>(ORDERS_QUEUE, {
+    connection,
+    prefix: options.prefix,
+    defaultJobOptions: orderJobOptions(options),
+  });
+}

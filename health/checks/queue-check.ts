@@ -1,0 +1,21 @@
+import type { Queue } from 'bullmq';
+import { withTimeout, type ProcessOrderJobData } from '#common';
+
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused'] as const;
+
+export interface QueueReport {
+  readonly counts: Record<string, number>;
+  readonly workers: number;
+}
+
+/** Job counts by state (one cheap Redis call per state, no scan of jobs) and the live worker count. */
+export function createQueueCheck({ queue, timeoutMs }: { readonly queue: Queue<ProcessOrderJobData>; readonly timeoutMs: number }) {
+  return async (): Promise<QueueReport> => {
+    const [counts, workers] = await withTimeout(
+      Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.getWorkersCount()]),
+      timeoutMs,
+      `Redis did not report queue counts within ${timeoutMs} ms`,
+    );
+    return { counts, workers };
+  };
+}

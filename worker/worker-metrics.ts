@@ -1,0 +1,43 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { ProcessorMetrics } from './processors/order-processor.js';
+
+/** The worker's own series: jobs by outcome, attempt duration, jobs in progress. */
+export function createWorkerMetrics(registry: Registry): ProcessorMetrics & { readonly active: Gauge } {
+  return {
+    jobs: new Counter({
+      name: 'worker_jobs_total',
+      help: 'Order job attempts by outcome: completed, failed_retry, dead, noop_terminal',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'worker_job_duration_seconds',
+      help: 'Duration of one order job attempt in seconds, by outcome',
+      labelNames: ['outcome'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    active: new Gauge({ name: 'worker_active_jobs', help: 'Order jobs being processed now', registers: [registry] }),
+  };
+}
+
+/** A bare HTTP server for `GET /metrics` (the worker has no other HTTP surface). */
+export function createMetricsServer(registry: Registry): Server {
+  return createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/metrics') {
+      registry
+        .metrics()
+        .then((body) => {
+          res.writeHead(200, { 'Content-Type': registry.contentType });
+          res.end(body);
+        })
+        .catch(() => {
+          res.writeHead(500).end();
+        });
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'only GET /metrics is served here', details: [] } }));
+  });
+}
