@@ -12,9 +12,23 @@ export function registerHealthMetrics(deps: {
   readonly queueReport: () => Promise<QueueReport>;
 }): void {
   const { registry, checks, queueReport } = deps;
-  const jobs = new Gauge({ name: 'queue_jobs', help: 'Jobs in the orders queue by state (failed = dead-letter queue)', labelNames: ['state'] as const, registers: [registry] });
-  const workers = new Gauge({ name: 'queue_workers', help: 'Workers connected to the orders queue', registers: [registry] });
-  const up = new Gauge({ name: 'dependency_up', help: '1 when the dependency answered its probe', labelNames: ['dependency'] as const, registers: [registry] });
+  const jobs = new Gauge({
+    name: 'queue_jobs',
+    help: 'Jobs in the orders queue by state (failed = dead-letter queue)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+  });
+  const workers = new Gauge({
+    name: 'queue_workers',
+    help: 'Workers connected to the orders queue',
+    registers: [registry],
+  });
+  const up = new Gauge({
+    name: 'dependency_up',
+    help: '1 when the dependency answered its probe',
+    labelNames: ['dependency'] as const,
+    registers: [registry],
+  });
   const latency = new Gauge({
     name: 'dependency_latency_seconds',
     help: 'Latency of the last dependency probe in seconds',

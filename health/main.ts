@@ -44,11 +44,15 @@ async function main(): Promise<void> {
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
     };
     if (req.method === 'GET' && req.url === '/metrics') {
-      registry.metrics().then((text) => send(200, text, registry.contentType), () => send(500, ''));
+      registry.metrics().then(
+        (text) => send(200, text, registry.contentType),
+        () => send(500, ''),
+      );
     } else if (req.method === 'GET' && req.url === '/health') {
       void (async () => {
         const [mongodb, redisResult] = await Promise.all([checks.mongodb(), checks.redis()]);
-        const queueResult = redisResult.status === 'up' ? await queueReport().catch((err: Error) => ({ error: err.message })) : null;
+        const queueResult =
+          redisResult.status === 'up' ? await queueReport().catch((err: Error) => ({ error: err.message })) : null;
         const ok = mongodb.status === 'up' && redisResult.status === 'up';
         send(ok ? 200 : 503, {
           status: ok ? 'ok' : 'error',
@@ -100,7 +104,9 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
-    process.stderr.write(`health: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`);
+    process.stderr.write(
+      `health: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`,
+    );
     process.exit(78);
   }
   process.stderr.write(`health: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -36,7 +36,10 @@ export const openApiDocument = {
         },
         responses: {
           '201': { ...orderResponse, description: 'created; `Location` names it' },
-          '200': { ...orderResponse, description: 'replay of an earlier request with the same key (`Idempotent-Replayed: true`)' },
+          '200': {
+            ...orderResponse,
+            description: 'replay of an earlier request with the same key (`Idempotent-Replayed: true`)',
+          },
           '202': { ...orderResponse, description: 'stored; the queue is away and the order will be enqueued later' },
           '400': error,
           '413': error,
@@ -74,7 +77,11 @@ export const openApiDocument = {
       },
     },
     '/orders/{id}': {
-      get: { summary: 'Read an order', parameters: [orderId], responses: { '200': orderResponse, '404': error, '503': error } },
+      get: {
+        summary: 'Read an order',
+        parameters: [orderId],
+        responses: { '200': orderResponse, '404': error, '503': error },
+      },
     },
     '/orders/{id}/cancel': {
       post: {

@@ -1,7 +1,15 @@
 import { Router } from '@koa/router';
 import { koaBody } from 'koa-body';
 import type { Counter } from 'prom-client';
-import { AppError, IDEMPOTENCY_KEY, PUBLIC_SCOPE, isOrderId, toOrderView, type NewOrderInput, type OrderStatus } from '#common';
+import {
+  AppError,
+  IDEMPOTENCY_KEY,
+  PUBLIC_SCOPE,
+  isOrderId,
+  toOrderView,
+  type NewOrderInput,
+  type OrderStatus,
+} from '#common';
 import type { OrderService } from '../services/order-service.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { listOrdersQuerySchema, newOrderSchema, validate } from './order-schemas.js';
@@ -33,13 +41,16 @@ export function createOrdersRouter(deps: {
       if (!ctx.request.is('application/json')) {
         intakeResults.inc({ result: 'rejected' });
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'POST /orders takes application/json', {
-          details: [{ field: 'Content-Type', message: `must be application/json, got ${ctx.get('content-type') || 'none'}` }],
+          details: [
+            { field: 'Content-Type', message: `must be application/json, got ${ctx.get('content-type') || 'none'}` },
+          ],
         });
       }
       try {
         await next();
       } catch (err) {
-        if (!(err instanceof AppError && err.code === 'IDEMPOTENCY_KEY_REUSED')) intakeResults.inc({ result: 'rejected' });
+        if (!(err instanceof AppError && err.code === 'IDEMPOTENCY_KEY_REUSED'))
+          intakeResults.inc({ result: 'rejected' });
         throw err;
       }
     },

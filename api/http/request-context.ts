@@ -9,7 +9,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * runs the rest of the chain inside the async log context so every line carries it, echoes it in
  * the response, and writes one access line per request (method, route template, status, duration).
  */
-export function createRequestContext({ logger, context }: { readonly logger: Logger; readonly context: LogContext }): Middleware {
+export function createRequestContext({
+  logger,
+  context,
+}: {
+  readonly logger: Logger;
+  readonly context: LogContext;
+}): Middleware {
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();

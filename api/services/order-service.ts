@@ -128,7 +128,10 @@ export function createOrderService(deps: {
       });
       if (cancelled) return cancelled;
       const existing = await get(id);
-      throw new AppError('INVALID_STATE', `order ${id} is ${existing.status}; only PENDING or FAILED orders can be cancelled`);
+      throw new AppError(
+        'INVALID_STATE',
+        `order ${id} is ${existing.status}; only PENDING or FAILED orders can be cancelled`,
+      );
     },
   };
 }

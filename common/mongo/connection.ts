@@ -43,7 +43,11 @@ function clientOptions(options: MongoConnectionOptions): mongoose.ConnectOptions
 export async function openMongo(
   connection: Connection,
   url: string,
-  options: MongoConnectionOptions & { readonly logger: Logger; readonly retryMs?: number; readonly signal?: AbortSignal },
+  options: MongoConnectionOptions & {
+    readonly logger: Logger;
+    readonly retryMs?: number;
+    readonly signal?: AbortSignal;
+  },
 ): Promise<void> {
   const retryMs = options.retryMs ?? 2000;
   for (let attempt = 1; ; attempt += 1) {

@@ -9,7 +9,13 @@ export interface QueueReport {
 }
 
 /** Job counts by state (one cheap Redis call per state, no scan of jobs) and the live worker count. */
-export function createQueueCheck({ queue, timeoutMs }: { readonly queue: Queue<ProcessOrderJobData>; readonly timeoutMs: number }) {
+export function createQueueCheck({
+  queue,
+  timeoutMs,
+}: {
+  readonly queue: Queue<ProcessOrderJobData>;
+  readonly timeoutMs: number;
+}) {
   return async (): Promise<QueueReport> => {
     const [counts, workers] = await withTimeout(
       Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.getWorkersCount()]),

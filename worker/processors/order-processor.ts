@@ -42,7 +42,10 @@ export function createOrderProcessor(deps: {
         const outcome = attempt >= maxAttempts || err instanceof OrderNotFoundError ? 'dead' : 'failed_retry';
         end({ outcome });
         metrics.jobs.inc({ outcome });
-        logger.warn({ err, outcome, maxAttempts }, outcome === 'dead' ? 'job dead-lettered' : 'attempt failed; retry scheduled');
+        logger.warn(
+          { err, outcome, maxAttempts },
+          outcome === 'dead' ? 'job dead-lettered' : 'attempt failed; retry scheduled',
+        );
         if (err instanceof OrderNotFoundError) throw new UnrecoverableError(err.message);
         throw err;
       }

@@ -1,9 +1,4 @@
-import {
-  findOrderById,
-  transitionOrder,
-  type Order,
-  type OrderModels,
-} from '#common';
+import { findOrderById, transitionOrder, type Order, type OrderModels } from '#common';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -34,7 +29,13 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
      * Records the business effect under the order id. A second run finds it already there and
      * records nothing: this is what makes effects exactly-once. True when this call recorded it.
      */
-    async recordEffect(effect: { orderId: string; totalCents: number; currency: string; attempt: number; jobId: string }): Promise<boolean> {
+    async recordEffect(effect: {
+      orderId: string;
+      totalCents: number;
+      currency: string;
+      attempt: number;
+      jobId: string;
+    }): Promise<boolean> {
       try {
         await Effect.collection.insertOne({
           _id: effect.orderId,

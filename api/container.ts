@@ -1,0 +1,103 @@
+import type Koa from 'koa';
+import type { Router } from '@koa/router';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Connection } from 'mongoose';
+import type { Registry } from 'prom-client';
+import {
+  createDependencyChecks,
+  createMetricsRegistry,
+  createMongoConnection,
+  createOrdersQueue,
+  createRedisConnection,
+  ensureOrderIndexes,
+  openMongo,
+  registerOrderModels,
+  type Config,
+  type DependencyChecks,
+  type LogContext,
+  type Logger,
+  type OrderModels,
+  type ProcessOrderJobData,
+} from '#common';
+import { buildApp } from './app.js';
+import { createOrderQueue } from './repositories/order-queue.js';
+import { createOrderRepository } from './repositories/order-repository.js';
+import { createOrderService, type OrderService } from './services/order-service.js';
+
+// The api answers 503 within this bound when MongoDB is away.
+export const API_MONGO_TIMEOUT_MS = 1500;
+
+export interface ApiContainer {
+  readonly app: Koa;
+  readonly routers: Router[];
+  readonly orders: OrderService;
+  readonly mongo: Connection;
+  readonly models: OrderModels;
+  readonly redis: Redis;
+  readonly queue: Queue<ProcessOrderJobData>;
+  readonly registry: Registry;
+  readonly checks: DependencyChecks;
+  /** Opens MongoDB (retrying until it answers or `signal` aborts) and makes sure the indexes exist. */
+  connect(signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The api's composition root: every dependency made once, from the config, and wired. */
+export function createApiContainer(deps: {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly logContext: LogContext;
+}): ApiContainer {
+  const { config, logger, logContext } = deps;
+  const mongo = createMongoConnection();
+  const models = registerOrderModels(mongo);
+  const redis = createRedisConnection(config.redisUrl, {
+    role: 'producer',
+    commandTimeoutMs: config.healthTimeoutMs,
+    connectionName: 'api',
+  });
+  let redisDown = false;
+  redis.on('error', (err) => {
+    if (!redisDown) logger.warn({ err }, 'Redis unreachable; new orders are stored and answered 202 until it returns');
+    redisDown = true;
+  });
+  redis.on('ready', () => {
+    if (redisDown) logger.info('Redis reachable again');
+    redisDown = false;
+  });
+  const queue = createOrdersQueue(redis, { prefix: config.queuePrefix, ...config });
+  queue.on('error', () => undefined); // reported once by the connection's listener above
+
+  const registry = createMetricsRegistry('api');
+  const orders = createOrderService({
+    orders: createOrderRepository({ models }),
+    queue: createOrderQueue({ queue, timeoutMs: config.healthTimeoutMs }),
+    logger,
+  });
+  const { app, routers } = buildApp({ orders, registry, logger, logContext, bodyLimit: config.bodyLimit });
+  return {
+    app,
+    routers,
+    orders,
+    mongo,
+    models,
+    redis,
+    queue,
+    registry,
+    checks: createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs }),
+    async connect(signal) {
+      await openMongo(mongo, config.mongoUrl, {
+        timeoutMs: API_MONGO_TIMEOUT_MS,
+        appName: 'orders-api',
+        logger,
+        signal,
+      });
+      await ensureOrderIndexes(models);
+    },
+    async close() {
+      await Promise.allSettled([queue.close(), mongo.close()]);
+      redis.disconnect();
+    },
+  };
+}

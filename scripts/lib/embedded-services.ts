@@ -1,0 +1,158 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A backing service this process started, and how to stop it. */
+export interface EmbeddedService {
+  readonly url: string;
+  readonly embedded: boolean;
+  stop(): Promise<void>;
+}
+
+/** host and port of a redis:// or mongodb:// URL (first host only). */
+export function hostPort(url: string, defaultPort: number): { host: string; port: number } {
+  const rest = url.replace(/^[a-z+]+:\/\//, '').replace(/^[^@/]*@/, '');
+  const hostPart = rest.split(/[/?,]/)[0] ?? '127.0.0.1';
+  const [host, port] = hostPart.split(':');
+  return { host: host || '127.0.0.1', port: port ? Number(port) : defaultPort };
+}
+
+/** True when a TCP connection to the URL's host and port opens within `timeoutMs`. */
+export async function answers(url: string, defaultPort: number, timeoutMs = 1000): Promise<boolean> {
+  const { host, port } = hostPort(url, defaultPort);
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, host, () => done(true));
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function external(url: string): EmbeddedService {
+  return { url, embedded: false, stop: async () => undefined };
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000).then(() => child.kill('SIGKILL'))]);
+}
+
+/**
+ * A throwaway `redis-server` from the PATH on a free port, in memory only, with the eviction policy
+ * BullMQ needs (`noeviction`).
+ */
+export async function startRedisServer(): Promise<EmbeddedService> {
+  const port = await freePort();
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    { stdio: 'ignore' },
+  );
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (err) =>
+      reject(
+        new Error(
+          `could not run redis-server (${err.message}). Install it (Debian/Ubuntu: apt-get install -y redis-server; macOS: brew install redis) or set REDIS_URL to a running Redis.`,
+        ),
+      ),
+    );
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i += 1) {
+    if (await Promise.race([answers(url, port, 200), failed])) {
+      return { url, embedded: true, stop: () => stopChild(child) };
+    }
+    await sleep(100);
+  }
+  await stopChild(child);
+  throw new Error(`redis-server did not listen on port ${port} within 10 s`);
+}
+
+/**
+ * A real `mongod` through mongodb-memory-server-core: downloaded on first use where the machine can,
+ * or the binary named by MONGOMS_SYSTEM_BINARY. Fails with a message that says what to do.
+ */
+export async function startMongod(dbName: string): Promise<EmbeddedService> {
+  const { MongoMemoryServer } = await import('mongodb-memory-server-core');
+  try {
+    const server = await MongoMemoryServer.create();
+    return { url: server.getUri(dbName), embedded: true, stop: async () => void (await server.stop()) };
+  } catch (err) {
+    throw new Error(
+      [
+        `could not start an embedded mongod (${err instanceof Error ? err.message.split('\n')[0] : String(err)}).`,
+        'Do one of these:',
+        '  - set MONGO_URL to a running MongoDB (e.g. mongodb://127.0.0.1:27017/orders);',
+        '  - set MONGOMS_SYSTEM_BINARY to the path of a mongod binary (7.x);',
+        '  - run on a machine that can download MongoDB (mongodb-memory-server fetches it on first use).',
+      ].join('\n'),
+    );
+  }
+}
+
+/**
+ * REDIS_URL when it answers, else an embedded redis-server. With `strict`, a set REDIS_URL that does
+ * not answer is an error (the dev launcher); without, it falls back to an embedded one (the tests).
+ */
+export async function resolveRedis(env: NodeJS.ProcessEnv, options: { strict: boolean }): Promise<EmbeddedService> {
+  if (env.REDIS_URL) {
+    if (await answers(env.REDIS_URL, 6379)) return external(env.REDIS_URL);
+    if (!options.strict) return startRedisServer();
+    throw new Error(
+      `REDIS_URL is set (${env.REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}) but nothing answers there. Start Redis or unset REDIS_URL.`,
+    );
+  }
+  return startRedisServer();
+}
+
+/** MONGO_URL when it answers, else an embedded mongod; `strict` as for {@link resolveRedis}. */
+export async function resolveMongo(
+  env: NodeJS.ProcessEnv,
+  dbName: string,
+  options: { strict: boolean },
+): Promise<EmbeddedService> {
+  if (env.MONGO_URL) {
+    if (await answers(env.MONGO_URL, 27017)) return external(env.MONGO_URL);
+    if (!options.strict) return startMongod(dbName);
+    throw new Error(
+      `MONGO_URL is set (${env.MONGO_URL.replace(/\/\/[^@/]*@/, '//***@')}) but nothing answers there. Start MongoDB or unset MONGO_URL.`,
+    );
+  }
+  return startMongod(dbName);
+}
+
+/** The same server URL with another database name (keeps credentials and options). */
+export function withDatabase(mongoUrl: string, dbName: string): string {
+  const url = new URL(mongoUrl);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+}
