@@ -23,6 +23,7 @@ import {
 import { buildApp } from './app.js';
 import { createOrderQueue } from './repositories/order-queue.js';
 import { createOrderRepository } from './repositories/order-repository.js';
+import { createDlqService } from './services/dlq-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
 
 // The api answers 503 within this bound when MongoDB is away.
@@ -70,12 +71,15 @@ export function createApiContainer(deps: {
   queue.on('error', () => undefined); // reported once by the connection's listener above
 
   const registry = createMetricsRegistry('api');
-  const orders = createOrderService({
-    orders: createOrderRepository({ models }),
-    queue: createOrderQueue({ queue, timeoutMs: config.healthTimeoutMs }),
-    logger,
-  });
-  const { app, routers } = buildApp({ orders, registry, logger, logContext, bodyLimit: config.bodyLimit });
+  const orderRepository = createOrderRepository({ models });
+  const orderQueue = createOrderQueue({ queue, timeoutMs: config.healthTimeoutMs });
+  const orders = createOrderService({ orders: orderRepository, queue: orderQueue, logger });
+  const dlq = createDlqService({ orders: orderRepository, queue: orderQueue, logger });
+  const board =
+    config.bullBoardUser && config.bullBoardPassword
+      ? { queues: [queue], user: config.bullBoardUser, password: config.bullBoardPassword }
+      : undefined;
+  const { app, routers } = buildApp({ orders, dlq, board, registry, logger, logContext, bodyLimit: config.bodyLimit });
   return {
     app,
     routers,

@@ -65,12 +65,16 @@ export {
   createRedisConnection,
   redisOptions,
   pingRedis,
+  readEvictionPolicy,
   type RedisRole,
   type RedisConnectionOptions,
 } from './redis/connection.js';
 export {
   ORDERS_QUEUE,
   PROCESS_ORDER_JOB,
+  RECONCILE_QUEUE,
+  RECONCILE_SCHEDULER_ID,
+  RECONCILE_JOB,
   orderJobOptions,
   createOrdersQueue,
   type ProcessOrderJobData,

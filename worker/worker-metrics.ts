@@ -3,7 +3,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ProcessorMetrics } from './processors/order-processor.js';
 
 /** The worker's own series: jobs by outcome, attempt duration, jobs in progress. */
-export function createWorkerMetrics(registry: Registry): ProcessorMetrics & { readonly active: Gauge } {
+export function createWorkerMetrics(
+  registry: Registry,
+): ProcessorMetrics & { readonly active: Gauge; readonly reconcilerFindings: Counter<'kind'> } {
   return {
     jobs: new Counter({
       name: 'worker_jobs_total',
@@ -19,6 +21,12 @@ export function createWorkerMetrics(registry: Registry): ProcessorMetrics & { re
       registers: [registry],
     }),
     active: new Gauge({ name: 'worker_active_jobs', help: 'Order jobs being processed now', registers: [registry] }),
+    reconcilerFindings: new Counter({
+      name: 'reconciler_findings_total',
+      help: 'Orders the reconciler found and enqueued again: unqueued (never enqueued), missing_job (job lost from Redis)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
   };
 }
 

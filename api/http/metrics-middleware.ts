@@ -33,12 +33,25 @@ export function createHttpMetrics({ registry }: { readonly registry: Registry })
   };
 }
 
-/** Orders accepted or refused at intake, by result. */
-export function createIntakeMetrics({ registry }: { readonly registry: Registry }) {
-  return new Counter({
-    name: 'orders_created_total',
-    help: 'POST /orders results: created, replayed, accepted_unqueued, rejected',
-    labelNames: ['result'] as const,
-    registers: [registry],
-  });
+/** The api's business counters: intake results, idempotency conflicts, reprocess actions. */
+export function createApiMetrics({ registry }: { readonly registry: Registry }) {
+  return {
+    intakeResults: new Counter({
+      name: 'orders_created_total',
+      help: 'POST /orders results: created, replayed, accepted_unqueued, rejected',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    idempotencyConflicts: new Counter({
+      name: 'orders_idempotency_conflicts_total',
+      help: 'Idempotency-Key reused with a different body (422)',
+      registers: [registry],
+    }),
+    reprocessActions: new Counter({
+      name: 'orders_reprocess_actions_total',
+      help: 'Dead-letter reprocess requests through the API, by scope (one, bulk)',
+      labelNames: ['scope'] as const,
+      registers: [registry],
+    }),
+  };
 }

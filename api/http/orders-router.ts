@@ -21,8 +21,9 @@ export function createOrdersRouter(deps: {
   readonly orders: OrderService;
   readonly bodyLimit: string;
   readonly intakeResults: Counter<'result'>;
+  readonly idempotencyConflicts: Counter;
 }): Router {
-  const { orders, intakeResults } = deps;
+  const { orders, intakeResults, idempotencyConflicts } = deps;
   const router = new Router();
   const jsonBody = koaBody({
     json: true,

@@ -52,6 +52,26 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
 
     transition: (id: string, request: TransitionRequest) => transitionOrder(Order, id, request),
 
+    /** One page of dead (FAILED) orders, newest failure first, served by the (status, failedAt, _id) index. */
+    async listDead(query: {
+      limit: number;
+      after?: { failedAt: Date; id: string };
+    }): Promise<{ items: Order[]; hasMore: boolean }> {
+      const filter: Record<string, unknown> = { status: 'FAILED' };
+      if (query.after) {
+        filter.$or = [
+          { failedAt: { $lt: query.after.failedAt } },
+          { failedAt: query.after.failedAt, _id: { $lt: query.after.id } },
+        ];
+      }
+      const docs = await Order.find(filter)
+        .sort({ status: 1, failedAt: -1, _id: -1 })
+        .limit(query.limit + 1)
+        .lean();
+      const items = (docs as OrderDocument[]).slice(0, query.limit).map(toOrder);
+      return { items, hasMore: docs.length > query.limit };
+    },
+
     /** One page, newest first, served by the (filter, createdAt, _id) indexes. Fetches one extra to know if more follow. */
     async list(query: ListOrdersQuery): Promise<{ items: Order[]; hasMore: boolean }> {
       const filter: Record<string, unknown> = {};

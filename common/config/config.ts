@@ -58,7 +58,8 @@ const schema = Joi.object({
   HEALTH_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(1000),
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(10000),
   BULL_BOARD_USER: Joi.string().min(1).max(128),
-  BULL_BOARD_PASSWORD: Joi.string().min(1).max(256),
+  // The board can retry, clean and remove jobs: a guessable password is refused at start.
+  BULL_BOARD_PASSWORD: Joi.string().min(12).max(256),
 })
   .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
   // Every other variable of the environment is none of our business.

@@ -41,7 +41,9 @@ export class AppError extends Error {
 export function isMongoUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return (
-    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared)Error$/.test(err.name) ||
+    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout)Error$/.test(
+      err.name,
+    ) ||
     // mongoose with bufferCommands off, before the first connection or after close
     /before initial connection is complete|Connection was force closed|client was closed/i.test(err.message)
   );

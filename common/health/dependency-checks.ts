@@ -1,7 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { pingMongo } from '../mongo/connection.js';
-import { pingRedis } from '../redis/connection.js';
+import { pingRedis, readEvictionPolicy } from '../redis/connection.js';
+
+/** How long a read of Redis's eviction policy is trusted before it is read again. */
+const POLICY_TTL_MS = 30_000;
 
 /** The outcome of one dependency probe. */
 export interface CheckResult {
@@ -34,8 +37,21 @@ export function createDependencyChecks(deps: {
       };
     }
   };
+  let policy: { value: string | undefined; readAt: number } | undefined;
+  const checkPolicy = async () => {
+    if (!policy || Date.now() - policy.readAt > POLICY_TTL_MS) {
+      policy = { value: await readEvictionPolicy(deps.redis), readAt: Date.now() };
+    }
+    if (policy.value && policy.value !== 'noeviction') {
+      throw new Error(`Redis maxmemory-policy is ${policy.value}; BullMQ needs noeviction or it loses jobs`);
+    }
+  };
   return {
     mongodb: () => probe(() => pingMongo(deps.mongo, deps.timeoutMs)),
-    redis: () => probe(() => pingRedis(deps.redis, deps.timeoutMs)),
+    redis: () =>
+      probe(async () => {
+        await pingRedis(deps.redis, deps.timeoutMs);
+        await checkPolicy();
+      }),
   };
 }

@@ -29,8 +29,10 @@ function clientOptions(options: MongoConnectionOptions): mongoose.ConnectOptions
     autoCreate: false,
     serverSelectionTimeoutMS: options.timeoutMs,
     connectTimeoutMS: options.timeoutMs,
-    // A frozen server must not hold a socket for long; every query here is small.
-    socketTimeoutMS: Math.max(options.timeoutMs * 5, 5000),
+    // A frozen server (SIGSTOP) keeps sockets open and never answers: the socket timeout is what
+    // bounds an operation then. Every query of this system is small and served by an index, so an
+    // answer slower than this is an outage, not a slow query.
+    socketTimeoutMS: options.timeoutMs,
     heartbeatFrequencyMS: 2000,
     maxPoolSize: 50,
   };

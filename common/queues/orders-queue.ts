@@ -4,6 +4,15 @@ import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
 export const ORDERS_QUEUE = 'orders';
 export const PROCESS_ORDER_JOB = 'process-order';
 
+/**
+ * The reconciler's own queue: one job scheduler (`reconcile-orders`) ticks every
+ * RECONCILE_INTERVAL_MS, so exactly one worker runs each tick. Kept apart from `orders` so its jobs
+ * never count as order backlog or dead letters.
+ */
+export const RECONCILE_QUEUE = 'orders-reconcile';
+export const RECONCILE_SCHEDULER_ID = 'reconcile-orders';
+export const RECONCILE_JOB = 'reconcile';
+
 /** The data of a `process-order` job. */
 export interface ProcessOrderJobData {
   readonly orderId: string;

@@ -44,3 +44,18 @@ export function createRedisConnection(url: string, options: RedisConnectionOptio
 export async function pingRedis(redis: Redis, timeoutMs: number): Promise<void> {
   await withTimeout(redis.ping(), timeoutMs, `Redis did not answer PING within ${timeoutMs} ms`);
 }
+
+/**
+ * Redis's `maxmemory-policy`. BullMQ loses jobs under any eviction policy, so anything but
+ * `noeviction` is a fault. CONFIG GET first; managed Redis often forbids it, then INFO memory.
+ */
+export async function readEvictionPolicy(redis: Redis): Promise<string | undefined> {
+  try {
+    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    if (reply?.[1]) return reply[1];
+  } catch {
+    // fall back to INFO
+  }
+  const info = await redis.info('memory');
+  return /maxmemory_policy:(\S+)/.exec(info)?.[1];
+}

@@ -16,15 +16,17 @@ export function failureDraw(orderId: string, attempt: number): number {
   return digest.readUInt32BE(0) / 0x1_0000_0000;
 }
 
-export type BusinessStep = (order: Order, attempt: number) => Promise<void>;
+/** `signal` aborts the step when the worker must hand the job back (shutdown past its bound). */
+export type BusinessStep = (order: Order, attempt: number, signal?: AbortSignal) => Promise<void>;
 
 /**
  * The stand-in for real work (charging, reserving stock): waits `delayMs`, then fails when the
  * order's draw for this attempt is below `failureRate` (DESIGN.md: deterministic per order id and attempt).
  */
 export function createSimulatedStep(options: { readonly delayMs: number; readonly failureRate: number }): BusinessStep {
-  return async (order, attempt) => {
-    if (options.delayMs > 0) await sleep(options.delayMs);
+  return async (order, attempt, signal) => {
+    if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal });
+    signal?.throwIfAborted();
     if (failureDraw(order.id, attempt) < options.failureRate) throw new SimulatedFailure(order.id, attempt);
   };
 }

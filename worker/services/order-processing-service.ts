@@ -17,6 +17,18 @@ export interface AttemptInput {
   readonly attempt: number;
   /** True when no retry follows a failure of this attempt. */
   readonly isLastAttempt: boolean;
+  /** Recorded on the claim's history entry (e.g. why a dead order runs again). */
+  readonly claimReason?: string;
+  /** Aborted when the worker hands the job back unfinished; the order is then left for the next claim. */
+  readonly signal?: AbortSignal;
+}
+
+/** The attempt was abandoned (shutdown): the order stays PROCESSING and the next claim takes it over. */
+export class AttemptAbandonedError extends Error {
+  constructor(orderId: string) {
+    super(`attempt on ${orderId} abandoned; the job goes back to the queue`);
+    this.name = 'AttemptAbandonedError';
+  }
 }
 
 /** How an attempt ended when it did not throw. */
@@ -37,7 +49,7 @@ export function createOrderProcessingService(deps: {
   const { orders, step, logger } = deps;
   return {
     async attempt(input: AttemptInput): Promise<AttemptOutcome> {
-      const order = await orders.claim(input.orderId, input.attempt);
+      const order = await orders.claim(input.orderId, input.attempt, input.claimReason);
       if (!order) {
         const existing = await orders.findById(input.orderId);
         if (!existing) throw new OrderNotFoundError(input.orderId);
@@ -49,7 +61,10 @@ export function createOrderProcessingService(deps: {
         throw new Error(`order ${input.orderId} could not be claimed from ${existing.status}`);
       }
       try {
-        await step(order, input.attempt);
+        // The step's attempt is the order's own count of claims (DESIGN.md's `attempts`), which keeps
+        // growing across reprocessing; the job's counter starts again, and a reprocessed order must
+        // not simply replay the failures of its first series.
+        await step(order, order.attempts, input.signal);
         const recorded = await orders.recordEffect({
           orderId: order.id,
           totalCents: order.totalCents,
@@ -61,6 +76,7 @@ export function createOrderProcessingService(deps: {
         await orders.complete(order.id);
         return 'completed';
       } catch (err) {
+        if (input.signal?.aborted) throw new AttemptAbandonedError(order.id);
         const message = truncateReason(err instanceof Error ? err.message : String(err));
         if (input.isLastAttempt) await orders.fail(order.id, message);
         else await orders.scheduleRetry(order.id, message);

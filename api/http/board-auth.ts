@@ -1,0 +1,74 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Middleware } from 'koa';
+
+const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Compares secrets in constant time (equal-length digests, so length leaks nothing either). */
+export function safeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+/**
+ * Guards everything under the dashboard's path: HTTP basic auth (constant-time comparison) on every
+ * request — page, static assets and JSON API — and, for state-changing requests from a browser, a
+ * same-origin check (Sec-Fetch-Site, else Origin against Host) so another site cannot make an
+ * operator's browser retry or delete jobs. Non-browser clients send neither header and need only
+ * the credentials.
+ */
+export function createBoardAuth(options: {
+  readonly user: string;
+  readonly password: string;
+  readonly realm?: string;
+}): Middleware {
+  const realm = options.realm ?? 'orders dashboard';
+  return async (ctx, next) => {
+    const header = ctx.get('authorization');
+    const match = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header);
+    const decoded = match ? Buffer.from(match[1], 'base64').toString('utf8') : '';
+    const colon = decoded.indexOf(':');
+    const user = colon >= 0 ? decoded.slice(0, colon) : '';
+    const password = colon >= 0 ? decoded.slice(colon + 1) : '';
+    // Both comparisons always run, so a wrong user and a wrong password take the same time.
+    const userOk = safeEqual(user, options.user);
+    const passwordOk = safeEqual(password, options.password);
+    if (!match || !(userOk && passwordOk)) {
+      ctx.set('WWW-Authenticate', `Basic realm="${realm}", charset="UTF-8"`);
+      ctx.status = 401;
+      ctx.body = {
+        error: {
+          code: 'UNAUTHORIZED',
+          message: 'dashboard credentials required',
+          requestId: ctx.state.requestId as string,
+          details: [],
+        },
+      };
+      return;
+    }
+    if (
+      UNSAFE_METHODS.has(ctx.method) &&
+      !isSameOrigin(ctx.get('sec-fetch-site'), ctx.get('origin'), ctx.host, ctx.protocol)
+    ) {
+      ctx.status = 403;
+      ctx.body = {
+        error: {
+          code: 'UNAUTHORIZED',
+          message: 'cross-site request refused',
+          requestId: ctx.state.requestId as string,
+          details: [{ field: 'Origin', message: 'state-changing dashboard calls must come from the dashboard itself' }],
+        },
+      };
+      return;
+    }
+    await next();
+  };
+}
+
+function isSameOrigin(fetchSite: string, origin: string, host: string, protocol: string): boolean {
+  if (fetchSite) return fetchSite === 'same-origin' || fetchSite === 'none';
+  if (origin) return origin === `${protocol}://${host}`;
+  return true;
+}

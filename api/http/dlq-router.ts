@@ -1,0 +1,87 @@
+import { Router } from '@koa/router';
+import { koaBody } from 'koa-body';
+import Joi from 'joi';
+import type { Counter } from 'prom-client';
+import { AppError, isOrderId, toOrderView } from '#common';
+import type { DlqService } from '../services/dlq-service.js';
+import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
+import { validate } from './order-schemas.js';
+
+const ORDER_ID = Joi.string().pattern(/^ord_[0-9a-f]{32}$/);
+const reasonSchema = Joi.string()
+  .max(200)
+  .pattern(/^[^\x00-\x1f]*$/);
+const reprocessOneSchema = Joi.object({ reason: reasonSchema });
+const reprocessManySchema = Joi.object({
+  orderIds: Joi.array().items(ORDER_ID).min(1).max(REPROCESS_MAX_IDS).unique(),
+  reason: reasonSchema,
+});
+const listSchema = Joi.object({
+  limit: Joi.number().integer().min(1).max(100).default(20),
+  cursor: Joi.string().pattern(/^[A-Za-z0-9_-]{1,200}$/),
+});
+
+/** The operators' dead-letter routes (DESIGN.md): list dead orders, bring them back. */
+export function createDlqRouter(deps: {
+  readonly dlq: DlqService;
+  readonly bodyLimit: string;
+  readonly reprocessActions: Counter<'scope'>;
+}): Router {
+  const { dlq, reprocessActions } = deps;
+  const router = new Router();
+  // The body is optional here: no body, or a JSON object.
+  const optionalJson = koaBody({
+    json: true,
+    jsonStrict: true,
+    jsonLimit: deps.bodyLimit,
+    urlencoded: false,
+    text: false,
+    multipart: false,
+    patchNode: false,
+  });
+  const requireJsonIfBody: Parameters<Router['use']>[0] = async (ctx, next) => {
+    if (ctx.request.length && !ctx.request.is('application/json')) {
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'this route takes application/json', {
+        details: [{ field: 'Content-Type', message: 'must be application/json' }],
+      });
+    }
+    await next();
+  };
+
+  router.get('/dlq', async (ctx) => {
+    const query = validate<{ limit: number; cursor?: string }>(listSchema, ctx.query, { convert: true });
+    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const page = await dlq.list({
+      limit: query.limit,
+      after: after ? { failedAt: after.createdAt, id: after.id } : undefined,
+    });
+    const last = page.items.at(-1)?.order;
+    ctx.body = {
+      items: page.items.map(({ order, job }) => ({ order: toOrderView(order), job })),
+      nextCursor: page.hasMore && last?.failedAt ? encodeCursor({ createdAt: last.failedAt, id: last.id }) : null,
+    };
+  });
+
+  router.post('/dlq/reprocess', requireJsonIfBody, optionalJson, async (ctx) => {
+    const body = validate<{ orderIds?: string[]; reason?: string }>(reprocessManySchema, ctx.request.body ?? {}, {
+      convert: false,
+    });
+    const result = await dlq.reprocessMany({ orderIds: body.orderIds, reason: body.reason, actor: 'api' });
+    reprocessActions.inc({ scope: 'bulk' });
+    ctx.status = 202;
+    ctx.body = result;
+  });
+
+  router.post('/dlq/:orderId/reprocess', requireJsonIfBody, optionalJson, async (ctx) => {
+    const { orderId } = ctx.params;
+    if (!isOrderId(orderId)) throw new AppError('NOT_FOUND', `order ${orderId} not found`);
+    const body = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
+    const { order } = await dlq.reprocess(orderId, { actor: 'api', reason: body.reason });
+    reprocessActions.inc({ scope: 'one' });
+    ctx.status = 202;
+    ctx.body = toOrderView(order);
+  });
+
+  return router;
+}

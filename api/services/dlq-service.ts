@@ -1,0 +1,115 @@
+import { AppError, type Logger, type Order } from '#common';
+import type { DeadJobInfo, OrderQueue } from '../repositories/order-queue.js';
+import type { OrderRepository } from '../repositories/order-repository.js';
+
+/** The most orders one bulk reprocess call handles; larger sets are walked in batches of this. */
+export const REPROCESS_BATCH = 100;
+/** The most order ids a bulk request may list. */
+export const REPROCESS_MAX_IDS = 1000;
+
+export interface ReprocessResult {
+  readonly order: Order;
+  /** False when the order had already been brought back by an earlier identical call. */
+  readonly changed: boolean;
+}
+
+export interface BulkReprocessResult {
+  reprocessed: number;
+  skipped: number;
+  notFound: number;
+}
+
+export type DlqService = ReturnType<typeof createDlqService>;
+
+const REPROCESS_REASON = 'reprocess requested';
+
+/** True when the order left FAILED through a reprocess and has not failed again or finished since. */
+function reprocessedSinceLastFailure(order: Order): boolean {
+  if (order.status !== 'PENDING' && order.status !== 'PROCESSING') return false;
+  const lastFailed = order.history.findLastIndex((h) => h.status === 'FAILED');
+  const lastReprocess = order.history.findLastIndex((h) => h.reason?.startsWith(REPROCESS_REASON) ?? false);
+  return lastReprocess > lastFailed;
+}
+
+/**
+ * The dead-letter workflow: list FAILED orders with their failed job, and bring them back
+ * (FAILED → PENDING, the job retried with its attempts reset, or re-added when cleaned from Redis).
+ */
+export function createDlqService(deps: {
+  readonly orders: OrderRepository;
+  readonly queue: OrderQueue;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+}) {
+  const { orders, queue, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  async function reprocess(id: string, who: { actor: string; reason?: string }): Promise<ReprocessResult> {
+    const reason = `${REPROCESS_REASON} by ${who.actor}${who.reason ? `: ${who.reason}` : ''}`;
+    const moved = await orders.transition(id, { to: 'PENDING', from: ['FAILED'], reason });
+    const order = moved ?? (await orders.findById(id));
+    if (!order) throw new AppError('NOT_FOUND', `order ${id} not found`);
+    if (!moved) {
+      // A repeated call: an earlier one already brought the order back (it may be running by now).
+      // Answer as the first call did, and make sure its job is queued; anything else is a 409.
+      if (!reprocessedSinceLastFailure(order)) {
+        throw new AppError('INVALID_STATE', `order ${id} is ${order.status}; only FAILED orders can be reprocessed`);
+      }
+      if (order.status !== 'PENDING') return { order, changed: false };
+    }
+    // If Redis is away this throws after the order moved to PENDING: the reconciler finds a PENDING
+    // order whose job is failed or missing and revives it, so the request is never half-lost.
+    const action = await queue.revive(id, order.correlationId);
+    await orders.markEnqueued(id, now());
+    logger.info({ orderId: id, action, actor: who.actor }, 'dead order reprocessed');
+    return { order, changed: moved !== null };
+  }
+
+  return {
+    reprocess,
+
+    async list(query: { limit: number; after?: { failedAt: Date; id: string } }) {
+      const page = await orders.listDead(query);
+      const jobs: (DeadJobInfo | null)[] = await Promise.all(page.items.map((o) => queue.deadJob(o.id)));
+      return { items: page.items.map((order, i) => ({ order, job: jobs[i] })), hasMore: page.hasMore };
+    },
+
+    /** Every dead order (walked in batches), or just the listed ones. */
+    async reprocessMany(input: {
+      orderIds?: readonly string[];
+      actor: string;
+      reason?: string;
+    }): Promise<BulkReprocessResult> {
+      const result: BulkReprocessResult = { reprocessed: 0, skipped: 0, notFound: 0 };
+      const one = async (id: string) => {
+        try {
+          const { changed } = await reprocess(id, input);
+          if (changed) result.reprocessed += 1;
+          else result.skipped += 1;
+        } catch (err) {
+          if (err instanceof AppError && err.code === 'NOT_FOUND') result.notFound += 1;
+          else if (err instanceof AppError && err.code === 'INVALID_STATE') result.skipped += 1;
+          else throw err;
+        }
+      };
+      if (input.orderIds) {
+        for (let i = 0; i < input.orderIds.length; i += REPROCESS_BATCH) {
+          await Promise.all(input.orderIds.slice(i, i + REPROCESS_BATCH).map(one));
+        }
+        return result;
+      }
+      // Each batch moves its orders out of FAILED, so the first page is always the next batch. An
+      // order seen twice (it failed again meanwhile) ends the walk: the call stays bounded.
+      const seen = new Set<string>();
+      for (;;) {
+        const page = await orders.listDead({ limit: REPROCESS_BATCH });
+        const fresh = page.items.filter((o) => !seen.has(o.id));
+        if (fresh.length === 0) break;
+        for (const o of fresh) seen.add(o.id);
+        await Promise.all(fresh.map((o) => one(o.id)));
+        if (!page.hasMore) break;
+      }
+      return result;
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { PROCESS_ORDER_JOB, type ProcessOrderJobData } from '#common';
+import type { ReconcileQueue } from '../services/reconciler-service.js';
+
+/** The reconciler's view of the `orders` queue: add a job by order id, check which jobs exist. */
+export function createReconcileQueue({
+  queue,
+  redis,
+}: {
+  readonly queue: Queue<ProcessOrderJobData>;
+  readonly redis: Redis;
+}): ReconcileQueue {
+  return {
+    async enqueue(orderId, correlationId) {
+      await queue.add(PROCESS_ORDER_JOB, { orderId, correlationId }, { jobId: orderId });
+    },
+    async jobStates(ids) {
+      if (ids.length === 0) return [];
+      // One round trip: for each id, does its job hash exist, and is it in the failed set?
+      const pipeline = redis.pipeline();
+      const failedKey = queue.toKey('failed');
+      for (const id of ids) pipeline.exists(queue.toKey(id)).zscore(failedKey, id);
+      const results = (await pipeline.exec()) ?? [];
+      for (const [err] of results) if (err) throw err;
+      return ids.map((_, i) => {
+        if (results[2 * i][1] !== 1) return 'missing';
+        return results[2 * i + 1][1] !== null ? 'failed' : 'queued';
+      });
+    },
+
+    async retryFailed(orderId) {
+      const job = await queue.getJob(orderId);
+      if (job && (await job.getState()) === 'failed') {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      }
+    },
+  };
+}

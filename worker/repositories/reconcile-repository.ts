@@ -1,0 +1,47 @@
+import { toOrder, type Order, type OrderDocument, type OrderModels } from '#common';
+
+export type ReconcileRepository = ReturnType<typeof createReconcileRepository>;
+
+/** The reconciler's reads and its one write, each served by an index of order-model.ts. */
+export function createReconcileRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }) {
+  const { Order } = models;
+  return {
+    /** PENDING orders whose job was never confirmed in Redis, created before `before` (oldest first). */
+    async findUnqueued(before: Date, limit: number): Promise<Order[]> {
+      const docs = await Order.find({ status: 'PENDING', enqueuedAt: null, createdAt: { $lt: before } })
+        .sort({ status: 1, enqueuedAt: 1, createdAt: 1 })
+        .limit(limit)
+        .lean();
+      return (docs as OrderDocument[]).map(toOrder);
+    },
+
+    /**
+     * One page of in-flight orders (PENDING or PROCESSING) last changed before `before`, walking
+     * (status, updatedAt, _id) upward from `after`.
+     */
+    async findInFlight(
+      status: 'PENDING' | 'PROCESSING',
+      before: Date,
+      limit: number,
+      after?: { updatedAt: Date; id: string },
+    ): Promise<Order[]> {
+      const range: Record<string, unknown> = after
+        ? {
+            $or: [
+              { updatedAt: { $gt: after.updatedAt, $lt: before } },
+              { updatedAt: after.updatedAt, _id: { $gt: after.id } },
+            ],
+          }
+        : { updatedAt: { $lt: before } };
+      const docs = await Order.find({ status, ...range })
+        .sort({ status: 1, updatedAt: 1, _id: 1 })
+        .limit(limit)
+        .lean();
+      return (docs as OrderDocument[]).map(toOrder);
+    },
+
+    async markEnqueued(id: string, at: Date): Promise<void> {
+      await Order.updateOne({ _id: id, enqueuedAt: null }, { $set: { enqueuedAt: at } });
+    },
+  };
+}

@@ -1,0 +1,119 @@
+import type { Logger, Order } from '#common';
+import type { ReconcileRepository } from '../repositories/reconcile-repository.js';
+
+/** What one reconciler tick found and did. */
+export interface ReconcileReport {
+  /** PENDING orders never enqueued (the api lost Redis or crashed between insert and add). */
+  unqueued: number;
+  /** PENDING/PROCESSING orders whose job was gone from Redis (Redis lost its data). */
+  missingJob: number;
+  /** In-flight orders whose job sat in the failed set (a crash between two writes); made coherent. */
+  failedJob: number;
+  /** Jobs added again (same job id, so never a duplicate). */
+  reenqueued: number;
+  /** In-flight orders looked at. */
+  scanned: number;
+  /** True when a bound stopped the tick early; the next tick continues. */
+  truncated: boolean;
+}
+
+/** Where an order's job stands in Redis. */
+export type JobPresence = 'missing' | 'failed' | 'queued';
+
+/** Redis-side needs of the reconciler. */
+export interface ReconcileQueue {
+  enqueue(orderId: string, correlationId: string): Promise<void>;
+  /** For each id, where its job stands (one round trip). */
+  jobStates(ids: readonly string[]): Promise<JobPresence[]>;
+  /** Retries a failed job with its attempt counters reset. */
+  retryFailed(orderId: string): Promise<void>;
+}
+
+export type Reconciler = ReturnType<typeof createReconciler>;
+
+/**
+ * The outbox's safety net. Each tick re-adds the job of (1) every PENDING order with no
+ * `enqueuedAt` older than the grace period and (2) every PENDING/PROCESSING order whose job no longer
+ * exists in Redis. Adding uses the order id as job id, so running a tick twice, or on two workers,
+ * adds nothing twice. Bounded: at most `batchSize` × `maxPages` orders per kind per tick.
+ */
+export function createReconciler(deps: {
+  readonly orders: ReconcileRepository;
+  /** Marks an order FAILED (from PROCESSING) when its job is dead but the order never heard. */
+  readonly markDead: (orderId: string, reason: string) => Promise<void>;
+  readonly queue: ReconcileQueue;
+  readonly logger: Logger;
+  readonly graceMs: number;
+  readonly batchSize?: number;
+  readonly maxPages?: number;
+  readonly now?: () => Date;
+}) {
+  const { orders, queue, logger } = deps;
+  const batchSize = deps.batchSize ?? 500;
+  const maxPages = deps.maxPages ?? 10;
+  const now = deps.now ?? (() => new Date());
+
+  async function requeue(order: Order): Promise<void> {
+    await queue.enqueue(order.id, order.correlationId);
+    await orders.markEnqueued(order.id, now());
+  }
+
+  return {
+    async tick(): Promise<ReconcileReport> {
+      const before = new Date(now().getTime() - deps.graceMs);
+      const report: ReconcileReport = {
+        unqueued: 0,
+        missingJob: 0,
+        failedJob: 0,
+        reenqueued: 0,
+        scanned: 0,
+        truncated: false,
+      };
+
+      const unqueued = await orders.findUnqueued(before, batchSize);
+      report.unqueued = unqueued.length;
+      if (unqueued.length === batchSize) report.truncated = true;
+      for (const order of unqueued) {
+        await requeue(order);
+        report.reenqueued += 1;
+      }
+
+      for (const status of ['PENDING', 'PROCESSING'] as const) {
+        let after: { updatedAt: Date; id: string } | undefined;
+        for (let page = 0; page < maxPages; page += 1) {
+          const batch = await orders.findInFlight(status, before, batchSize, after);
+          if (batch.length === 0) break;
+          report.scanned += batch.length;
+          const states = await queue.jobStates(batch.map((o) => o.id));
+          for (const [i, order] of batch.entries()) {
+            if (states[i] === 'missing') {
+              logger.warn({ orderId: order.id, status: order.status }, 'job missing from Redis; adding it again');
+              await requeue(order);
+              report.missingJob += 1;
+              report.reenqueued += 1;
+            } else if (states[i] === 'failed') {
+              report.failedJob += 1;
+              if (order.status === 'PENDING') {
+                // Reprocess moved the order to PENDING but its job was never retried.
+                logger.warn({ orderId: order.id }, 'PENDING order with a dead job; retrying the job');
+                await queue.retryFailed(order.id);
+                report.reenqueued += 1;
+              } else {
+                // The job died (e.g. stalled too often) but the order was never told.
+                logger.warn({ orderId: order.id }, 'PROCESSING order with a dead job; marking it FAILED');
+                await deps.markDead(order.id, 'job failed without finishing the order (found by the reconciler)');
+              }
+            }
+          }
+          const last = batch[batch.length - 1];
+          after = { updatedAt: last.updatedAt, id: last.id };
+          if (batch.length < batchSize) break;
+          if (page === maxPages - 1) report.truncated = true;
+        }
+      }
+      const level = report.reenqueued > 0 ? 'warn' : 'debug';
+      logger[level]({ ...report }, 'reconcile tick');
+      return report;
+    },
+  };
+}
