@@ -50,8 +50,8 @@ export function createOrdersRouter(deps: {
       try {
         await next();
       } catch (err) {
-        if (!(err instanceof AppError && err.code === 'IDEMPOTENCY_KEY_REUSED'))
-          intakeResults.inc({ result: 'rejected' });
+        if (err instanceof AppError && err.code === 'IDEMPOTENCY_KEY_REUSED') idempotencyConflicts.inc();
+        else intakeResults.inc({ result: 'rejected' });
         throw err;
       }
     },
