@@ -18,6 +18,8 @@ export function decodeCursor(raw: string): PageCursor {
       Array.isArray(parsed) &&
       parsed.length === 2 &&
       Number.isSafeInteger(parsed[0]) &&
+      // A Date holds ±8.64e15 ms; anything beyond is no cursor this API made.
+      Math.abs(parsed[0] as number) <= 8.64e15 &&
       typeof parsed[1] === 'string' &&
       /^ord_[0-9a-f]{32}$/.test(parsed[1])
     ) {

@@ -28,7 +28,9 @@ export function toAppError(err: unknown): AppError {
       details: [{ field: 'body', message: 'body exceeds BODY_LIMIT' }],
     });
   }
-  if (e?.type === 'entity.parse.failed' || (e?.status === 400 && /JSON|token/i.test(e.message ?? ''))) {
+  // Only the body parser throws errors carrying a 4xx status here: a 400 from it is always a body
+  // that is not acceptable JSON (bad syntax, a `__proto__` key, a wrong length…).
+  if (e?.type === 'entity.parse.failed' || e?.status === 400) {
     return new AppError('INVALID_JSON', 'the request body is not valid JSON', {
       details: [{ field: 'body', message: 'malformed JSON (a JSON object is required)' }],
     });

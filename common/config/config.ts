@@ -79,7 +79,15 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const { value, error } = schema.validate(input, { abortEarly: false, convert: true });
+  const { value, error } = schema.validate(input, {
+    abortEarly: false,
+    convert: true,
+    // joi's own pattern messages quote the value; these name the rule only.
+    messages: {
+      'string.pattern.base': '{{#label}} does not match the required format',
+      'string.pattern.name': '{{#label}} does not match the {{#name}} format',
+    },
+  });
   if (error) {
     // Messages name the variable and the rule; the offending value is left out because it may be a secret.
     throw new ConfigError(error.details.map((d) => d.message.replace(/^"([^"]+)"/, '$1')));

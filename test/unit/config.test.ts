@@ -1,0 +1,277 @@
+import test, { type ExecutionContext } from 'ava';
+import { ConfigError, loadConfig, type Config } from '#common';
+
+/** Loads `env`, asserts a ConfigError and returns it. */
+function rejectEnv(t: ExecutionContext, env: NodeJS.ProcessEnv): ConfigError {
+  return t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+}
+
+/** The variable a problem line names (its first word). */
+function variablesOf(error: ConfigError): string[] {
+  return error.problems.map((p) => p.split(' ')[0]);
+}
+
+/** DESIGN.md's "Configuration" table, transcribed independently of the code. */
+const DESIGN_DEFAULTS = {
+  mongoUrl: 'mongodb://127.0.0.1:27017/orders',
+  redisUrl: 'redis://127.0.0.1:6379',
+  queuePrefix: 'bull',
+  logLevel: 'info',
+  apiPort: 3000,
+  healthPort: 3001,
+  workerMetricsPort: 9464,
+  bodyLimit: '100kb',
+  workerConcurrency: 10,
+  jobAttempts: 5,
+  jobBackoffMs: 1000,
+  processingDelayMs: 50,
+  failureRate: 0,
+  reconcileIntervalMs: 15000,
+  reconcileGraceMs: 10000,
+  healthTimeoutMs: 1000,
+  shutdownTimeoutMs: 10000,
+  bullBoardUser: undefined,
+  bullBoardPassword: undefined,
+} as const;
+
+test('when the environment is empty, then every value is the default of DESIGN.md', (t) => {
+  const config = loadConfig({});
+
+  for (const [name, expected] of Object.entries(DESIGN_DEFAULTS)) {
+    t.is(config[name as keyof Config], expected, name);
+  }
+  t.is(config.instance, 0, 'no pm2 instance number means instance 0');
+  t.is(config.nodeEnv, 'development');
+});
+
+test('when the environment is empty, then the config has exactly the documented keys', (t) => {
+  const config = loadConfig({});
+
+  t.deepEqual(Object.keys(config).sort(), [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv'].sort());
+});
+
+test('when numeric variables are set, then they are converted to numbers', (t) => {
+  const env = {
+    API_PORT: '8080',
+    HEALTH_PORT: '8081',
+    WORKER_METRICS_PORT: '0',
+    NODE_APP_INSTANCE: '3',
+    WORKER_CONCURRENCY: '25',
+    JOB_ATTEMPTS: '7',
+    JOB_BACKOFF_MS: '250',
+    PROCESSING_DELAY_MS: '0',
+    FAILURE_RATE: '0.25',
+    RECONCILE_INTERVAL_MS: '5000',
+    RECONCILE_GRACE_MS: '0',
+    HEALTH_TIMEOUT_MS: '200',
+    SHUTDOWN_TIMEOUT_MS: '30000',
+  };
+
+  const config = loadConfig(env);
+
+  t.is(config.apiPort, 8080);
+  t.is(config.healthPort, 8081);
+  t.is(config.workerMetricsPort, 0);
+  t.is(config.instance, 3);
+  t.is(config.workerConcurrency, 25);
+  t.is(config.jobAttempts, 7);
+  t.is(config.jobBackoffMs, 250);
+  t.is(config.processingDelayMs, 0);
+  t.is(config.failureRate, 0.25);
+  t.is(config.reconcileIntervalMs, 5000);
+  t.is(config.reconcileGraceMs, 0);
+  t.is(config.healthTimeoutMs, 200);
+  t.is(config.shutdownTimeoutMs, 30000);
+  t.is(typeof config.apiPort, 'number');
+});
+
+test('when string variables are set, then they are kept as given', (t) => {
+  const env = {
+    NODE_ENV: 'production',
+    MONGO_URL: 'mongodb+srv://cluster.example.net/orders',
+    REDIS_URL: 'rediss://cache.example.net:6380',
+    QUEUE_PREFIX: 'orders-test_1',
+    LOG_LEVEL: 'debug',
+    BODY_LIMIT: '1mb',
+    BULL_BOARD_USER: 'admin',
+    BULL_BOARD_PASSWORD: 'correct horse battery staple',
+  };
+
+  const config = loadConfig(env);
+
+  t.is(config.nodeEnv, 'production');
+  t.is(config.mongoUrl, env.MONGO_URL);
+  t.is(config.redisUrl, env.REDIS_URL);
+  t.is(config.queuePrefix, 'orders-test_1');
+  t.is(config.logLevel, 'debug');
+  t.is(config.bodyLimit, '1mb');
+  t.is(config.bullBoardUser, 'admin');
+  t.is(config.bullBoardPassword, 'correct horse battery staple');
+});
+
+test('when variables unknown to the config are present, then they are ignored', (t) => {
+  const config = loadConfig({ PATH: '/usr/bin', HOME: '/root', SOMETHING_ELSE: '!!' });
+
+  t.is(config.apiPort, 3000);
+});
+
+test('when a variable is an empty string, then its default applies', (t) => {
+  const env = {
+    API_PORT: '',
+    FAILURE_RATE: '',
+    MONGO_URL: '',
+    LOG_LEVEL: '',
+    BODY_LIMIT: '',
+    BULL_BOARD_USER: '',
+    BULL_BOARD_PASSWORD: '',
+  };
+
+  const config = loadConfig(env);
+
+  t.is(config.apiPort, 3000);
+  t.is(config.failureRate, 0);
+  t.is(config.mongoUrl, DESIGN_DEFAULTS.mongoUrl);
+  t.is(config.logLevel, 'info');
+  t.is(config.bodyLimit, '100kb');
+  t.is(config.bullBoardUser, undefined);
+  t.is(config.bullBoardPassword, undefined);
+});
+
+test('when a variable is undefined, then its default applies', (t) => {
+  const config = loadConfig({ API_PORT: undefined, JOB_ATTEMPTS: undefined });
+
+  t.is(config.apiPort, 3000);
+  t.is(config.jobAttempts, 5);
+});
+
+test('when many variables are bad, then every one is reported in one ConfigError', (t) => {
+  const env = {
+    NODE_ENV: 'staging',
+    MONGO_URL: 'http://127.0.0.1:27017/orders',
+    REDIS_URL: 'not a url',
+    QUEUE_PREFIX: 'has space',
+    LOG_LEVEL: 'loud',
+    API_PORT: 'abc',
+    HEALTH_PORT: '70000',
+    WORKER_METRICS_PORT: '-1',
+    NODE_APP_INSTANCE: '1.5',
+    BODY_LIMIT: '10 gb',
+    WORKER_CONCURRENCY: '0',
+    JOB_ATTEMPTS: '0',
+    JOB_BACKOFF_MS: '-5',
+    PROCESSING_DELAY_MS: 'soon',
+    FAILURE_RATE: '1.5',
+    RECONCILE_INTERVAL_MS: '99',
+    RECONCILE_GRACE_MS: '-1',
+    HEALTH_TIMEOUT_MS: '9',
+    SHUTDOWN_TIMEOUT_MS: '99',
+  };
+
+  const error = rejectEnv(t, env);
+
+  t.deepEqual(variablesOf(error).sort(), Object.keys(env).sort());
+  t.is(error.name, 'ConfigError');
+  t.true(error instanceof Error);
+  for (const name of Object.keys(env)) t.true(error.message.includes(name), `message names ${name}`);
+});
+
+test('when one variable is bad, then only that one is reported', (t) => {
+  const error = rejectEnv(t, { API_PORT: '3000.5' });
+
+  t.deepEqual(variablesOf(error), ['API_PORT']);
+  t.regex(error.problems[0], /integer/);
+});
+
+test('when a port is out of range or not an integer, then it is rejected', (t) => {
+  for (const value of ['65536', '-1', '80.5', 'http', '1e9']) {
+    const error = rejectEnv(t, { HEALTH_PORT: value });
+    t.deepEqual(variablesOf(error), ['HEALTH_PORT'], value);
+  }
+});
+
+test('when FAILURE_RATE is outside 0–1, then it is rejected; inside, it is kept', (t) => {
+  t.deepEqual(variablesOf(rejectEnv(t, { FAILURE_RATE: '-0.1' })), ['FAILURE_RATE']);
+  t.deepEqual(variablesOf(rejectEnv(t, { FAILURE_RATE: '1.01' })), ['FAILURE_RATE']);
+  t.is(loadConfig({ FAILURE_RATE: '1' }).failureRate, 1);
+  t.is(loadConfig({ FAILURE_RATE: '0' }).failureRate, 0);
+});
+
+test('when BULL_BOARD_USER is set without a password, then it is an error', (t) => {
+  const error = rejectEnv(t, { BULL_BOARD_USER: 'admin' });
+
+  t.is(error.problems.length, 1);
+  t.regex(error.problems[0], /BULL_BOARD_USER/);
+  t.regex(error.problems[0], /BULL_BOARD_PASSWORD/);
+});
+
+test('when BULL_BOARD_USER is set and the password is an empty string, then it is an error', (t) => {
+  const error = rejectEnv(t, { BULL_BOARD_USER: 'admin', BULL_BOARD_PASSWORD: '' });
+
+  t.regex(error.message, /BULL_BOARD_PASSWORD/);
+});
+
+test('when BULL_BOARD_PASSWORD is set without a user, then it is an error that does not echo the password', (t) => {
+  const password = 'hunter2-only-password-Zq7';
+
+  const error = rejectEnv(t, { BULL_BOARD_PASSWORD: password });
+
+  t.regex(error.message, /BULL_BOARD_USER/);
+  t.false(error.message.includes(password));
+  t.false(error.problems.some((p) => p.includes(password)));
+});
+
+test('when BULL_BOARD_PASSWORD is too long, then the error names the variable but never its value', (t) => {
+  const password = 'S3cr3t-Pa55-'.repeat(30);
+
+  const error = rejectEnv(t, { BULL_BOARD_USER: 'admin', BULL_BOARD_PASSWORD: password });
+
+  t.deepEqual(variablesOf(error), ['BULL_BOARD_PASSWORD']);
+  t.false(error.message.includes('S3cr3t-Pa55-'));
+  t.false(error.problems.some((p) => p.includes('S3cr3t-Pa55-')));
+  t.false(JSON.stringify(error).includes('S3cr3t-Pa55-'));
+});
+
+test('when BULL_BOARD_PASSWORD is too short to be safe, then it is rejected without echoing it', (t) => {
+  const password = 'Pw9xQ';
+
+  const error = rejectEnv(t, { BULL_BOARD_USER: 'admin', BULL_BOARD_PASSWORD: password });
+
+  t.deepEqual(variablesOf(error), ['BULL_BOARD_PASSWORD']);
+  t.false(error.message.includes(password));
+});
+
+test('when a URL carrying a password is bad, then the password is not echoed', (t) => {
+  const error = rejectEnv(t, { MONGO_URL: 'http://user:Pa55w0rdXYZ@db/orders', REDIS_URL: 'tcp://:R3disPa55@x' });
+
+  t.deepEqual(variablesOf(error).sort(), ['MONGO_URL', 'REDIS_URL']);
+  t.false(error.message.includes('Pa55w0rdXYZ'));
+  t.false(error.message.includes('R3disPa55'));
+});
+
+// ConfigError's TSDoc promises "values are never echoed", yet joi's pattern messages
+// ('QUEUE_PREFIX with value "…" fails to match the required pattern') keep the value.
+test('when a variable fails a pattern rule, then its value is not echoed (documented: never echoed)', (t) => {
+  const error = rejectEnv(t, { QUEUE_PREFIX: 'marker value 1234', BODY_LIMIT: 'marker5678' });
+
+  t.deepEqual(variablesOf(error).sort(), ['BODY_LIMIT', 'QUEUE_PREFIX']);
+  t.false(error.message.includes('marker value 1234'));
+  t.false(error.message.includes('marker5678'));
+});
+
+test('when the config is loaded, then the returned object is frozen', (t) => {
+  const config = loadConfig({ API_PORT: '4000' });
+
+  t.true(Object.isFrozen(config));
+  t.throws(() => {
+    (config as { apiPort: number }).apiPort = 1;
+  });
+  t.is(config.apiPort, 4000);
+});
+
+test('when the config is loaded, then the input environment is not modified', (t) => {
+  const env = { API_PORT: '4000', FAILURE_RATE: '' };
+
+  loadConfig(env);
+
+  t.deepEqual(env, { API_PORT: '4000', FAILURE_RATE: '' });
+});
