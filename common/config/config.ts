@@ -25,7 +25,25 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly bullBoardUser: string | undefined;
   readonly bullBoardPassword: string | undefined;
+  /** API clients and the sha256 of their keys; empty when authentication is off. */
+  readonly apiKeys: readonly ApiKey[];
+  /** False only when no keys are configured (development) or API_AUTH=off is set explicitly. */
+  readonly apiAuth: boolean;
+  /** Requests per client per minute; 0 turns rate limiting off. */
+  readonly rateLimitPerMinute: number;
+  /** Browser origins allowed by CORS; empty = CORS off. */
+  readonly corsOrigins: readonly string[];
 }
+
+/** One configured API client: its id, the sha256 (hex) of its key, and whether it may use admin routes. */
+export interface ApiKey {
+  readonly clientId: string;
+  readonly sha256: string;
+  readonly admin: boolean;
+}
+
+// `clientId:sha256hex` or `clientId:sha256hex:admin`, comma-separated.
+const API_KEY_ENTRY = /^[A-Za-z0-9_-]{1,64}:[0-9a-f]{64}(:admin)?$/;
 
 const port = Joi.number().integer().min(0).max(65535);
 
@@ -60,6 +78,16 @@ const schema = Joi.object({
   BULL_BOARD_USER: Joi.string().min(1).max(128),
   // The board can retry, clean and remove jobs: a guessable password is refused at start.
   BULL_BOARD_PASSWORD: Joi.string().min(12).max(256),
+  API_KEYS: Joi.string()
+    .max(100_000)
+    .custom((value: string, helpers) =>
+      value.split(',').every((entry) => API_KEY_ENTRY.test(entry.trim()))
+        ? value
+        : helpers.message({ custom: '{{#label}} must be comma-separated clientId:sha256hex[:admin] entries' }),
+    ),
+  API_AUTH: Joi.string().valid('on', 'off'),
+  RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(1200),
+  CORS_ORIGINS: Joi.string().max(4096),
 })
   .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
   // Every other variable of the environment is none of our business.
@@ -93,6 +121,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(error.details.map((d) => d.message.replace(/^"([^"]+)"/, '$1')));
   }
   const v = value as Record<string, never>;
+  const apiKeys = parseApiKeys(v.API_KEYS);
+  const problems: string[] = [];
+  if (v.API_AUTH === 'on' && apiKeys.length === 0) problems.push('API_AUTH=on needs API_KEYS');
+  if (v.NODE_ENV === 'production' && apiKeys.length === 0 && v.API_AUTH !== 'off') {
+    problems.push('API_KEYS is required in production (or set API_AUTH=off to run without authentication)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     nodeEnv: v.NODE_ENV,
     mongoUrl: v.MONGO_URL,
@@ -115,5 +150,21 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
     bullBoardUser: v.BULL_BOARD_USER,
     bullBoardPassword: v.BULL_BOARD_PASSWORD,
+    apiKeys,
+    apiAuth: v.API_AUTH !== 'off' && apiKeys.length > 0,
+    rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
+    corsOrigins: v.CORS_ORIGINS
+      ? Object.freeze((v.CORS_ORIGINS as string).split(',').map((o) => o.trim()).filter(Boolean))
+      : Object.freeze([]),
   });
+}
+
+function parseApiKeys(raw: string | undefined): readonly ApiKey[] {
+  if (!raw) return Object.freeze([]);
+  return Object.freeze(
+    raw.split(',').map((entry) => {
+      const [clientId, sha256, role] = entry.trim().split(':');
+      return Object.freeze({ clientId, sha256, admin: role === 'admin' });
+    }),
+  );
 }

@@ -22,8 +22,8 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
       transitionOrder(Order, id, { to: 'PENDING', from: ['PROCESSING'], reason: error, set: { lastError: error } }),
 
     /** Attempts exhausted or unrecoverable: FAILED, the dead letter. */
-    fail: (id: string, error: string, from: ('PROCESSING' | 'PENDING')[] = ['PROCESSING']) =>
-      transitionOrder(Order, id, { to: 'FAILED', from, reason: error, set: { lastError: error } }),
+    fail: (id: string, error: string) =>
+      transitionOrder(Order, id, { to: 'FAILED', from: ['PROCESSING'], reason: error, set: { lastError: error } }),
 
     /**
      * Records the business effect under the order id. A second run finds it already there and

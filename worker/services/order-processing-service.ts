@@ -89,7 +89,9 @@ export function createOrderProcessingService(deps: {
      * died): make sure the order is FAILED too, so order and dead-letter queue agree.
      */
     async markDead(orderId: string, reason: string): Promise<void> {
-      await orders.fail(orderId, truncateReason(reason), ['PROCESSING', 'PENDING']);
+      // Only PROCESSING: PENDING → FAILED is no legal move. A PENDING order whose job died before
+      // the claim is found by the reconciler (PENDING order, failed job) and its job retried.
+      await orders.fail(orderId, truncateReason(reason));
     },
   };
 }

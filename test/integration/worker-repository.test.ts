@@ -1,0 +1,317 @@
+import test from 'ava';
+import {
+  HISTORY_LIMIT,
+  PUBLIC_SCOPE,
+  createLogger,
+  createMongoConnection,
+  ensureOrderIndexes,
+  openMongo,
+  randomOrderId,
+  registerOrderModels,
+  type OrderDocument,
+  type OrderModels,
+  type OrderStatus,
+} from '#common';
+import type { Connection } from 'mongoose';
+import { createOrderRepository } from '../../api/repositories/order-repository.js';
+import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
+import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
+
+// One database for this file; every test seeds its own orders, so the tests can run concurrently.
+let mongo: Connection;
+let models: OrderModels;
+let orders: WorkerOrderRepository;
+
+test.before(async () => {
+  const services = await testServices();
+  mongo = createMongoConnection();
+  models = registerOrderModels(mongo);
+  await openMongo(mongo, services.mongoUrl(uniqueName('worker_repository')), {
+    timeoutMs: 5000,
+    appName: 'worker-repository-test',
+    logger: createLogger({ service: 'test', level: 'silent' }),
+  });
+  await ensureOrderIndexes(models);
+  orders = createWorkerOrderRepository({ models });
+});
+
+test.after.always(async () => {
+  if (mongo) {
+    await mongo.dropDatabase().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+  }
+  await stopTestServices();
+});
+
+/** A stored order as the api would have written it, in `status`, with `overrides` applied. */
+function orderDocument(status: OrderStatus, overrides: Partial<OrderDocument> = {}): OrderDocument {
+  const at = new Date(Date.now() - 60_000);
+  return {
+    _id: randomOrderId(),
+    status,
+    clientId: PUBLIC_SCOPE,
+    customerId: 'c-42',
+    items: [{ sku: 'SKU-1', quantity: 2, unitPriceCents: 1250 }],
+    totalCents: 2500,
+    currency: 'EUR',
+    attempts: 0,
+    lastError: null,
+    history: [{ status: 'PENDING', at }],
+    fingerprint: 'f'.repeat(64),
+    correlationId: 'test-correlation',
+    enqueuedAt: at,
+    createdAt: at,
+    updatedAt: at,
+    processedAt: null,
+    failedAt: null,
+    ...overrides,
+  };
+}
+
+async function seed(status: OrderStatus, overrides: Partial<OrderDocument> = {}): Promise<string> {
+  const doc = orderDocument(status, overrides);
+  await models.Order.collection.insertOne(doc as never);
+  return doc._id;
+}
+
+/** The stored document as MongoDB holds it, bypassing the mapper. */
+async function stored(id: string): Promise<OrderDocument> {
+  const doc = await models.Order.collection.findOne({ _id: id } as never);
+  if (!doc) throw new Error(`order ${id} is not stored`);
+  return doc as unknown as OrderDocument;
+}
+
+test('when 50 claims race for one PENDING order, then exactly one moves it out of PENDING and each claim counts once', async (t) => {
+  const id = await seed('PENDING');
+
+  const results = await Promise.all(Array.from({ length: 50 }, () => orders.claim(id, 1)));
+
+  // DESIGN.md allows PROCESSING -> PROCESSING (reclaim), so later claims succeed as reclaims; what the
+  // single conditional update guarantees is that no increment is lost and one claim saw PENDING.
+  t.true(results.every((r) => r !== null));
+  const attempts = results.map((r) => r?.attempts ?? 0).sort((a, b) => a - b);
+  t.deepEqual(
+    attempts,
+    Array.from({ length: 50 }, (_, i) => i + 1),
+  );
+  const first = results.find((r) => r?.attempts === 1);
+  t.deepEqual(
+    first?.history.map((h) => h.status),
+    ['PENDING', 'PROCESSING'],
+  );
+  const doc = await stored(id);
+  t.is(doc.status, 'PROCESSING');
+  t.is(doc.attempts, 50);
+});
+
+test('when 50 PENDING -> PROCESSING moves race through the conditional update, then exactly one wins with attempts 1', async (t) => {
+  const id = await seed('PENDING');
+  const apiOrders = createOrderRepository({ models });
+
+  const results = await Promise.all(
+    Array.from({ length: 50 }, () => apiOrders.transition(id, { to: 'PROCESSING', from: ['PENDING'], attempt: 1 })),
+  );
+
+  const winners = results.filter((r) => r !== null);
+  t.is(winners.length, 1);
+  t.is(winners[0]?.attempts, 1);
+  const doc = await stored(id);
+  t.is(doc.status, 'PROCESSING');
+  t.is(doc.attempts, 1);
+  t.deepEqual(
+    doc.history.filter((h) => h.status === 'PROCESSING').map((h) => h.attempt),
+    [1],
+  );
+});
+
+test('when a FAILED order is claimed, then it moves to PROCESSING and attempts grows by one', async (t) => {
+  const failedAt = new Date(Date.now() - 30_000);
+  const id = await seed('FAILED', {
+    attempts: 5,
+    lastError: 'boom',
+    failedAt,
+    history: [
+      { status: 'PENDING', at: failedAt },
+      { status: 'FAILED', at: failedAt, reason: 'boom' },
+    ],
+  });
+
+  const claimed = await orders.claim(id, 1, 'dead job retried');
+
+  t.is(claimed?.status, 'PROCESSING');
+  t.is(claimed?.attempts, 6);
+  const last = claimed?.history.at(-1);
+  t.is(last?.status, 'PROCESSING');
+  t.is(last?.attempt, 1);
+  t.is(last?.reason, 'dead job retried');
+  t.is((await stored(id)).status, 'PROCESSING');
+});
+
+test('when a PROCESSING order is claimed again, then the reclaim adds one to attempts', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 1 });
+
+  const claimed = await orders.claim(id, 2);
+
+  t.is(claimed?.status, 'PROCESSING');
+  t.is(claimed?.attempts, 2);
+  t.like(claimed?.history.at(-1), { status: 'PROCESSING', attempt: 2 });
+});
+
+for (const status of ['PROCESSED', 'CANCELLED'] as const) {
+  test(`when a ${status} order is claimed, then the claim returns null and changes nothing`, async (t) => {
+    const id = await seed(status, { attempts: 1 });
+    const before = await stored(id);
+
+    const claimed = await orders.claim(id, 2);
+
+    t.is(claimed, null);
+    t.deepEqual(await stored(id), before);
+  });
+}
+
+test('when a missing order is claimed, then the claim returns null and creates nothing', async (t) => {
+  const id = randomOrderId();
+
+  t.is(await orders.claim(id, 1), null);
+  t.is(await models.Order.countDocuments({ _id: id }), 0);
+});
+
+test('when complete is asked of an order not PROCESSING, then it returns null and changes nothing', async (t) => {
+  for (const status of ['PENDING', 'FAILED', 'PROCESSED', 'CANCELLED'] as const) {
+    const id = await seed(status);
+    const before = await stored(id);
+    t.is(await orders.complete(id), null, status);
+    t.deepEqual(await stored(id), before, status);
+  }
+});
+
+test('when a PROCESSING order is completed, then it is PROCESSED with processedAt set', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 1 });
+
+  const done = await orders.complete(id);
+
+  t.is(done?.status, 'PROCESSED');
+  t.true(done?.processedAt instanceof Date);
+  t.is(done?.history.at(-1)?.status, 'PROCESSED');
+  t.is(done?.attempts, 1, 'completing is not an attempt');
+});
+
+test('when a retry is scheduled, then the order is PENDING with lastError and the reason in history', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 1 });
+
+  const retried = await orders.scheduleRetry(id, 'temporary outage');
+
+  t.is(retried?.status, 'PENDING');
+  t.is(retried?.lastError, 'temporary outage');
+  t.like(retried?.history.at(-1), { status: 'PENDING', reason: 'temporary outage' });
+  t.is(retried?.attempts, 1);
+  t.is(retried?.failedAt, null);
+});
+
+test('when a retry is scheduled for an order not PROCESSING, then nothing changes', async (t) => {
+  const id = await seed('PENDING');
+  const before = await stored(id);
+
+  t.is(await orders.scheduleRetry(id, 'late'), null);
+  t.deepEqual(await stored(id), before);
+});
+
+test('when an order fails, then it is FAILED with failedAt and lastError', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 3 });
+
+  const failed = await orders.fail(id, 'attempts exhausted');
+
+  t.is(failed?.status, 'FAILED');
+  t.true(failed?.failedAt instanceof Date);
+  t.is(failed?.lastError, 'attempts exhausted');
+  t.like(failed?.history.at(-1), { status: 'FAILED', reason: 'attempts exhausted' });
+  t.is(failed?.processedAt, null);
+});
+
+test('when fail is asked of a PENDING order, then nothing changes (PENDING -> FAILED is illegal)', async (t) => {
+  const id = await seed('PENDING');
+  const before = await stored(id);
+
+  t.is(await orders.fail(id, 'stalled'), null);
+  t.deepEqual(await stored(id), before);
+});
+
+// What markDead (worker/services/order-processing-service.ts) does for a job that stalled out.
+test('when fail is asked of a PROCESSING order, then it becomes FAILED with lastError', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 1 });
+
+  const failed = await orders.fail(id, 'job stalled more than allowable limit');
+
+  t.is(failed?.status, 'FAILED');
+  t.is(failed?.lastError, 'job stalled more than allowable limit');
+});
+
+test('when the effect of an order is recorded twice, then the second call records nothing', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 1 });
+  const effect = { orderId: id, totalCents: 2500, currency: 'EUR', attempt: 1, jobId: id };
+
+  t.true(await orders.recordEffect(effect));
+  t.false(await orders.recordEffect({ ...effect, attempt: 2, jobId: `${id}-again` }));
+
+  const effects = await models.Effect.collection.find({ _id: id } as never).toArray();
+  t.is(effects.length, 1);
+  t.like(effects[0], { _id: id, totalCents: 2500, currency: 'EUR', attempt: 1, jobId: id });
+});
+
+test('when concurrent calls record one effect, then exactly one of them records it', async (t) => {
+  const id = await seed('PROCESSING', { attempts: 1 });
+
+  const recorded = await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      orders.recordEffect({ orderId: id, totalCents: 2500, currency: 'EUR', attempt: i + 1, jobId: id }),
+    ),
+  );
+
+  t.is(recorded.filter(Boolean).length, 1);
+  t.is(await models.Effect.countDocuments({ _id: id }), 1);
+});
+
+test('when an order makes more transitions than the history keeps, then the newest entries are kept', async (t) => {
+  const id = await seed('PENDING');
+  const rounds = 30; // 1 + 2 * 30 = 61 entries written
+
+  for (let attempt = 1; attempt <= rounds; attempt += 1) {
+    t.not(await orders.claim(id, attempt), null);
+    t.not(await orders.scheduleRetry(id, `retry ${attempt}`), null);
+  }
+
+  const doc = await stored(id);
+  t.is(doc.history.length, HISTORY_LIMIT);
+  t.is(doc.attempts, rounds);
+  // Entry k of the full history (0 = initial PENDING) is PROCESSING(a) for k = 2a-1 and PENDING(retry a)
+  // for k = 2a; the last 50 of 61 start at k = 11, i.e. PROCESSING of attempt 6.
+  t.like(doc.history[0], { status: 'PROCESSING', attempt: 6 });
+  t.like(doc.history.at(-2), { status: 'PROCESSING', attempt: rounds });
+  t.like(doc.history.at(-1), { status: 'PENDING', reason: `retry ${rounds}` });
+  const times = doc.history.map((h) => new Date(h.at).getTime());
+  t.deepEqual(
+    times,
+    [...times].sort((a, b) => a - b),
+  );
+});
+
+test('when 50 cancels race through the api repository, then exactly one wins', async (t) => {
+  const id = await seed('PENDING');
+  const apiOrders = createOrderRepository({ models });
+
+  const results = await Promise.all(
+    Array.from({ length: 50 }, () =>
+      apiOrders.transition(id, { to: 'CANCELLED', from: ['PENDING', 'FAILED'], reason: 'cancelled through the API' }),
+    ),
+  );
+
+  t.is(results.filter((r) => r !== null).length, 1);
+  const doc = await stored(id);
+  t.is(doc.status, 'CANCELLED');
+  t.deepEqual(
+    doc.history.map((h) => h.status),
+    ['PENDING', 'CANCELLED'],
+  );
+  // A terminal order cannot be claimed afterwards.
+  t.is(await orders.claim(id, 1), null);
+});
