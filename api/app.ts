@@ -4,7 +4,13 @@ import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
 import type { LogContext, Logger } from '#common';
 import { createErrorMiddleware } from './http/error-middleware.js';
+import cors from '@koa/cors';
+import type { Redis } from 'ioredis';
+import type { ApiKey } from '#common';
 import { createAdminBoard } from './http/admin-board.js';
+import { createAuthenticate } from './http/auth.js';
+import { createRateLimit } from './http/rate-limit.js';
+import { securityHeaders } from './http/security-headers.js';
 import { createDlqRouter } from './http/dlq-router.js';
 import { createApiMetrics, createHttpMetrics } from './http/metrics-middleware.js';
 import { openApiDocument } from './http/openapi.js';
@@ -19,6 +25,11 @@ export interface AppDeps {
   /** Bull Board; mounted only when credentials are configured. */
   readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
   readonly registry: Registry;
+  readonly auth: { readonly enabled: boolean; readonly keys: readonly ApiKey[] };
+  /** Per-client request limit; omitted (or perMinute 0) turns it off. */
+  readonly rateLimit?: { readonly redis: Redis; readonly keyPrefix: string; readonly perMinute: number };
+  /** Browser origins CORS allows; empty = CORS off. */
+  readonly corsOrigins: readonly string[];
   readonly logger: Logger;
   readonly logContext: LogContext;
   readonly bodyLimit: string;
@@ -53,13 +64,17 @@ export function buildApp(deps: AppDeps): { app: Koa; routers: Router[] } {
   app.use(createRequestContext({ logger: deps.logger, context: deps.logContext }));
   app.use(createHttpMetrics({ registry: deps.registry }));
   app.use(createErrorMiddleware({ logger: deps.logger }));
+  // The board serves a page with scripts, so it sits before the API's strict headers.
   if (deps.board) app.use(createAdminBoard(deps.board));
-  app.use(async (ctx, next) => {
-    // An API answers JSON to programs: never let a proxy or browser cache order data or sniff types.
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    await next();
-  });
+  app.use(securityHeaders);
+  if (deps.corsOrigins.length > 0) {
+    const allowed = new Set(deps.corsOrigins);
+    app.use(cors({ origin: (ctx) => (allowed.has(ctx.get('origin')) ? ctx.get('origin') : '') }));
+  }
+  app.use(createAuthenticate(deps.auth));
+  if (deps.rateLimit && deps.rateLimit.perMinute > 0) {
+    app.use(createRateLimit({ ...deps.rateLimit, authEnabled: deps.auth.enabled }));
+  }
   const routers = [ordersRouter, dlqRouter, systemRouter];
   for (const router of routers) app.use(router.routes());
   return { app, routers };

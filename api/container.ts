@@ -79,7 +79,19 @@ export function createApiContainer(deps: {
     config.bullBoardUser && config.bullBoardPassword
       ? { queues: [queue], user: config.bullBoardUser, password: config.bullBoardPassword }
       : undefined;
-  const { app, routers } = buildApp({ orders, dlq, board, registry, logger, logContext, bodyLimit: config.bodyLimit });
+  if (!config.apiAuth) logger.warn('API authentication is off: every caller is the public client (set API_KEYS)');
+  const { app, routers } = buildApp({
+    orders,
+    dlq,
+    board,
+    registry,
+    logger,
+    logContext,
+    bodyLimit: config.bodyLimit,
+    auth: { enabled: config.apiAuth, keys: config.apiKeys },
+    rateLimit: { redis, keyPrefix: `${config.queuePrefix}:ratelimit`, perMinute: config.rateLimitPerMinute },
+    corsOrigins: config.corsOrigins,
+  });
   return {
     app,
     routers,

@@ -1,4 +1,3 @@
-import { createServer } from 'node:http';
 import { createTerminus, HealthCheckError } from '@godaddy/terminus';
 import {
   ConfigError,
@@ -10,6 +9,7 @@ import {
   signalReady,
 } from '#common';
 import { createApiContainer } from './container.js';
+import { createApiServer } from './http/security-headers.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   installProcessHandlers({ logger });
   const container = createApiContainer({ config, logger, logContext });
 
-  const server = createServer(container.app.callback());
+  const server = createApiServer(container.app.callback());
   const shutdown = new AbortController();
   createTerminus(server, {
     signals: ['SIGTERM', 'SIGINT'],

@@ -52,7 +52,13 @@ export {
   canonicalJson,
   fingerprint,
 } from './domain/identity.js';
-export { createMongoConnection, openMongo, pingMongo, type MongoConnectionOptions } from './mongo/connection.js';
+export {
+  createMongoConnection,
+  openMongo,
+  pingMongo,
+  QUERY_MAX_TIME_MS,
+  type MongoConnectionOptions,
+} from './mongo/connection.js';
 export {
   registerOrderModels,
   ensureOrderIndexes,

@@ -1,10 +1,20 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { DependencyChecks } from '#common';
+import type { CheckResult, DependencyChecks } from '#common';
 import { QUEUE_STATES, type QueueReport } from './checks/queue-check.js';
+
+/** One refresh serves every gauge of a scrape (prom-client collects them concurrently). */
+const REFRESH_TTL_MS = 500;
+
+interface Snapshot {
+  readonly dependencies: Record<'mongodb' | 'redis', CheckResult>;
+  readonly queue?: QueueReport;
+}
 
 /**
  * Queue and dependency gauges, refreshed when Prometheus scrapes (collect callbacks), so nothing
- * polls Redis between scrapes. The failed count is the dead-letter queue's size.
+ * polls Redis between scrapes; one refresh is shared by all gauges of a scrape, and it costs a few
+ * O(1) Redis calls (counts, worker list, the oldest waiting job), never a scan of jobs. The failed
+ * count is the dead-letter queue's size.
  */
 export function registerHealthMetrics(deps: {
   readonly registry: Registry;
@@ -12,46 +22,73 @@ export function registerHealthMetrics(deps: {
   readonly queueReport: () => Promise<QueueReport>;
 }): void {
   const { registry, checks, queueReport } = deps;
-  const jobs = new Gauge({
+  let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
+  const refresh = (): Promise<Snapshot> => {
+    if (!last || Date.now() - last.at > REFRESH_TTL_MS) {
+      last = {
+        at: Date.now(),
+        snapshot: (async () => {
+          const [mongodb, redis] = await Promise.all([checks.mongodb(), checks.redis()]);
+          const queue = redis.status === 'up' ? await queueReport().catch(() => undefined) : undefined;
+          return { dependencies: { mongodb, redis }, queue };
+        })(),
+      };
+    }
+    return last.snapshot;
+  };
+
+  new Gauge({
     name: 'queue_jobs',
     help: 'Jobs in the orders queue by state (failed = dead-letter queue)',
     labelNames: ['state'] as const,
     registers: [registry],
+    async collect() {
+      const { queue } = await refresh();
+      this.reset();
+      if (queue) for (const state of QUEUE_STATES) this.set({ state }, queue.counts[state] ?? 0);
+    },
   });
-  const workers = new Gauge({
+  new Gauge({
     name: 'queue_workers',
     help: 'Workers connected to the orders queue',
     registers: [registry],
+    async collect() {
+      const { queue } = await refresh();
+      this.reset();
+      if (queue) this.set(queue.workers);
+    },
   });
-  const up = new Gauge({
+  new Gauge({
+    name: 'queue_oldest_waiting_job_age_seconds',
+    help: 'Age of the oldest job waiting in the orders queue (0 when none waits)',
+    registers: [registry],
+    async collect() {
+      const { queue } = await refresh();
+      this.reset();
+      if (queue) this.set(queue.oldestWaitingAt ? Math.max(0, (Date.now() - queue.oldestWaitingAt) / 1000) : 0);
+    },
+  });
+  new Gauge({
     name: 'dependency_up',
     help: '1 when the dependency answered its probe',
     labelNames: ['dependency'] as const,
     registers: [registry],
+    async collect() {
+      const { dependencies } = await refresh();
+      for (const [name, result] of Object.entries(dependencies)) {
+        this.set({ dependency: name }, result.status === 'up' ? 1 : 0);
+      }
+    },
   });
-  const latency = new Gauge({
+  new Gauge({
     name: 'dependency_latency_seconds',
     help: 'Latency of the last dependency probe in seconds',
     labelNames: ['dependency'] as const,
     registers: [registry],
-  });
-  new Gauge({
-    name: 'health_scrape_refresh',
-    help: 'Refreshes the queue and dependency gauges on scrape (always 1)',
-    registers: [registry],
     async collect() {
-      this.set(1);
-      const [mongodb, redis] = await Promise.all([checks.mongodb(), checks.redis()]);
-      for (const [name, result] of Object.entries({ mongodb, redis })) {
-        up.set({ dependency: name }, result.status === 'up' ? 1 : 0);
-        latency.set({ dependency: name }, result.latencyMs / 1000);
-      }
-      if (redis.status === 'up') {
-        const report = await queueReport().catch(() => undefined);
-        if (report) {
-          for (const state of QUEUE_STATES) jobs.set({ state }, report.counts[state] ?? 0);
-          workers.set(report.workers);
-        }
+      const { dependencies } = await refresh();
+      for (const [name, result] of Object.entries(dependencies)) {
+        this.set({ dependency: name }, result.latencyMs / 1000);
       }
     },
   });

@@ -55,7 +55,7 @@ export function createBoardAuth(options: {
       ctx.status = 403;
       ctx.body = {
         error: {
-          code: 'UNAUTHORIZED',
+          code: 'FORBIDDEN',
           message: 'cross-site request refused',
           requestId: ctx.state.requestId as string,
           details: [{ field: 'Origin', message: 'state-changing dashboard calls must come from the dashboard itself' }],

@@ -5,6 +5,7 @@ import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
 import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
+import { requireAdmin, type Client } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { validate } from './order-schemas.js';
 
@@ -49,7 +50,7 @@ export function createDlqRouter(deps: {
     await next();
   };
 
-  router.get('/dlq', async (ctx) => {
+  router.get('/dlq', requireAdmin, async (ctx) => {
     const query = validate<{ limit: number; cursor?: string }>(listSchema, ctx.query, { convert: true });
     const after = query.cursor ? decodeCursor(query.cursor) : undefined;
     const page = await dlq.list({
@@ -63,21 +64,25 @@ export function createDlqRouter(deps: {
     };
   });
 
-  router.post('/dlq/reprocess', requireJsonIfBody, optionalJson, async (ctx) => {
+  router.post('/dlq/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
     const body = validate<{ orderIds?: string[]; reason?: string }>(reprocessManySchema, ctx.request.body ?? {}, {
       convert: false,
     });
-    const result = await dlq.reprocessMany({ orderIds: body.orderIds, reason: body.reason, actor: 'api' });
+    const result = await dlq.reprocessMany({
+      orderIds: body.orderIds,
+      reason: body.reason,
+      actor: (ctx.state.client as Client).id,
+    });
     reprocessActions.inc({ scope: 'bulk' });
     ctx.status = 202;
     ctx.body = result;
   });
 
-  router.post('/dlq/:orderId/reprocess', requireJsonIfBody, optionalJson, async (ctx) => {
+  router.post('/dlq/:orderId/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
     const { orderId } = ctx.params;
     if (!isOrderId(orderId)) throw new AppError('NOT_FOUND', `order ${orderId} not found`);
     const body = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
-    const { order } = await dlq.reprocess(orderId, { actor: 'api', reason: body.reason });
+    const { order } = await dlq.reprocess(orderId, { actor: (ctx.state.client as Client).id, reason: body.reason });
     reprocessActions.inc({ scope: 'one' });
     ctx.status = 202;
     ctx.body = toOrderView(order);

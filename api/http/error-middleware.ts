@@ -6,6 +6,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze
   VALIDATION_ERROR: 400,
   INVALID_JSON: 400,
   UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   INVALID_STATE: 409,
   PAYLOAD_TOO_LARGE: 413,

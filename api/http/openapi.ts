@@ -90,6 +90,69 @@ export const openApiDocument = {
         responses: { '200': orderResponse, '404': error, '409': error, '503': error },
       },
     },
+    '/dlq': {
+      get: {
+        summary: 'Dead orders (FAILED) with their failed job, newest failure first (admin key)',
+        parameters: [
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
+          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: '`nextCursor` of the previous page' },
+        ],
+        responses: {
+          '200': {
+            description:
+              'one page: `{ items: [{ order, job: { id, state, failedReason, attemptsMade, finishedOn, lastFrame } | null }], nextCursor }`',
+          },
+          '400': error,
+          '401': error,
+          '503': error,
+        },
+      },
+    },
+    '/dlq/reprocess': {
+      post: {
+        summary: 'Reprocess every dead order, or the listed ones, in bounded batches (admin key)',
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                properties: {
+                  orderIds: { type: 'array', maxItems: 1000, items: { type: 'string', pattern: '^ord_[0-9a-f]{32}$' } },
+                  reason: { type: 'string', maxLength: 200 },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '202': { description: '`{ reprocessed, skipped, notFound }`' },
+          '400': error,
+          '401': error,
+          '503': error,
+        },
+      },
+    },
+    '/dlq/{orderId}/reprocess': {
+      post: {
+        summary: 'FAILED → PENDING, the job retried with its attempts reset (admin key; idempotent)',
+        parameters: [{ ...orderId, name: 'orderId' }],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { reason: { type: 'string', maxLength: 200 } },
+              },
+            },
+          },
+        },
+        responses: { '202': orderResponse, '401': error, '404': error, '409': error, '503': error },
+      },
+    },
     '/metrics': {
       get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' } } },
     },
@@ -106,7 +169,15 @@ export const openApiDocument = {
       get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 JSON' } } },
     },
   },
+  security: [{ apiKey: [] }, {}],
   components: {
+    securitySchemes: {
+      apiKey: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'An API key (API_KEYS); required when keys are configured, admin keys for /dlq',
+      },
+    },
     schemas: {
       Item: {
         type: 'object',

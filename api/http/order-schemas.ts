@@ -23,7 +23,10 @@ export const newOrderSchema = Joi.object({
   currency: Joi.string()
     .pattern(/^[A-Z]{3}$/)
     .required(),
-  metadata: Joi.object().max(20).pattern(Joi.string().pattern(METADATA_KEY), Joi.string().max(256)).unknown(false),
+  metadata: Joi.object()
+    .max(20)
+    .pattern(Joi.string().pattern(METADATA_KEY), Joi.string().allow('').max(256))
+    .unknown(false),
 });
 
 const CURSOR = /^[A-Za-z0-9_-]{1,200}$/;

@@ -4,15 +4,18 @@ import type { Counter } from 'prom-client';
 import {
   AppError,
   IDEMPOTENCY_KEY,
-  PUBLIC_SCOPE,
   isOrderId,
   toOrderView,
   type NewOrderInput,
   type OrderStatus,
 } from '#common';
 import type { OrderService } from '../services/order-service.js';
+import type { Client } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { listOrdersQuerySchema, newOrderSchema, validate } from './order-schemas.js';
+
+/** The caller, as the authentication middleware left it. */
+const client = (ctx: { state: Record<string, unknown> }): Client => ctx.state.client as Client;
 
 const STATUS_BY_OUTCOME = { created: 201, replayed: 200, accepted_unqueued: 202 } as const;
 
@@ -67,7 +70,7 @@ export function createOrdersRouter(deps: {
       const { order, outcome } = await orders.create({
         input,
         idempotencyKey: key || undefined,
-        scope: PUBLIC_SCOPE,
+        scope: client(ctx).id,
         correlationId: ctx.state.requestId as string,
       });
       intakeResults.inc({ result: outcome });
@@ -85,6 +88,7 @@ export function createOrdersRouter(deps: {
       { convert: true },
     );
     const page = await orders.list({
+      clientId: client(ctx).id,
       status: query.status,
       customerId: query.customerId,
       limit: query.limit,
@@ -100,13 +104,13 @@ export function createOrdersRouter(deps: {
   router.get('/orders/:id', async (ctx) => {
     const { id } = ctx.params;
     if (!isOrderId(id)) throw new AppError('NOT_FOUND', `order ${id} not found`);
-    ctx.body = toOrderView(await orders.get(id));
+    ctx.body = toOrderView(await orders.get(id, client(ctx).id));
   });
 
   router.post('/orders/:id/cancel', async (ctx) => {
     const { id } = ctx.params;
     if (!isOrderId(id)) throw new AppError('NOT_FOUND', `order ${id} not found`);
-    ctx.body = toOrderView(await orders.cancel(id));
+    ctx.body = toOrderView(await orders.cancel(id, client(ctx).id));
   });
 
   return router;

@@ -1,4 +1,6 @@
+import mongoose from 'mongoose';
 import {
+  QUERY_MAX_TIME_MS,
   findOrderById,
   toOrder,
   transitionOrder,
@@ -18,6 +20,7 @@ export class DuplicateOrderError extends Error {
 }
 
 export interface ListOrdersQuery {
+  readonly clientId: string;
   readonly status?: OrderStatus;
   readonly customerId?: string;
   readonly limit: number;
@@ -60,13 +63,14 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
       const filter: Record<string, unknown> = { status: 'FAILED' };
       if (query.after) {
         filter.$or = [
-          { failedAt: { $lt: query.after.failedAt } },
-          { failedAt: query.after.failedAt, _id: { $lt: query.after.id } },
+          { failedAt: mongoose.trusted({ $lt: query.after.failedAt }) },
+          { failedAt: query.after.failedAt, _id: mongoose.trusted({ $lt: query.after.id }) },
         ];
       }
       const docs = await Order.find(filter)
         .sort({ status: 1, failedAt: -1, _id: -1 })
         .limit(query.limit + 1)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
         .lean();
       const items = (docs as OrderDocument[]).slice(0, query.limit).map(toOrder);
       return { items, hasMore: docs.length > query.limit };
@@ -74,18 +78,20 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
 
     /** One page, newest first, served by the (filter, createdAt, _id) indexes. Fetches one extra to know if more follow. */
     async list(query: ListOrdersQuery): Promise<{ items: Order[]; hasMore: boolean }> {
-      const filter: Record<string, unknown> = {};
+      // Only validated scalars reach the filter; the operators are ours (trusted past sanitizeFilter).
+      const filter: Record<string, unknown> = { clientId: query.clientId };
       if (query.status) filter.status = query.status;
       if (query.customerId) filter.customerId = query.customerId;
       if (query.after) {
         filter.$or = [
-          { createdAt: { $lt: query.after.createdAt } },
-          { createdAt: query.after.createdAt, _id: { $lt: query.after.id } },
+          { createdAt: mongoose.trusted({ $lt: query.after.createdAt }) },
+          { createdAt: query.after.createdAt, _id: mongoose.trusted({ $lt: query.after.id }) },
         ];
       }
       const docs = await Order.find(filter)
         .sort({ createdAt: -1, _id: -1 })
         .limit(query.limit + 1)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
         .lean();
       const items = (docs as OrderDocument[]).slice(0, query.limit).map(toOrder);
       return { items, hasMore: docs.length > query.limit };

@@ -28,6 +28,8 @@ export interface CreateOrderCommand {
 }
 
 export interface ListOrdersCommand {
+  /** Only this client's orders are listed. */
+  readonly clientId: string;
   readonly status?: OrderStatus;
   readonly customerId?: string;
   readonly limit: number;
@@ -71,9 +73,10 @@ export function createOrderService(deps: {
     return existing;
   }
 
-  async function get(id: string): Promise<Order> {
+  /** The order, if it exists and belongs to `clientId`; another client's order is a 404 too. */
+  async function get(id: string, clientId: string): Promise<Order> {
     const order = await orders.findById(id);
-    if (!order) throw new AppError('NOT_FOUND', `order ${id} not found`);
+    if (!order || order.clientId !== clientId) throw new AppError('NOT_FOUND', `order ${id} not found`);
     return order;
   }
 
@@ -120,14 +123,15 @@ export function createOrderService(deps: {
     list: (command: ListOrdersCommand) => orders.list(command),
 
     /** PENDING or FAILED → CANCELLED; a job still queued for it completes as a no-op. */
-    async cancel(id: string): Promise<Order> {
+    async cancel(id: string, clientId: string): Promise<Order> {
+      await get(id, clientId);
       const cancelled = await orders.transition(id, {
         to: 'CANCELLED',
         from: ['PENDING', 'FAILED'],
         reason: 'cancelled through the API',
       });
       if (cancelled) return cancelled;
-      const existing = await get(id);
+      const existing = await get(id, clientId);
       throw new AppError(
         'INVALID_STATE',
         `order ${id} is ${existing.status}; only PENDING or FAILED orders can be cancelled`,

@@ -86,7 +86,7 @@ const schema = Joi.object({
         : helpers.message({ custom: '{{#label}} must be comma-separated clientId:sha256hex[:admin] entries' }),
     ),
   API_AUTH: Joi.string().valid('on', 'off'),
-  RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(1200),
+  RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(6000),
   CORS_ORIGINS: Joi.string().max(4096),
 })
   .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
@@ -154,7 +154,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     apiAuth: v.API_AUTH !== 'off' && apiKeys.length > 0,
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
     corsOrigins: v.CORS_ORIGINS
-      ? Object.freeze((v.CORS_ORIGINS as string).split(',').map((o) => o.trim()).filter(Boolean))
+      ? Object.freeze(
+          (v.CORS_ORIGINS as string)
+            .split(',')
+            .map((o) => o.trim())
+            .filter(Boolean),
+        )
       : Object.freeze([]),
   });
 }

@@ -18,8 +18,15 @@ export interface MongoConnectionOptions {
  * after `timeoutMs` instead of hanging. Open it with {@link openMongo}.
  */
 export function createMongoConnection(): Connection {
-  return mongoose.createConnection();
+  const connection = mongoose.createConnection();
+  // Operator objects in a filter ({ $ne: … }) are treated as values unless wrapped in
+  // mongoose.trusted(): a user-supplied object can never become a query operator.
+  connection.set('sanitizeFilter', true);
+  return connection;
 }
+
+/** Bound for every read query of the system (all served by an index; slower means trouble). */
+export const QUERY_MAX_TIME_MS = 2000;
 
 function clientOptions(options: MongoConnectionOptions): mongoose.ConnectOptions {
   return {

@@ -62,9 +62,10 @@ const orderSchema = new Schema<OrderDocument>(
 
 // Keyset pagination (newest first), alone or with one filter, and the reconciler's scan of
 // PENDING orders never enqueued. Each query of the system is served by one of these (a test checks).
-orderSchema.index({ createdAt: -1, _id: -1 }, { name: 'createdAt_id' });
-orderSchema.index({ status: 1, createdAt: -1, _id: -1 }, { name: 'status_createdAt_id' });
-orderSchema.index({ customerId: 1, createdAt: -1, _id: -1 }, { name: 'customer_createdAt_id' });
+// A client lists only its own orders, so the listing indexes lead with clientId.
+orderSchema.index({ clientId: 1, createdAt: -1, _id: -1 }, { name: 'client_createdAt_id' });
+orderSchema.index({ clientId: 1, status: 1, createdAt: -1, _id: -1 }, { name: 'client_status_createdAt_id' });
+orderSchema.index({ clientId: 1, customerId: 1, createdAt: -1, _id: -1 }, { name: 'client_customer_createdAt_id' });
 orderSchema.index({ status: 1, enqueuedAt: 1, createdAt: 1 }, { name: 'status_enqueuedAt_createdAt' });
 // The dead-letter listing: FAILED orders, newest failure first.
 orderSchema.index({ status: 1, failedAt: -1, _id: -1 }, { name: 'status_failedAt_id' });

@@ -1,4 +1,4 @@
-import type { Model } from 'mongoose';
+import mongoose, { type Model } from 'mongoose';
 import type { Order } from '../domain/order.js';
 import { buildTransition, type TransitionRequest } from '../domain/state-machine.js';
 import { toOrder } from './order-mapper.js';
@@ -15,7 +15,8 @@ export async function transitionOrder(
   request: TransitionRequest,
 ): Promise<Order | null> {
   const spec = buildTransition(request);
-  const doc = await Order.findOneAndUpdate({ _id: id, ...spec.filter }, spec.update, {
+  // The status filter is ours, not user input: trusted past sanitizeFilter.
+  const doc = await Order.findOneAndUpdate({ _id: id, status: mongoose.trusted(spec.filter.status) }, spec.update, {
     returnDocument: 'after',
     lean: true,
   });

@@ -6,6 +6,8 @@ export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'complete
 export interface QueueReport {
   readonly counts: Record<string, number>;
   readonly workers: number;
+  /** When the oldest waiting job was added (ms since epoch); undefined when none waits. */
+  readonly oldestWaitingAt?: number;
 }
 
 /** Job counts by state (one cheap Redis call per state, no scan of jobs) and the live worker count. */
@@ -17,11 +19,12 @@ export function createQueueCheck({
   readonly timeoutMs: number;
 }) {
   return async (): Promise<QueueReport> => {
-    const [counts, workers] = await withTimeout(
-      Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.getWorkersCount()]),
+    const [counts, workers, oldest] = await withTimeout(
+      // The oldest waiting job: the far end of the wait list (one LRANGE and one HGETALL).
+      Promise.all([queue.getJobCounts(...QUEUE_STATES), queue.getWorkersCount(), queue.getJobs(['wait'], 0, 0, true)]),
       timeoutMs,
       `Redis did not report queue counts within ${timeoutMs} ms`,
     );
-    return { counts, workers };
+    return { counts, workers, oldestWaitingAt: oldest[0]?.timestamp };
   };
 }

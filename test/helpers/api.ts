@@ -1,7 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogContext, createLogger, loadConfig, type Config } from '#common';
+import { createLogContext, createLogger, loadConfig, withTimeout, type Config } from '#common';
 import { createApiContainer, type ApiContainer } from '../../api/container.js';
+import { createApiServer } from '../../api/http/security-headers.js';
 import { testServices, uniqueName } from './services.js';
 
 export interface TestApi {
@@ -32,7 +33,7 @@ export async function startTestApi(label: string, env: Record<string, string> = 
   const logger = createLogger({ service: 'test', level: config.logLevel, context: logContext });
   const container = createApiContainer({ config, logger, logContext });
   await container.connect();
-  const server = createServer(container.app.callback());
+  const server = createApiServer(container.app.callback());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -44,7 +45,10 @@ export async function startTestApi(label: string, env: Record<string, string> = 
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await container.mongo.dropDatabase().catch(() => undefined);
-      await container.queue.obliterate({ force: true }).catch(() => undefined);
+      // obliterate never settles while Redis is away; bound it.
+      await withTimeout(container.queue.obliterate({ force: true }), 5000, 'obliterate timed out').catch(
+        () => undefined,
+      );
       await container.close();
     },
   };

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import mongoose from 'mongoose';
 import test from 'ava';
 import {
   PROCESS_ORDER_JOB,
@@ -188,7 +189,7 @@ test('when 20 orders are posted and nothing fails, then each is PROCESSED once w
     t.is(order.failedAt, null);
     t.is(await effectCount(system, order.id), 1);
   }
-  const effects = await system.api.container.models.Effect.find({ _id: { $in: ids } }).lean();
+  const effects = await system.api.container.models.Effect.find({ _id: mongoose.trusted({ $in: ids }) }).lean();
   t.is(effects.length, 20);
   t.true(effects.every((e) => e.attempt === 1 && e.jobId === e._id && e.totalCents === 2500));
   await waitForJobState(system, ids[0], 'completed', 2000);

@@ -47,7 +47,9 @@ test('when the environment is empty, then every value is the default of DESIGN.m
 test('when the environment is empty, then the config has exactly the documented keys', (t) => {
   const config = loadConfig({});
 
-  t.deepEqual(Object.keys(config).sort(), [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv'].sort());
+  // DESIGN.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
+  const security = ['apiKeys', 'apiAuth', 'rateLimitPerMinute', 'corsOrigins'];
+  t.deepEqual(Object.keys(config).sort(), [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', ...security].sort());
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {
@@ -88,6 +90,7 @@ test('when numeric variables are set, then they are converted to numbers', (t) =
 test('when string variables are set, then they are kept as given', (t) => {
   const env = {
     NODE_ENV: 'production',
+    API_AUTH: 'off',
     MONGO_URL: 'mongodb+srv://cluster.example.net/orders',
     REDIS_URL: 'rediss://cache.example.net:6380',
     QUEUE_PREFIX: 'orders-test_1',
@@ -274,4 +277,31 @@ test('when the config is loaded, then the input environment is not modified', (t
   loadConfig(env);
 
   t.deepEqual(env, { API_PORT: '4000', FAILURE_RATE: '' });
+});
+
+test('when API_KEYS lists clients, then each has its hash and admin flag and auth is on', (t) => {
+  const hash = 'a'.repeat(64);
+  const config = loadConfig({ API_KEYS: `shop-1:${hash}, ops:${'b'.repeat(64)}:admin` });
+  t.true(config.apiAuth);
+  t.deepEqual(
+    config.apiKeys.map((k) => ({ ...k })),
+    [
+      { clientId: 'shop-1', sha256: hash, admin: false },
+      { clientId: 'ops', sha256: 'b'.repeat(64), admin: true },
+    ],
+  );
+});
+
+test('when API_KEYS is malformed, then the error names the variable but not the value', (t) => {
+  const secret = 'shop-1:not-a-hash-but-maybe-a-real-key';
+  const error = t.throws(() => loadConfig({ API_KEYS: secret }), { instanceOf: ConfigError });
+  t.regex(error.message, /API_KEYS/);
+  t.false(error.message.includes('not-a-hash'));
+});
+
+test('when NODE_ENV is production without API_KEYS, then the config refuses unless API_AUTH=off', (t) => {
+  const error = t.throws(() => loadConfig({ NODE_ENV: 'production' }), { instanceOf: ConfigError });
+  t.regex(error.message, /API_KEYS is required in production/);
+  t.false(loadConfig({ NODE_ENV: 'production', API_AUTH: 'off' }).apiAuth);
+  t.false(loadConfig({}).apiAuth, 'development without keys runs without authentication');
 });

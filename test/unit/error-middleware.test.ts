@@ -61,6 +61,7 @@ function assertErrorShape(t: ExecutionContext, ctx: FakeContext, code: ErrorCode
   t.true(Array.isArray(body.error.details));
 }
 
+// DESIGN.md's codes, plus FORBIDDEN (403) for the dashboard's cross-site refusal.
 test('when the status table is read, then it maps every code to the status of DESIGN.md', (t) => {
   t.deepEqual(
     { ...STATUS_BY_CODE },
@@ -68,6 +69,7 @@ test('when the status table is read, then it maps every code to the status of DE
       VALIDATION_ERROR: 400,
       INVALID_JSON: 400,
       UNAUTHORIZED: 401,
+      FORBIDDEN: 403,
       NOT_FOUND: 404,
       INVALID_STATE: 409,
       PAYLOAD_TOO_LARGE: 413,

@@ -1,4 +1,5 @@
-import { toOrder, type Order, type OrderDocument, type OrderModels } from '#common';
+import mongoose from 'mongoose';
+import { QUERY_MAX_TIME_MS, toOrder, type Order, type OrderDocument, type OrderModels } from '#common';
 
 export type ReconcileRepository = ReturnType<typeof createReconcileRepository>;
 
@@ -8,9 +9,14 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
   return {
     /** PENDING orders whose job was never confirmed in Redis, created before `before` (oldest first). */
     async findUnqueued(before: Date, limit: number): Promise<Order[]> {
-      const docs = await Order.find({ status: 'PENDING', enqueuedAt: null, createdAt: { $lt: before } })
+      const docs = await Order.find({
+        status: 'PENDING',
+        enqueuedAt: null,
+        createdAt: mongoose.trusted({ $lt: before }),
+      })
         .sort({ status: 1, enqueuedAt: 1, createdAt: 1 })
         .limit(limit)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
         .lean();
       return (docs as OrderDocument[]).map(toOrder);
     },
@@ -28,14 +34,15 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       const range: Record<string, unknown> = after
         ? {
             $or: [
-              { updatedAt: { $gt: after.updatedAt, $lt: before } },
-              { updatedAt: after.updatedAt, _id: { $gt: after.id } },
+              { updatedAt: mongoose.trusted({ $gt: after.updatedAt, $lt: before }) },
+              { updatedAt: after.updatedAt, _id: mongoose.trusted({ $gt: after.id }) },
             ],
           }
-        : { updatedAt: { $lt: before } };
+        : { updatedAt: mongoose.trusted({ $lt: before }) };
       const docs = await Order.find({ status, ...range })
         .sort({ status: 1, updatedAt: 1, _id: 1 })
         .limit(limit)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
         .lean();
       return (docs as OrderDocument[]).map(toOrder);
     },

@@ -1,0 +1,52 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Middleware } from 'koa';
+import { AppError, PUBLIC_SCOPE, type ApiKey } from '#common';
+
+/** Who is calling: the client id scopes idempotency keys and order reads. */
+export interface Client {
+  readonly id: string;
+  readonly admin: boolean;
+}
+
+/** Paths anyone may call: probes, metrics, the API description, and the board (it has its own auth). */
+const OPEN_PATHS = /^\/(health\/(live|ready)|metrics|openapi\.json|admin\/queues(\/.*)?)$/;
+
+/**
+ * `Authorization: Bearer <key>`: the key's sha256 is compared with every configured hash in constant
+ * time (all of them, so timing tells nothing about which one matched or how many there are). With
+ * authentication off every caller is the `public` client, with admin rights (development only).
+ */
+export function createAuthenticate(options: {
+  readonly enabled: boolean;
+  readonly keys: readonly ApiKey[];
+}): Middleware {
+  const keys = options.keys.map((k) => ({ ...k, hash: Buffer.from(k.sha256, 'hex') }));
+  const publicClient: Client = Object.freeze({ id: PUBLIC_SCOPE, admin: true });
+  return async (ctx, next) => {
+    if (!options.enabled || OPEN_PATHS.test(ctx.path)) {
+      ctx.state.client = publicClient;
+      return next();
+    }
+    const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(ctx.get('authorization'));
+    let found: (typeof keys)[number] | undefined;
+    if (match) {
+      const presented = createHash('sha256').update(match[1]).digest();
+      for (const key of keys) {
+        if (timingSafeEqual(presented, key.hash) && !found) found = key;
+      }
+    }
+    if (!found) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="orders"');
+      throw new AppError('UNAUTHORIZED', 'a valid API key is required (Authorization: Bearer <key>)');
+    }
+    ctx.state.client = Object.freeze({ id: found.clientId, admin: found.admin }) satisfies Client;
+    await next();
+  };
+}
+
+/** Admin routes (the dead-letter queue) need a key marked `:admin`. */
+export const requireAdmin: Middleware = async (ctx, next) => {
+  const client = ctx.state.client as Client | undefined;
+  if (!client?.admin) throw new AppError('UNAUTHORIZED', 'this route needs an admin API key');
+  await next();
+};
