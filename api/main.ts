@@ -1,3 +1,7 @@
+// First: starts tracing (when configured) before the modules it instruments load.
+import { tracing } from './instrument.js';
+import cluster from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createTerminus, HealthCheckError } from '@godaddy/terminus';
 import {
   ConfigError,
@@ -14,12 +18,25 @@ import { createApiServer } from './http/security-headers.js';
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const logContext = createLogContext();
-  const logger = createLogger({ service: 'api', level: config.logLevel, context: logContext });
+  // In pm2's cluster mode only what goes through process.stdout reaches the app's log (a direct
+  // write to fd 1 lands in pm2's own daemon log).
+  const logger = createLogger({
+    service: 'api',
+    level: config.logLevel,
+    context: logContext,
+    destination: cluster.isWorker ? process.stdout : undefined,
+  });
   installProcessHandlers({ logger });
   const container = createApiContainer({ config, logger, logContext });
 
   const server = createApiServer(container.app.callback());
   const shutdown = new AbortController();
+  // While draining, every answer asks the client to close its keep-alive connection, so no request
+  // races onto a socket the server is about to close (pm2 reload, rolling updates).
+  let draining = false;
+  server.on('request', (_req, res) => {
+    if (draining) res.setHeader('Connection', 'close');
+  });
   createTerminus(server, {
     signals: ['SIGTERM', 'SIGINT'],
     timeout: config.shutdownTimeoutMs,
@@ -35,12 +52,19 @@ async function main(): Promise<void> {
         return { mongodb };
       },
     },
+    // Readiness is already 503 here; keep serving for SHUTDOWN_DRAIN_MS so load balancers (or pm2's
+    // cluster master) stop sending new connections before the server stops accepting them.
+    beforeShutdown: async () => {
+      draining = true;
+      if (config.shutdownDrainMs > 0) await sleep(config.shutdownDrainMs);
+    },
     onSignal: async () => {
       shutdown.abort();
       logger.info('http server closed; closing connections');
       await container.close();
     },
     onShutdown: async () => {
+      await tracing.shutdown();
       logger.info('api stopped');
       logger.flush();
     },
@@ -54,7 +78,6 @@ async function main(): Promise<void> {
     { port, mongo: redactUrl(config.mongoUrl), redis: redactUrl(config.redisUrl) },
     `api listening on http://127.0.0.1:${port}`,
   );
-  signalReady();
 
   try {
     await container.connect(shutdown.signal);
@@ -63,6 +86,9 @@ async function main(): Promise<void> {
     if (shutdown.signal.aborted) return; // stopped before MongoDB answered; terminus exits
     throw err;
   }
+  // Ready for pm2 only once orders can be stored: a reload must not route traffic to an instance
+  // that would answer 503. (The probes answer from the start, and report MongoDB until then.)
+  signalReady();
 }
 
 main().catch((err: unknown) => {

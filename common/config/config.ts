@@ -7,6 +7,8 @@ export interface Config {
   readonly redisUrl: string;
   readonly queuePrefix: string;
   readonly logLevel: string;
+  /** Human-readable log lines (pino-pretty) for local development; entry points also turn it on for a TTY. */
+  readonly logPretty: boolean;
   readonly apiPort: number;
   readonly healthPort: number;
   /** Base port for worker metrics; 0 turns the metrics server off. */
@@ -23,6 +25,8 @@ export interface Config {
   readonly reconcileGraceMs: number;
   readonly healthTimeoutMs: number;
   readonly shutdownTimeoutMs: number;
+  /** api: how long to keep serving after SIGTERM (readiness already 503) before closing the server. */
+  readonly shutdownDrainMs: number;
   readonly bullBoardUser: string | undefined;
   readonly bullBoardPassword: string | undefined;
   /** API clients and the sha256 of their keys; empty when authentication is off. */
@@ -59,6 +63,7 @@ const schema = Joi.object({
     .pattern(/^[A-Za-z0-9_-]{1,64}$/)
     .default('bull'),
   LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
+  LOG_PRETTY: Joi.boolean().truthy('1').falsy('0').default(false),
   API_PORT: port.default(3000),
   HEALTH_PORT: port.default(3001),
   WORKER_METRICS_PORT: port.default(9464),
@@ -75,6 +80,7 @@ const schema = Joi.object({
   RECONCILE_GRACE_MS: Joi.number().integer().min(0).default(10000),
   HEALTH_TIMEOUT_MS: Joi.number().integer().min(10).max(60_000).default(1000),
   SHUTDOWN_TIMEOUT_MS: Joi.number().integer().min(100).max(600_000).default(10000),
+  SHUTDOWN_DRAIN_MS: Joi.number().integer().min(0).max(60_000).default(0),
   BULL_BOARD_USER: Joi.string().min(1).max(128),
   // The board can retry, clean and remove jobs: a guessable password is refused at start.
   BULL_BOARD_PASSWORD: Joi.string().min(12).max(256),
@@ -134,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     redisUrl: v.REDIS_URL,
     queuePrefix: v.QUEUE_PREFIX,
     logLevel: v.LOG_LEVEL,
+    logPretty: v.LOG_PRETTY,
     apiPort: v.API_PORT,
     healthPort: v.HEALTH_PORT,
     workerMetricsPort: v.WORKER_METRICS_PORT,
@@ -148,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     reconcileGraceMs: v.RECONCILE_GRACE_MS,
     healthTimeoutMs: v.HEALTH_TIMEOUT_MS,
     shutdownTimeoutMs: v.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: v.SHUTDOWN_DRAIN_MS,
     bullBoardUser: v.BULL_BOARD_USER,
     bullBoardPassword: v.BULL_BOARD_PASSWORD,
     apiKeys,

@@ -48,7 +48,7 @@ test('when the environment is empty, then the config has exactly the documented 
   const config = loadConfig({});
 
   // DESIGN.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
-  const security = ['apiKeys', 'apiAuth', 'rateLimitPerMinute', 'corsOrigins'];
+  const security = ['apiKeys', 'apiAuth', 'rateLimitPerMinute', 'corsOrigins', 'shutdownDrainMs'];
   t.deepEqual(Object.keys(config).sort(), [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', ...security].sort());
 });
 
