@@ -25,7 +25,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['*/main.ts', 'scripts/**/*.ts', 'test/**/*.ts'],
+    files: ['*/main.ts', '*/instrument.ts', 'scripts/**/*.ts', 'test/**/*.ts'],
     rules: { 'no-restricted-properties': 'off', 'no-console': 'off' },
   },
   {

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     level: config.logLevel,
     context: logContext,
     destination: cluster.isWorker ? process.stdout : undefined,
+    pretty: config.logPretty || process.stdout.isTTY === true,
   });
   installProcessHandlers({ logger });
   const container = createApiContainer({ config, logger, logContext });

@@ -87,6 +87,13 @@ export {
   type JobPolicy,
 } from './queues/orders-queue.js';
 export { createMetricsRegistry } from './metrics/registry.js';
+export {
+  startTracing,
+  injectTraceContext,
+  extractTraceContext,
+  type Tracing,
+  type TracingOptions,
+} from './telemetry/tracing.js';
 export { installProcessHandlers, withTimeout, signalReady } from './lifecycle/process.js';
 export { transitionOrder, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';

@@ -1,3 +1,5 @@
+// First: starts tracing (when configured) before the modules it instruments load.
+import { tracing } from './instrument.js';
 import { createServer } from 'node:http';
 import { createTerminus } from '@godaddy/terminus';
 import {
@@ -19,7 +21,11 @@ import { registerHealthMetrics } from './health-metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = createLogger({ service: 'health', level: config.logLevel });
+  const logger = createLogger({
+    service: 'health',
+    level: config.logLevel,
+    pretty: config.logPretty || process.stdout.isTTY === true,
+  });
   installProcessHandlers({ logger });
 
   const mongo = createMongoConnection();
@@ -82,6 +88,7 @@ async function main(): Promise<void> {
       redis.disconnect();
     },
     onShutdown: async () => {
+      await tracing.shutdown();
       logger.info('health stopped');
       logger.flush();
     },

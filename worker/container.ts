@@ -80,6 +80,8 @@ export function createWorkerContainer(deps: {
     orders: createWorkerOrderRepository({ models }),
     step: createSimulatedStep({ delayMs: config.processingDelayMs, failureRate: config.failureRate }),
     logger,
+    onProcessed: (order) =>
+      metrics.endToEnd.observe(((order.processedAt ?? new Date()).getTime() - order.createdAt.getTime()) / 1000),
   });
   const resetAttempts = async (job: { id?: string; attemptsMade: number }) => {
     await connection.hset(`${config.queuePrefix}:${ORDERS_QUEUE}:${job.id}`, 'atm', '0');
@@ -148,6 +150,9 @@ export function createWorkerContainer(deps: {
     if (upserting) return;
     upserting = true;
     try {
+      // One tick at a time across the fleet: a tick slower than the interval must not overlap
+      // the next one on another worker (they would redo each other's work).
+      await reconcileQueue.setGlobalConcurrency(1);
       await reconcileQueue.upsertJobScheduler(
         RECONCILE_SCHEDULER_ID,
         { every: config.reconcileIntervalMs },

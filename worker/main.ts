@@ -1,3 +1,5 @@
+// First: starts tracing (when configured) before the modules it instruments load.
+import { tracing } from './instrument.js';
 import { hostname } from 'node:os';
 import {
   ConfigError,
@@ -16,7 +18,12 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const workerId = `${hostname()}:${process.pid}`;
   const logContext = createLogContext();
-  const logger = createLogger({ service: 'worker', level: config.logLevel, context: logContext }).child({ workerId });
+  const logger = createLogger({
+    service: 'worker',
+    level: config.logLevel,
+    context: logContext,
+    pretty: config.logPretty || process.stdout.isTTY === true,
+  }).child({ workerId });
   const container = createWorkerContainer({ config, logger, logContext, workerId });
   const metricsServer = config.workerMetricsPort > 0 ? createMetricsServer(container.registry) : undefined;
   const stopping = new AbortController();
@@ -25,8 +32,9 @@ async function main(): Promise<void> {
     logger,
     onFirstSignal: () => {
       stopping.abort();
-      void container.close(config.shutdownTimeoutMs).then((finished) => {
+      void container.close(config.shutdownTimeoutMs).then(async (finished) => {
         metricsServer?.close();
+        await tracing.shutdown();
         logger.info({ allJobsFinished: finished }, 'worker stopped');
         logger.flush();
         process.exit(0);

@@ -42,7 +42,9 @@ export function createDlqRouter(deps: {
     patchNode: false,
   });
   const requireJsonIfBody: Parameters<Router['use']>[0] = async (ctx, next) => {
-    if (ctx.request.length && !ctx.request.is('application/json')) {
+    // A chunked body has no Content-Length: Transfer-Encoding says there is a body all the same.
+    const hasBody = Boolean(ctx.request.length) || ctx.get('transfer-encoding') !== '';
+    if (hasBody && !ctx.request.is('application/json')) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'this route takes application/json', {
         details: [{ field: 'Content-Type', message: 'must be application/json' }],
       });

@@ -5,6 +5,11 @@ const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const SKU = /^[A-Za-z0-9_.-]{1,64}$/;
 // Metadata keys: no `$` first, no `.` anywhere (MongoDB operator and path syntax), no control characters.
 const METADATA_KEY = /^(?!\$)[^.\x00-\x1f]{1,40}$/;
+// A surrogate half without its partner: valid in JSON text (`"\ud800"`), but not in UTF-8, so MongoDB
+// would store U+FFFD instead — the stored order would differ from the one answered, and two such
+// metadata keys would collapse into one. Matching it needs no repetition, so any length is cheap.
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const WELL_FORMED = { name: 'well-formed Unicode', invert: true } as const;
 
 /** POST /orders body (DESIGN.md, "Orders"): strict types, unknown fields rejected, not stripped. */
 export const newOrderSchema = Joi.object({
@@ -25,7 +30,10 @@ export const newOrderSchema = Joi.object({
     .required(),
   metadata: Joi.object()
     .max(20)
-    .pattern(Joi.string().pattern(METADATA_KEY), Joi.string().allow('').max(256))
+    .pattern(
+      Joi.string().pattern(METADATA_KEY).pattern(LONE_SURROGATE, WELL_FORMED),
+      Joi.string().allow('').max(256).pattern(LONE_SURROGATE, WELL_FORMED),
+    )
     .unknown(false),
 });
 

@@ -1,14 +1,7 @@
 import { Router } from '@koa/router';
 import { koaBody } from 'koa-body';
 import type { Counter } from 'prom-client';
-import {
-  AppError,
-  IDEMPOTENCY_KEY,
-  isOrderId,
-  toOrderView,
-  type NewOrderInput,
-  type OrderStatus,
-} from '#common';
+import { AppError, IDEMPOTENCY_KEY, isOrderId, toOrderView, type NewOrderInput, type OrderStatus } from '#common';
 import type { OrderService } from '../services/order-service.js';
 import type { Client } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';

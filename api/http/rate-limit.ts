@@ -1,6 +1,9 @@
 import type { Redis } from 'ioredis';
 import type { Middleware } from 'koa';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RLWrapperTimeouts, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+
+/** A frozen Redis must not hold requests: past this the in-memory insurance limiter decides. */
+export const LIMITER_REDIS_TIMEOUT_MS = 100;
 import { AppError } from '#common';
 import type { Client } from './auth.js';
 
@@ -8,8 +11,10 @@ const OPEN_PATHS = /^\/(health\/(live|ready)|metrics)$/;
 
 /**
  * Per-client limit shared by every api instance (Redis, via rate-limiter-flexible), with an
- * in-memory limiter as insurance so a Redis outage neither blocks nor unlimits the api. Anonymous
- * callers (authentication off) are limited per IP. Sets RateLimit-* headers; 429 with Retry-After.
+ * in-memory limiter as insurance so a Redis outage neither blocks nor unlimits the api. Callers
+ * without a key (authentication off, or the open paths such as /openapi.json and the board) are
+ * limited per IP: one shared `public` budget would let any anonymous caller exhaust it for everyone,
+ * operators on the board included. Sets RateLimit-* headers; 429 with Retry-After.
  */
 export function createRateLimit(options: {
   readonly redis: Redis;
@@ -18,18 +23,21 @@ export function createRateLimit(options: {
   readonly authEnabled: boolean;
 }): Middleware {
   const points = options.perMinute;
-  const limiter = new RateLimiterRedis({
-    storeClient: options.redis,
-    keyPrefix: options.keyPrefix,
-    points,
-    duration: 60,
-    rejectIfRedisNotReady: true,
-    insuranceLimiter: new RateLimiterMemory({ points, duration: 60 }),
+  const limiter = new RLWrapperTimeouts({
+    limiter: new RateLimiterRedis({
+      storeClient: options.redis,
+      keyPrefix: options.keyPrefix,
+      points,
+      duration: 60,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: new RateLimiterMemory({ points, duration: 60 }),
+    }),
+    timeoutMs: LIMITER_REDIS_TIMEOUT_MS,
   });
   return async (ctx, next) => {
     if (OPEN_PATHS.test(ctx.path)) return next();
     const client = ctx.state.client as Client | undefined;
-    const key = options.authEnabled && client ? `client:${client.id}` : `ip:${ctx.ip}`;
+    const key = options.authEnabled && client?.authenticated ? `client:${client.id}` : `ip:${ctx.ip}`;
     let res: RateLimiterRes;
     try {
       res = await limiter.consume(key);

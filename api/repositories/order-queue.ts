@@ -1,5 +1,11 @@
 import type { Queue } from 'bullmq';
-import { PROCESS_ORDER_JOB, withTimeout, type ProcessOrderJobData } from '#common';
+import {
+  PROCESS_ORDER_JOB,
+  injectTraceContext,
+  isRedisUnavailable,
+  withTimeout,
+  type ProcessOrderJobData,
+} from '#common';
 
 export type OrderQueue = ReturnType<typeof createOrderQueue>;
 
@@ -24,6 +30,19 @@ export function lastFrame(stacktrace: readonly string[] | undefined): string | n
   return frame ? frame.replace(/\(?(?:file:\/\/)?\/[^():]*\/([^/():]+:\d+:\d+)\)?/, '($1)') : null;
 }
 
+/** Redis did not take a command: away, or slower than the api's bound. Worth a retry later. */
+export class QueueUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'QueueUnavailableError';
+  }
+}
+
+/** A job in one of these states will run (again) without anyone's help. */
+function isQueued(state: string): boolean {
+  return state !== 'failed' && state !== 'completed' && state !== 'unknown';
+}
+
 /**
  * The api's side of the `orders` queue. The job id is the order id, so adding the job of an order
  * twice leaves one job. `timeoutMs` bounds each call even while the connection is still opening.
@@ -35,11 +54,24 @@ export function createOrderQueue({
   readonly queue: Queue<ProcessOrderJobData>;
   readonly timeoutMs: number;
 }) {
-  const bounded = <T>(promise: Promise<T>) =>
-    withTimeout(promise, timeoutMs, `Redis did not answer within ${timeoutMs} ms`);
+  const timeoutMessage = `Redis did not answer within ${timeoutMs} ms`;
+  const bounded = async <T>(promise: Promise<T>): Promise<T> => {
+    try {
+      return await withTimeout(promise, timeoutMs, timeoutMessage);
+    } catch (err) {
+      if (isRedisUnavailable(err) || (err instanceof Error && err.message === timeoutMessage)) {
+        throw new QueueUnavailableError((err as Error).message, { cause: err });
+      }
+      throw err;
+    }
+  };
   return {
     async enqueue(orderId: string, correlationId: string): Promise<void> {
-      await bounded(queue.add(PROCESS_ORDER_JOB, { orderId, correlationId }, { jobId: orderId }));
+      // The request's trace context rides along, so the worker's span continues this trace.
+      const trace = injectTraceContext();
+      await bounded(
+        queue.add(PROCESS_ORDER_JOB, { orderId, correlationId, ...(trace && { trace }) }, { jobId: orderId }),
+      );
     },
 
     async deadJob(orderId: string): Promise<DeadJobInfo | null> {
@@ -64,13 +96,29 @@ export function createOrderQueue({
     async revive(orderId: string, correlationId: string): Promise<'retried' | 'added' | 'already_queued'> {
       const job = await bounded(queue.getJob(orderId));
       if (job) {
+        // Another caller (a concurrent reprocess, the board, the reconciler) may move the job between
+        // our read and our write, and BullMQ then refuses the write. A job queued by now is the
+        // outcome we wanted, not an error.
+        const queuedMeanwhile = async (err: unknown): Promise<'already_queued'> => {
+          if (isQueued(await bounded(job.getState()))) return 'already_queued';
+          throw err;
+        };
         const state = await bounded(job.getState());
         if (state === 'failed') {
-          await bounded(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
+          try {
+            await bounded(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
+          } catch (err) {
+            return queuedMeanwhile(err);
+          }
           return 'retried';
         }
-        if (state !== 'completed' && state !== 'unknown') return 'already_queued';
-        await bounded(job.remove());
+        if (isQueued(state)) return 'already_queued';
+        try {
+          await bounded(job.remove());
+        } catch (err) {
+          // Already removed by the other caller: add it below, as it does (same job id, one job).
+          if ((await bounded(job.getState())) !== 'unknown') return queuedMeanwhile(err);
+        }
       }
       await bounded(queue.add(PROCESS_ORDER_JOB, { orderId, correlationId }, { jobId: orderId }));
       return 'added';

@@ -1,5 +1,5 @@
 import { AppError, type Logger, type Order } from '#common';
-import type { DeadJobInfo, OrderQueue } from '../repositories/order-queue.js';
+import { QueueUnavailableError, type DeadJobInfo, type OrderQueue } from '../repositories/order-queue.js';
 import type { OrderRepository } from '../repositories/order-repository.js';
 
 /** The most orders one bulk reprocess call handles; larger sets are walked in batches of this. */
@@ -57,9 +57,20 @@ export function createDlqService(deps: {
       }
       if (order.status !== 'PENDING') return { order, changed: false };
     }
-    // If Redis is away this throws after the order moved to PENDING: the reconciler finds a PENDING
-    // order whose job is failed or missing and revives it, so the request is never half-lost.
-    const action = await queue.revive(id, order.correlationId);
+    let action: Awaited<ReturnType<OrderQueue['revive']>>;
+    try {
+      action = await queue.revive(id, order.correlationId);
+    } catch (err) {
+      if (!(err instanceof QueueUnavailableError)) throw err;
+      // Redis is away, but the order is PENDING already: the reconciler finds a PENDING order whose
+      // job is failed or missing and revives it once Redis is back, so the request is accepted (like
+      // an order taken while the queue is away), not failed.
+      logger.warn(
+        { err, orderId: id, actor: who.actor },
+        'dead order reprocessed; its job is revived once Redis is back',
+      );
+      return { order, changed: moved !== null };
+    }
     await orders.markEnqueued(id, now());
     logger.info({ orderId: id, action, actor: who.actor }, 'dead order reprocessed');
     return { order, changed: moved !== null };
@@ -70,7 +81,16 @@ export function createDlqService(deps: {
 
     async list(query: { limit: number; after?: { failedAt: Date; id: string } }) {
       const page = await orders.listDead(query);
-      const jobs: (DeadJobInfo | null)[] = await Promise.all(page.items.map((o) => queue.deadJob(o.id)));
+      let jobs: (DeadJobInfo | null)[];
+      try {
+        jobs = await Promise.all(page.items.map((o) => queue.deadJob(o.id)));
+      } catch (err) {
+        // Without Redis the jobs are unknown; "no job" would read as "cleaned", so say it is away.
+        if (err instanceof QueueUnavailableError) {
+          throw new AppError('SERVICE_UNAVAILABLE', 'the queue (Redis) is not reachable; retry later', { cause: err });
+        }
+        throw err;
+      }
       return { items: page.items.map((order, i) => ({ order, job: jobs[i] })), hasMore: page.hasMore };
     },
 

@@ -20,11 +20,17 @@ export interface LoggerOptions {
   readonly context?: LogContext;
   /** Where to write; stdout when omitted (tests pass a stream to read lines back). */
   readonly destination?: NodeJS.WritableStream;
+  /**
+   * Human-readable, coloured lines (pino-pretty) instead of JSON, for a developer's terminal only: log
+   * shippers and the tests read JSON. Ignored when `destination` is given.
+   */
+  readonly pretty?: boolean;
 }
 
 /**
  * JSON lines to stdout with `service` and `pid` on every line. Secrets that could reach a log by
- * accident (authorization headers, passwords in URLs) are redacted.
+ * accident (authorization headers, passwords in URLs) are redacted. With `pretty`, the same lines are
+ * formatted by pino-pretty in a worker thread (loaded only then).
  */
 export function createLogger(options: LoggerOptions): Logger {
   const { context } = options;
@@ -40,7 +46,10 @@ export function createLogger(options: LoggerOptions): Logger {
       },
       mixin: context ? () => context.getStore() ?? {} : undefined,
     },
-    options.destination ?? pino.destination({ sync: false }),
+    options.destination ??
+      (options.pretty
+        ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l' } })
+        : pino.destination({ sync: false })),
   );
 }
 

@@ -40,6 +40,12 @@ function clientOptions(options: MongoConnectionOptions): mongoose.ConnectOptions
     // bounds an operation then. Every query of this system is small and served by an index, so an
     // answer slower than this is an outage, not a slow query.
     socketTimeoutMS: options.timeoutMs,
+    // Requests arriving as the server freezes must not queue for a pooled connection, nor retry a
+    // read for another full server selection: each would add its wait to the bound. Callers retry
+    // at their own level (the client with its Idempotency-Key, BullMQ with back-off).
+    waitQueueTimeoutMS: options.timeoutMs,
+    retryReads: false,
+    retryWrites: false,
     heartbeatFrequencyMS: 2000,
     maxPoolSize: 50,
   };

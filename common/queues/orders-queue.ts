@@ -17,6 +17,11 @@ export const RECONCILE_JOB = 'reconcile';
 export interface ProcessOrderJobData {
   readonly orderId: string;
   readonly correlationId: string;
+  /**
+   * W3C trace context (`traceparent`, `tracestate`) of the span that added the job, so the worker's
+   * span continues the api's trace. Absent when tracing is off or the job was added outside a trace.
+   */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 export interface JobPolicy {

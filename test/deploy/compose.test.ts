@@ -67,12 +67,13 @@ function seconds(duration: string): number {
   return total;
 }
 
-test('when docker-compose.yml is read, then it runs mongo, redis, api, worker and health, and prometheus only on request', async (t) => {
+test('when docker-compose.yml is read, then it runs mongo, redis, api, worker and health, and prometheus and grafana only on request', async (t) => {
   const { services } = await compose();
-  t.deepEqual(Object.keys(services).sort(), ['api', 'health', 'mongo', 'prometheus', 'redis', 'worker']);
+  t.deepEqual(Object.keys(services).sort(), ['api', 'grafana', 'health', 'mongo', 'prometheus', 'redis', 'worker']);
   t.regex(services.mongo.image ?? '', /^mongo:7(\.|$)/);
   t.regex(services.redis.image ?? '', /^redis:7(\.|$)/);
   t.deepEqual(services.prometheus.profiles, ['observability']);
+  t.deepEqual(services.grafana.profiles, ['observability']);
   for (const name of ['mongo', 'redis', ...APPS]) t.is(services[name].profiles, undefined, `${name} always runs`);
   for (const name of Object.keys(services)) t.truthy(services[name].restart, `${name} has a restart policy`);
 });

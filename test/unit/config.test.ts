@@ -49,7 +49,11 @@ test('when the environment is empty, then the config has exactly the documented 
 
   // DESIGN.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
   const security = ['apiKeys', 'apiAuth', 'rateLimitPerMinute', 'corsOrigins', 'shutdownDrainMs'];
-  t.deepEqual(Object.keys(config).sort(), [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', ...security].sort());
+  // LOG_PRETTY: human-readable logs for local development (issue 6).
+  t.deepEqual(
+    Object.keys(config).sort(),
+    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security].sort(),
+  );
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {

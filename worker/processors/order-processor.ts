@@ -1,6 +1,7 @@
+import { SpanKind, SpanStatusCode, isSpanContextValid, trace, type Span } from '@opentelemetry/api';
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Counter, Histogram } from 'prom-client';
-import type { LogContext, Logger, ProcessOrderJobData } from '#common';
+import { extractTraceContext, type LogContext, type Logger, type ProcessOrderJobData } from '#common';
 import {
   AttemptAbandonedError,
   OrderNotFoundError,
@@ -12,7 +13,11 @@ export interface ProcessorMetrics {
   readonly duration: Histogram<'outcome'>;
 }
 
-/** Job → service: works out the attempt, runs it in the job's log context, maps errors for BullMQ. */
+/**
+ * Job → service: works out the attempt, runs it in the job's log context and in a `process-order`
+ * span whose parent is the span that added the job (the api's request, from the job's `trace`
+ * headers), maps errors for BullMQ. Without a tracing SDK the span is a no-op.
+ */
 export function createOrderProcessor(deps: {
   readonly service: OrderProcessingService;
   readonly logger: Logger;
@@ -22,7 +27,44 @@ export function createOrderProcessor(deps: {
   readonly resetAttempts: (job: Job<ProcessOrderJobData>) => Promise<void>;
 }) {
   const { service, logger, logContext, metrics } = deps;
-  return async (job: Job<ProcessOrderJobData>, token?: string, signal?: AbortSignal): Promise<string> => {
+  // A proxy: it follows whichever tracer provider is registered, now or later (none: no-op spans).
+  const tracer = trace.getTracer('order-fleet/worker');
+  return (job: Job<ProcessOrderJobData>, token?: string, signal?: AbortSignal): Promise<string> =>
+    tracer.startActiveSpan(
+      'process-order',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'bullmq',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': job.queueName,
+          'messaging.message.id': job.id ?? job.data.orderId,
+          'order.id': job.data.orderId,
+        },
+      },
+      extractTraceContext(job.data.trace),
+      async (span) => {
+        try {
+          return await processJob(job, token, signal, span);
+        } catch (err) {
+          // A hand-back at shutdown is no failure of the order.
+          if (!(err instanceof WaitingError)) {
+            span.recordException(err instanceof Error ? err : String(err));
+            span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+          }
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+
+  async function processJob(
+    job: Job<ProcessOrderJobData>,
+    token: string | undefined,
+    signal: AbortSignal | undefined,
+    span: Span,
+  ): Promise<string> {
     const maxAttempts = job.opts.attempts ?? 1;
     // A dead job retried as it is (Bull Board's Retry keeps attemptsMade) would get one run and no
     // back-off. Operators expect a retry to mean "try again properly", and the DLQ API resets the
@@ -30,12 +72,16 @@ export function createOrderProcessor(deps: {
     const revived = job.attemptsMade >= maxAttempts;
     if (revived) await deps.resetAttempts(job);
     const attempt = job.attemptsMade + 1;
+    const spanContext = span.spanContext();
     const fields = {
       correlationId: job.data.correlationId,
       orderId: job.data.orderId,
       jobId: job.id,
       attempt,
+      // Joins the log lines of the job to its trace when tracing is on.
+      traceId: isSpanContextValid(spanContext) ? spanContext.traceId : undefined,
     };
+    span.setAttribute('job.attempt', attempt);
     return logContext.run(fields, async () => {
       const end = metrics.duration.startTimer();
       try {
@@ -49,6 +95,7 @@ export function createOrderProcessor(deps: {
         });
         end({ outcome });
         metrics.jobs.inc({ outcome });
+        span.setAttribute('job.outcome', outcome);
         logger.info({ outcome }, 'job done');
         return outcome;
       } catch (err) {
@@ -57,6 +104,7 @@ export function createOrderProcessor(deps: {
           // spent, no wait for the lock to expire) so another worker takes it over at once.
           end({ outcome: 'handed_back' });
           metrics.jobs.inc({ outcome: 'handed_back' });
+          span.setAttribute('job.outcome', 'handed_back');
           logger.warn('attempt abandoned at shutdown; job handed back to the queue');
           await job.moveToWait(token);
           throw new WaitingError();
@@ -64,6 +112,7 @@ export function createOrderProcessor(deps: {
         const outcome = attempt >= maxAttempts || err instanceof OrderNotFoundError ? 'dead' : 'failed_retry';
         end({ outcome });
         metrics.jobs.inc({ outcome });
+        span.setAttribute('job.outcome', outcome);
         logger.warn(
           { err, outcome, maxAttempts },
           outcome === 'dead' ? 'job dead-lettered' : 'attempt failed; retry scheduled',
@@ -72,5 +121,5 @@ export function createOrderProcessor(deps: {
         throw err;
       }
     });
-  };
+  }
 }

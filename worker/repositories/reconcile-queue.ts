@@ -12,8 +12,14 @@ export function createReconcileQueue({
   readonly redis: Redis;
 }): ReconcileQueue {
   return {
-    async enqueue(orderId, correlationId) {
-      await queue.add(PROCESS_ORDER_JOB, { orderId, correlationId }, { jobId: orderId });
+    async enqueueMany(orders) {
+      await queue.addBulk(
+        orders.map((o) => ({
+          name: PROCESS_ORDER_JOB,
+          data: { orderId: o.id, correlationId: o.correlationId },
+          opts: { jobId: o.id },
+        })),
+      );
     },
     async jobStates(ids) {
       if (ids.length === 0) return [];

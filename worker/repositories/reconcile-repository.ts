@@ -47,8 +47,8 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       return (docs as OrderDocument[]).map(toOrder);
     },
 
-    async markEnqueued(id: string, at: Date): Promise<void> {
-      await Order.updateOne({ _id: id, enqueuedAt: null }, { $set: { enqueuedAt: at } });
+    async markEnqueuedMany(ids: readonly string[], at: Date): Promise<void> {
+      await Order.updateMany({ _id: mongoose.trusted({ $in: ids }), enqueuedAt: null }, { $set: { enqueuedAt: at } });
     },
   };
 }

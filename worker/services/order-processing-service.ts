@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES, truncateReason, type Logger } from '#common';
+import { TERMINAL_STATUSES, truncateReason, type Logger, type Order } from '#common';
 import type { WorkerOrderRepository } from '../repositories/order-repository.js';
 import type { BusinessStep } from './business-step.js';
 
@@ -45,8 +45,18 @@ export function createOrderProcessingService(deps: {
   readonly orders: WorkerOrderRepository;
   readonly step: BusinessStep;
   readonly logger: Logger;
+  /** Told of each order this service moves to PROCESSED (the worker measures end-to-end latency with it). */
+  readonly onProcessed?: (order: Order) => void;
 }) {
-  const { orders, step, logger } = deps;
+  const { orders, step, logger, onProcessed } = deps;
+  // An observer must never turn a finished order into a failed attempt.
+  const notifyProcessed = (order: Order) => {
+    try {
+      onProcessed?.(order);
+    } catch (err) {
+      logger.warn({ err }, 'onProcessed observer failed');
+    }
+  };
   return {
     async attempt(input: AttemptInput): Promise<AttemptOutcome> {
       const order = await orders.claim(input.orderId, input.attempt, input.claimReason);
@@ -73,7 +83,8 @@ export function createOrderProcessingService(deps: {
           jobId: input.jobId,
         });
         if (!recorded) logger.warn('effect already recorded by an earlier attempt; not applied again');
-        await orders.complete(order.id);
+        const processed = await orders.complete(order.id);
+        if (processed) notifyProcessed(processed);
         return 'completed';
       } catch (err) {
         if (input.signal?.aborted) throw new AttemptAbandonedError(order.id);

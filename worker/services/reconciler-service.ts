@@ -22,7 +22,8 @@ export type JobPresence = 'missing' | 'failed' | 'queued';
 
 /** Redis-side needs of the reconciler. */
 export interface ReconcileQueue {
-  enqueue(orderId: string, correlationId: string): Promise<void>;
+  /** Adds the jobs of these orders (job id = order id, so existing jobs are left as they are). */
+  enqueueMany(orders: readonly { readonly id: string; readonly correlationId: string }[]): Promise<void>;
   /** For each id, where its job stands (one round trip). */
   jobStates(ids: readonly string[]): Promise<JobPresence[]>;
   /** Retries a failed job with its attempt counters reset. */
@@ -53,9 +54,14 @@ export function createReconciler(deps: {
   const maxPages = deps.maxPages ?? 10;
   const now = deps.now ?? (() => new Date());
 
-  async function requeue(order: Order): Promise<void> {
-    await queue.enqueue(order.id, order.correlationId);
-    await orders.markEnqueued(order.id, now());
+  /** One round trip to Redis and one to MongoDB for a whole batch. */
+  async function requeue(batch: readonly Order[]): Promise<void> {
+    if (batch.length === 0) return;
+    await queue.enqueueMany(batch);
+    await orders.markEnqueuedMany(
+      batch.map((o) => o.id),
+      now(),
+    );
   }
 
   return {
@@ -73,10 +79,8 @@ export function createReconciler(deps: {
       const unqueued = await orders.findUnqueued(before, batchSize);
       report.unqueued = unqueued.length;
       if (unqueued.length === batchSize) report.truncated = true;
-      for (const order of unqueued) {
-        await requeue(order);
-        report.reenqueued += 1;
-      }
+      await requeue(unqueued);
+      report.reenqueued += unqueued.length;
 
       for (const status of ['PENDING', 'PROCESSING'] as const) {
         let after: { updatedAt: Date; id: string } | undefined;
@@ -85,13 +89,18 @@ export function createReconciler(deps: {
           if (batch.length === 0) break;
           report.scanned += batch.length;
           const states = await queue.jobStates(batch.map((o) => o.id));
+          const missing = batch.filter((_, i) => states[i] === 'missing');
+          if (missing.length > 0) {
+            logger.warn(
+              { orderIds: missing.slice(0, 20).map((o) => o.id), count: missing.length },
+              'jobs missing from Redis; adding them again',
+            );
+            await requeue(missing);
+            report.missingJob += missing.length;
+            report.reenqueued += missing.length;
+          }
           for (const [i, order] of batch.entries()) {
-            if (states[i] === 'missing') {
-              logger.warn({ orderId: order.id, status: order.status }, 'job missing from Redis; adding it again');
-              await requeue(order);
-              report.missingJob += 1;
-              report.reenqueued += 1;
-            } else if (states[i] === 'failed') {
+            if (states[i] === 'failed') {
               report.failedJob += 1;
               if (order.status === 'PENDING') {
                 // Reprocess moved the order to PENDING but its job was never retried.

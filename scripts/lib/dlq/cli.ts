@@ -1,0 +1,234 @@
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { createDlqClient, DlqCliError, type BulkResult, type DlqClient, type DlqPage } from './client.js';
+
+export const USAGE = `usage: npm run dlq -- <command>
+
+  list [--limit N]                         the dead (FAILED) orders, newest failure first (default 20)
+  reprocess <orderId> [--reason TEXT]      bring one dead order back: PENDING, a fresh series of attempts
+  reprocess --all [--reason TEXT] [--batch N]
+                                           bring every dead order back, N per request (default 100)
+
+environment:
+  API_URL   the api (default http://127.0.0.1:3000)
+  API_KEY   an admin API key, sent as Authorization: Bearer (needed when the api has API_KEYS)`;
+
+/** The most ids one POST /dlq/reprocess takes (the api's REPROCESS_MAX_IDS). */
+const MAX_BATCH = 1000;
+const PAGE = 100;
+const REASON_WIDTH = 60;
+
+export interface CliIo {
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+class UsageError extends Error {}
+
+/** Runs one command; resolves with the exit code (0 done, 1 failed). Never throws. */
+export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const out = (line = '') => io.stdout.write(`${line}\n`);
+  const err = (line = '') => io.stderr.write(`${line}\n`);
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: {
+        limit: { type: 'string' },
+        reason: { type: 'string' },
+        all: { type: 'boolean', default: false },
+        batch: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+    const [command, ...rest] = positionals;
+    if (values.help || command === 'help') {
+      out(USAGE);
+      return 0;
+    }
+    const client = createDlqClient({ baseUrl: apiUrl(io.env), apiKey: io.env.API_KEY || undefined });
+    if (command === 'list') {
+      if (rest.length > 0 || values.all || values.reason !== undefined || values.batch !== undefined) {
+        throw new UsageError('list takes only --limit');
+      }
+      await list(client, positiveInt(values.limit ?? '20', '--limit', 10_000), out);
+      return 0;
+    }
+    if (command === 'reprocess') {
+      if (values.limit !== undefined) throw new UsageError('reprocess takes no --limit');
+      if (values.all) {
+        if (rest.length > 0) throw new UsageError('give either an order id or --all, not both');
+        const batch = positiveInt(values.batch ?? '100', '--batch', MAX_BATCH);
+        return await reprocessAll(client, { reason: values.reason, batch }, io, out, err);
+      }
+      if (values.batch !== undefined) throw new UsageError('--batch goes with --all');
+      if (rest.length !== 1) throw new UsageError('reprocess takes one order id, or --all');
+      await reprocessOne(client, rest[0], values.reason, out);
+      return 0;
+    }
+    throw new UsageError(command ? `unknown command '${command}'` : 'a command is required');
+  } catch (error) {
+    if (error instanceof DlqCliError) {
+      err(`dlq: ${error.message}`);
+      if (error.hint) err(`  → ${error.hint}`);
+    } else if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      err(`dlq: ${(error as Error).message}`);
+      err();
+      err(USAGE);
+    } else {
+      err(`dlq: unexpected error: ${(error as Error).stack ?? String(error)}`);
+    }
+    return 1;
+  }
+}
+
+function apiUrl(env: NodeJS.ProcessEnv): string {
+  const raw = env.API_URL || 'http://127.0.0.1:3000';
+  try {
+    const url = new URL(raw);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+    return raw;
+  } catch {
+    throw new DlqCliError(`API_URL is not an http(s) URL`, 'set API_URL like http://127.0.0.1:3000');
+  }
+}
+
+function positiveInt(raw: string, name: string, max: number): number {
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > max) {
+    throw new UsageError(`${name} takes a whole number from 1 to ${max}, got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+/** One line, printable: control characters (a terminal escape in a job's error…) become spaces. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f]+/g, ' ').trim();
+}
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
+}
+
+/** `2026-11-22T00:51:28Z`: seconds are enough to tell failures apart on a screen. */
+function shortTime(iso: string | null): string {
+  return iso ? iso.replace(/\.\d+Z$/, 'Z') : '-';
+}
+
+/** Plain-text table: columns padded to their widest cell, the last one left ragged. */
+export function formatTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+async function list(client: DlqClient, limit: number, out: (line?: string) => void): Promise<void> {
+  const items: DlqPage['items'][number][] = [];
+  let cursor: string | null = null;
+  let more = false;
+  do {
+    const page: DlqPage = await client.list(Math.min(PAGE, limit - items.length), cursor);
+    items.push(...page.items);
+    cursor = page.nextCursor;
+    more = cursor !== null;
+  } while (more && items.length < limit);
+  if (items.length === 0) {
+    out('No dead orders.');
+    return;
+  }
+  const rows = items.map(({ order, job }) => [
+    order.id,
+    shortTime(order.failedAt),
+    String(order.attempts),
+    truncate(printable(job?.failedReason ?? order.lastError ?? '(no reason recorded)'), REASON_WIDTH),
+  ]);
+  out(formatTable(['ORDER ID', 'FAILED AT', 'ATTEMPTS', 'FAILED REASON'], rows));
+  out();
+  out(
+    more
+      ? `${items.length} dead orders shown; more are dead: npm run dlq -- list --limit ${Math.min(limit * 5, 10_000)}`
+      : `${items.length} dead order${items.length === 1 ? '' : 's'}.`,
+  );
+  out('Bring them back: npm run dlq -- reprocess <orderId> | npm run dlq -- reprocess --all');
+}
+
+async function reprocessOne(
+  client: DlqClient,
+  orderId: string,
+  reason: string | undefined,
+  out: (line?: string) => void,
+): Promise<void> {
+  const order = await client.reprocess(orderId, reason);
+  const entry = order.history.findLast((h) => h.reason?.startsWith('reprocess requested'));
+  out(`${order.id} is ${order.status}: its job is queued again with a fresh series of attempts.`);
+  if (entry?.reason) out(`history: ${printable(entry.reason)}`);
+}
+
+async function reprocessAll(
+  client: DlqClient,
+  options: { readonly reason?: string; readonly batch: number },
+  io: CliIo,
+  out: (line?: string) => void,
+  err: (line?: string) => void,
+): Promise<number> {
+  // Walk the whole list first (keyset pages stay valid while orders leave it), so the bar has a total.
+  const ids: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: DlqPage = await client.list(PAGE, cursor);
+    ids.push(...page.items.map((i) => i.order.id));
+    cursor = page.nextCursor;
+  } while (cursor);
+  if (ids.length === 0) {
+    out('No dead orders; nothing to reprocess.');
+    return 0;
+  }
+  err(`${ids.length} dead order${ids.length === 1 ? '' : 's'} found; reprocessing ${options.batch} per request`);
+
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: io.stderr,
+      format: 'reprocess |{bar}| {percentage}% {value}/{total} orders',
+      barsize: 30,
+      hideCursor: true,
+      // In CI or a pipe: a plain line per second, and the last one at the end.
+      noTTYOutput: true,
+      notTTYSchedule: 1000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const totals: BulkResult = { reprocessed: 0, skipped: 0, notFound: 0 };
+  const add = (r: BulkResult) =>
+    Object.assign(totals, {
+      reprocessed: totals.reprocessed + r.reprocessed,
+      skipped: totals.skipped + r.skipped,
+      notFound: totals.notFound + r.notFound,
+    });
+  bar.start(ids.length, 0);
+  let done = 0;
+  try {
+    for (let i = 0; i < ids.length; i += options.batch) {
+      const batch = ids.slice(i, i + options.batch);
+      add(await client.reprocessMany(batch, options.reason));
+      done += batch.length;
+      bar.update(done);
+    }
+  } catch (error) {
+    bar.stop();
+    err(`stopped after ${done} of ${ids.length}: ${summary(totals)}`);
+    throw error;
+  }
+  bar.stop();
+  out(summary(totals));
+  if (totals.skipped > 0) out('skipped: no longer dead (already brought back, or cancelled) when their turn came');
+  return 0;
+}
+
+function summary(totals: BulkResult): string {
+  return `reprocessed ${totals.reprocessed}, skipped ${totals.skipped}, not found ${totals.notFound}`;
+}
