@@ -46,6 +46,9 @@ export interface ApiKey {
   readonly admin: boolean;
 }
 
+// The scope of unauthenticated callers (DESIGN.md); no API client may take it.
+const PUBLIC_CLIENT_ID = 'public';
+
 // `clientId:sha256hex` or `clientId:sha256hex:admin`, comma-separated.
 const API_KEY_ENTRY = /^[A-Za-z0-9_-]{1,64}:[0-9a-f]{64}(:admin)?$/;
 
@@ -130,6 +133,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const apiKeys = parseApiKeys(v.API_KEYS);
   const problems: string[] = [];
   if (v.API_AUTH === 'on' && apiKeys.length === 0) problems.push('API_AUTH=on needs API_KEYS');
+  if (apiKeys.some((k) => k.clientId === PUBLIC_CLIENT_ID)) {
+    problems.push(`API_KEYS: the client id "${PUBLIC_CLIENT_ID}" is reserved for unauthenticated callers`);
+  }
   if (v.NODE_ENV === 'production' && apiKeys.length === 0 && v.API_AUTH !== 'off') {
     problems.push('API_KEYS is required in production (or set API_AUTH=off to run without authentication)');
   }

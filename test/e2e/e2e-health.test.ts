@@ -286,6 +286,10 @@ test.serial(
 // Regression: the gauges once lagged one scrape behind (filled by a gauge collected after them).
 test.serial('when /metrics is scraped once, then the queue and dependency gauges show the current state', async (t) => {
   const fleet = await startTestFleet(t, { label: 'e2e_health_scrape', workers: 1, api: false });
+  // The health process connects to MongoDB after it listens: until then the gauge rightly says 0.
+  await waitFor('health ready', async () =>
+    (await requestJson(`${fleet.healthUrl}/health/ready`)).status === 200 ? true : undefined,
+  );
   const metrics = await requestJson<string>(`${fleet.healthUrl}/metrics`);
   t.is(metrics.status, 200);
   t.regex(metrics.body, /^queue_workers\{service="health"\} 1$/m);

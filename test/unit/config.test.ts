@@ -309,3 +309,8 @@ test('when NODE_ENV is production without API_KEYS, then the config refuses unle
   t.false(loadConfig({ NODE_ENV: 'production', API_AUTH: 'off' }).apiAuth);
   t.false(loadConfig({}).apiAuth, 'development without keys runs without authentication');
 });
+
+test('when API_KEYS names a client "public", then the config refuses it (the unauthenticated scope)', (t) => {
+  const error = t.throws(() => loadConfig({ API_KEYS: `public:${'c'.repeat(64)}` }), { instanceOf: ConfigError });
+  t.regex(error.message, /reserved/);
+});
