@@ -49,7 +49,9 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<void>
   };
   say(`MongoDB: ${describeBackingService(mongo)}`);
 
-  const urls = { REDIS_URL: redis.url, MONGO_URL: mongo.url };
+  // The launcher reads the processes' JSON lines to know when each is ready, and prefixes them:
+  // pretty logs (LOG_PRETTY, or a TTY) would hide those lines, so children always write JSON.
+  const urls = { REDIS_URL: redis.url, MONGO_URL: mongo.url, LOG_PRETTY: '0' };
   const api = supervisor.start({ service: 'api', env: urls, onLine: printer('api') });
   // NODE_APP_INSTANCE as pm2 sets it: each worker serves metrics on WORKER_METRICS_PORT + its index.
   const workers = WORKERS.map((name, index) =>
