@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Middleware } from 'koa';
+import { AppError } from '#common';
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -37,31 +38,15 @@ export function createBoardAuth(options: {
     const passwordOk = safeEqual(password, options.password);
     if (!match || !(userOk && passwordOk)) {
       ctx.set('WWW-Authenticate', `Basic realm="${realm}", charset="UTF-8"`);
-      ctx.status = 401;
-      ctx.body = {
-        error: {
-          code: 'UNAUTHORIZED',
-          message: 'dashboard credentials required',
-          requestId: ctx.state.requestId as string,
-          details: [],
-        },
-      };
-      return;
+      throw new AppError('UNAUTHORIZED', 'dashboard credentials required');
     }
     if (
       UNSAFE_METHODS.has(ctx.method) &&
       !isSameOrigin(ctx.get('sec-fetch-site'), ctx.get('origin'), ctx.host, ctx.protocol)
     ) {
-      ctx.status = 403;
-      ctx.body = {
-        error: {
-          code: 'FORBIDDEN',
-          message: 'cross-site request refused',
-          requestId: ctx.state.requestId as string,
-          details: [{ field: 'Origin', message: 'state-changing dashboard calls must come from the dashboard itself' }],
-        },
-      };
-      return;
+      throw new AppError('FORBIDDEN', 'cross-site request refused', {
+        details: [{ field: 'Origin', message: 'state-changing dashboard calls must come from the dashboard itself' }],
+      });
     }
     await next();
   };

@@ -1,5 +1,4 @@
 import { Router } from '@koa/router';
-import { koaBody } from 'koa-body';
 import Joi from 'joi';
 import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
@@ -7,6 +6,7 @@ import type { DlqService } from '../services/dlq-service.js';
 import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
 import { requireAdmin, type Client } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { createJsonBody } from './json-body.js';
 import { validate } from './order-schemas.js';
 
 const ORDER_ID = Joi.string().pattern(/^ord_[0-9a-f]{32}$/);
@@ -32,15 +32,7 @@ export function createDlqRouter(deps: {
   const { dlq, reprocessActions } = deps;
   const router = new Router();
   // The body is optional here: no body, or a JSON object.
-  const optionalJson = koaBody({
-    json: true,
-    jsonStrict: true,
-    jsonLimit: deps.bodyLimit,
-    urlencoded: false,
-    text: false,
-    multipart: false,
-    patchNode: false,
-  });
+  const optionalJson = createJsonBody(deps.bodyLimit);
   const requireJsonIfBody: Parameters<Router['use']>[0] = async (ctx, next) => {
     // A chunked body has no Content-Length: Transfer-Encoding says there is a body all the same.
     const hasBody = Boolean(ctx.request.length) || ctx.get('transfer-encoding') !== '';

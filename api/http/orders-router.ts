@@ -1,10 +1,10 @@
 import { Router } from '@koa/router';
-import { koaBody } from 'koa-body';
 import type { Counter } from 'prom-client';
 import { AppError, IDEMPOTENCY_KEY, isOrderId, toOrderView, type NewOrderInput, type OrderStatus } from '#common';
 import type { OrderService } from '../services/order-service.js';
 import type { Client } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
+import { createJsonBody } from './json-body.js';
 import { listOrdersQuerySchema, newOrderSchema, validate } from './order-schemas.js';
 
 /** The caller, as the authentication middleware left it. */
@@ -21,15 +21,7 @@ export function createOrdersRouter(deps: {
 }): Router {
   const { orders, intakeResults, idempotencyConflicts } = deps;
   const router = new Router();
-  const jsonBody = koaBody({
-    json: true,
-    jsonStrict: true,
-    jsonLimit: deps.bodyLimit,
-    urlencoded: false,
-    text: false,
-    multipart: false,
-    patchNode: false,
-  });
+  const jsonBody = createJsonBody(deps.bodyLimit);
 
   router.post(
     '/orders',

@@ -56,27 +56,32 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /**
+ * Arguments of a private `redis-server`: loopback only, nothing saved to disk, and the eviction
+ * policy BullMQ needs (`noeviction`). `extra` adds arguments (e.g. `--dir` for a restartable one).
+ */
+export function redisServerArgs(port: number, extra: readonly string[] = []): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxmemory-policy',
+    'noeviction',
+    ...extra,
+  ];
+}
+
+/**
  * A throwaway `redis-server` from the PATH on a free port, in memory only, with the eviction policy
  * BullMQ needs (`noeviction`).
  */
 export async function startRedisServer(): Promise<EmbeddedService> {
   const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--maxmemory-policy',
-      'noeviction',
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn('redis-server', redisServerArgs(port), { stdio: 'ignore' });
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
       reject(

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { answers, freePort } from '../embedded-services.js';
+import { answers, freePort, redisServerArgs } from '../embedded-services.js';
 import { REPO_ROOT } from '../process-runner.js';
 import { track, untrack } from './reaper.js';
 
@@ -77,26 +77,9 @@ export class PrivateRedis {
   }
 
   private static async spawnOn(port: number, dir: string): Promise<ChildProcess> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--maxmemory-policy',
-        'noeviction',
-        '--dir',
-        dir,
-        '--dbfilename',
-        'dump.rdb',
-      ],
-      { stdio: 'ignore' },
-    );
+    const child = spawn('redis-server', redisServerArgs(port, ['--dir', dir, '--dbfilename', 'dump.rdb']), {
+      stdio: 'ignore',
+    });
     track(child.pid, `redis-server:${port}`);
     child.once('exit', () => untrack(child.pid));
     const failed = new Promise<never>((_, reject) =>
