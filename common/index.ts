@@ -95,5 +95,5 @@ export {
   type TracingOptions,
 } from './telemetry/tracing.js';
 export { installProcessHandlers, withTimeout, signalReady } from './lifecycle/process.js';
-export { transitionOrder, findOrderById } from './mongo/order-transitions.js';
+export { transitionOrder, applyTransition, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';

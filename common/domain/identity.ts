@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 /** The idempotency scope of unauthenticated callers (DESIGN.md, "Identity and idempotency"). */
 export const PUBLIC_SCOPE = 'public';
@@ -13,8 +13,9 @@ export function orderIdFromKey(scope: string, key: string): string {
   return `ord_${createHash('sha256').update(`${scope}\n${key}`).digest('hex').slice(0, 32)}`;
 }
 
+/** `ord_` + 32 hex from a random UUID (122 random bits; node pools its entropy, so this is cheap). */
 export function randomOrderId(): string {
-  return `ord_${randomBytes(16).toString('hex')}`;
+  return `ord_${randomUUID().replaceAll('-', '')}`;
 }
 
 export function isOrderId(value: string): boolean {

@@ -1,4 +1,4 @@
-import mongoose, { type Model } from 'mongoose';
+import type { Model } from 'mongoose';
 import type { Order } from '../domain/order.js';
 import { buildTransition, type TransitionRequest } from '../domain/state-machine.js';
 import { toOrder } from './order-mapper.js';
@@ -15,12 +15,26 @@ export async function transitionOrder(
   request: TransitionRequest,
 ): Promise<Order | null> {
   const spec = buildTransition(request);
-  // The status filter is ours, not user input: trusted past sanitizeFilter.
-  const doc = await Order.findOneAndUpdate({ _id: id, status: mongoose.trusted(spec.filter.status) }, spec.update, {
+  // Straight to the driver: the filter and update are built here from validated values (no user
+  // input, nothing for mongoose to cast or sanitize), and this is the hot path of every attempt.
+  const doc = await Order.collection.findOneAndUpdate({ _id: id, ...spec.filter } as never, spec.update, {
     returnDocument: 'after',
-    lean: true,
   });
-  return doc ? toOrder(doc as OrderDocument) : null;
+  return doc ? toOrder(doc as unknown as OrderDocument) : null;
+}
+
+/**
+ * The same atomic move as {@link transitionOrder} when the caller needs no document back (one
+ * `updateOne`, nothing read back). True when the order was in an expected state and moved.
+ */
+export async function applyTransition(
+  Order: Model<OrderDocument>,
+  id: string,
+  request: TransitionRequest,
+): Promise<boolean> {
+  const spec = buildTransition(request);
+  const result = await Order.collection.updateOne({ _id: id, ...spec.filter } as never, spec.update);
+  return result.modifiedCount === 1;
 }
 
 /** Reads one order as a plain object, or null. */

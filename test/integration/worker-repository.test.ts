@@ -176,11 +176,11 @@ test('when a missing order is claimed, then the claim returns null and creates n
   t.is(await models.Order.countDocuments({ _id: id }), 0);
 });
 
-test('when complete is asked of an order not PROCESSING, then it returns null and changes nothing', async (t) => {
+test('when complete is asked of an order not PROCESSING, then it returns false and changes nothing', async (t) => {
   for (const status of ['PENDING', 'FAILED', 'PROCESSED', 'CANCELLED'] as const) {
     const id = await seed(status);
     const before = await stored(id);
-    t.is(await orders.complete(id), null, status);
+    t.false(await orders.complete(id), status);
     t.deepEqual(await stored(id), before, status);
   }
 });
@@ -188,7 +188,8 @@ test('when complete is asked of an order not PROCESSING, then it returns null an
 test('when a PROCESSING order is completed, then it is PROCESSED with processedAt set', async (t) => {
   const id = await seed('PROCESSING', { attempts: 1 });
 
-  const done = await orders.complete(id);
+  t.true(await orders.complete(id));
+  const done = await orders.findById(id);
 
   t.is(done?.status, 'PROCESSED');
   t.true(done?.processedAt instanceof Date);

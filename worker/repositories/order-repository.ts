@@ -1,4 +1,4 @@
-import { findOrderById, transitionOrder, type Order, type OrderModels } from '#common';
+import { applyTransition, findOrderById, transitionOrder, type Order, type OrderModels } from '#common';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -15,7 +15,9 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
     claim: (id: string, attempt: number, reason?: string): Promise<Order | null> =>
       transitionOrder(Order, id, { to: 'PROCESSING', from: ['PENDING', 'FAILED', 'PROCESSING'], attempt, reason }),
 
-    complete: (id: string) => transitionOrder(Order, id, { to: 'PROCESSED', from: ['PROCESSING'] }),
+    /** PROCESSING → PROCESSED at `at`; true when it moved (one updateOne, nothing read back). */
+    complete: (id: string, at: Date = new Date()) =>
+      applyTransition(Order, id, { to: 'PROCESSED', from: ['PROCESSING'], at }),
 
     /** An attempt failed and BullMQ will retry: back to PENDING with the error recorded. */
     scheduleRetry: (id: string, error: string) =>

@@ -27,6 +27,9 @@ export function createSimulatedStep(options: { readonly delayMs: number; readonl
   return async (order, attempt, signal) => {
     if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal });
     signal?.throwIfAborted();
-    if (failureDraw(order.id, attempt) < options.failureRate) throw new SimulatedFailure(order.id, attempt);
+    // No hash at all when nothing is meant to fail (the production setting).
+    if (options.failureRate > 0 && failureDraw(order.id, attempt) < options.failureRate) {
+      throw new SimulatedFailure(order.id, attempt);
+    }
   };
 }

@@ -83,8 +83,10 @@ export function createOrderProcessingService(deps: {
           jobId: input.jobId,
         });
         if (!recorded) logger.warn('effect already recorded by an earlier attempt; not applied again');
-        const processed = await orders.complete(order.id);
-        if (processed) notifyProcessed(processed);
+        const processedAt = new Date();
+        if (await orders.complete(order.id, processedAt)) {
+          notifyProcessed({ ...order, status: 'PROCESSED', processedAt, updatedAt: processedAt });
+        }
         return 'completed';
       } catch (err) {
         if (input.signal?.aborted) throw new AttemptAbandonedError(order.id);
