@@ -1,0 +1,352 @@
+/**
+ * The benchmark (issue 8): what the system costs per order on top of raw BullMQ + MongoDB, and that
+ * the cost stays flat as work grows. Starts the real api and worker processes, measures them beside
+ * minimal baselines in the same run, prints a table with the targets beside the figures and writes
+ * it (JSON and Markdown) under results/bench-<time>/.
+ *
+ *   npm run bench                    # the full run (under 10 minutes on 2 cores)
+ *   npm run bench -- --quick         # smaller sizes, a couple of minutes
+ *   npm run bench -- --profile       # intake and processing only, with --cpu-prof on every process
+ *
+ * Traffic goes to 127.0.0.1 only. REDIS_URL and MONGO_URL are used in databases and queue prefixes
+ * of the run's own (removed afterwards); command counts use a private redis-server and a private
+ * MongoDB stand-in started (and stopped) by the bench.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  BenchSetupError,
+  configuredMongo,
+  configuredRedis,
+  privateRedis,
+  privateStandin,
+  type MongoBackend,
+  type RedisBackend,
+} from './lib/bench/backends.js';
+import { countsWeight, measureCounts } from './lib/bench/phase-counts.js';
+import { growthWeight, measureGrowth } from './lib/bench/phase-growth.js';
+import {
+  e2eWeight,
+  intakeWeight,
+  measureAllProcessing,
+  measureE2e,
+  measureIntake,
+  processingWeight,
+} from './lib/bench/phase-throughput.js';
+import { killAllChildren } from './lib/bench/processes.js';
+import { comparisonMarkdown, profileMarkdown, summarizeProfiles } from './lib/bench/profile.js';
+import { Progress } from './lib/bench/progress.js';
+import {
+  buildRows,
+  markdownReport,
+  methodNotes,
+  textTable,
+  type BenchFigures,
+  type BenchMeta,
+} from './lib/bench/report.js';
+import {
+  Cleanup,
+  DEFAULT_SIZES,
+  QUICK_SIZES,
+  SYSTEM_ENV,
+  type BackendPair,
+  type BenchContext,
+  type BenchSizes,
+} from './lib/bench/rig.js';
+import { fmt } from './lib/bench/stats.js';
+import { REPO_ROOT } from './lib/process-runner.js';
+
+const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth'] as const;
+type Phase = (typeof PHASES)[number];
+
+const USAGE = `usage: npm run bench -- [--quick] [--profile] [--only LIST] [--private]
+
+  --quick       smaller sizes (a couple of minutes); default: the full run (under 10 minutes)
+  --profile     only intake and processing (concurrency 10), every process run with --cpu-prof;
+                writes the profiles and their summary (profiles.md) to the results folder
+  --only LIST   phases to run, comma-separated: ${PHASES.join(', ')}
+  --private     run the throughput phases on the private Redis and MongoDB too (default: REDIS_URL
+                and MONGO_URL; the counts and growth phases always use private servers when they can)
+
+Environment: REDIS_URL and MONGO_URL (defaults redis://127.0.0.1:6379, mongodb://127.0.0.1:27017/orders).
+On this machine and in CI: source ../shared/ci/services.sh first.`;
+
+function parseCli(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      private: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  const only = values.only
+    ? values.only.split(',').map((p) => {
+        const phase = p.trim() as Phase;
+        if (!PHASES.includes(phase))
+          throw new BenchSetupError(`--only: unknown phase '${p}' (known: ${PHASES.join(', ')})`);
+        return phase;
+      })
+    : undefined;
+  return { ...values, only };
+}
+
+function timestamp(date: Date): string {
+  return date.toISOString().replace(/[:.]/g, '-');
+}
+
+/** Stops for the private servers, run however the bench ends. */
+const stoppers: (() => Promise<void>)[] = [];
+
+/** Private servers for the counts; the configured ones (with a note) when none can be started. */
+async function countingBackends(configured: BackendPair, notes: string[]): Promise<BackendPair> {
+  const redis = await privateRedis();
+  if (!('error' in redis)) stoppers.push(() => redis.stop());
+  const mongo = await privateStandin();
+  if (!('error' in mongo)) stoppers.push(() => mongo.stop());
+  let pickedRedis: RedisBackend;
+  let pickedMongo: MongoBackend;
+  if ('error' in redis) {
+    notes.push(
+      `No private redis-server (${redis.error}): Redis command counts come from REDIS_URL and include other clients' traffic.`,
+    );
+    pickedRedis = configured.redis;
+  } else pickedRedis = redis;
+  if ('error' in mongo) {
+    notes.push(
+      `No private MongoDB stand-in (${mongo.error}): MongoDB command counts come from MONGO_URL's server-wide counters and include other clients' traffic.`,
+    );
+    pickedMongo = configured.mongo;
+  } else pickedMongo = mongo;
+  return { redis: pickedRedis, mongo: pickedMongo };
+}
+
+function describeRedis(r: RedisBackend): string {
+  return r.kind === 'private'
+    ? `a private redis-server ${r.version} (${r.url}, started by the bench)`
+    : `REDIS_URL (Redis ${r.version})`;
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli(process.argv.slice(2));
+  if (cli.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  for (const file of ['dist/api/main.js', 'dist/worker/main.js', 'dist/scripts/lib/bench/bare-worker.js']) {
+    if (!existsSync(join(REPO_ROOT, file))) {
+      throw new BenchSetupError(`${file} is missing: run the bench with \`npm run bench\` (it builds first).`);
+    }
+  }
+  const started = new Date();
+  const sizes: BenchSizes = cli.quick ? QUICK_SIZES : DEFAULT_SIZES;
+  const mode: BenchMeta['mode'] = cli.profile ? 'profile' : cli.quick ? 'quick' : 'default';
+  const phases: readonly Phase[] = cli.profile ? ['intake', 'processing'] : (cli.only ?? PHASES);
+  const runId = randomBytes(3).toString('hex');
+  const outDir = join(REPO_ROOT, 'results', `bench-${timestamp(started)}`);
+  const folder = relative(process.cwd(), outDir) || '.';
+  const profileDir = cli.profile ? join(outDir, 'profiles') : undefined;
+  const loadStart = loadavg()[0];
+
+  console.log(`order-fleet benchmark (${mode}) → ${folder}`);
+  console.log(
+    `Real processes run with ${Object.entries(SYSTEM_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}: rate limiting OFF, logging at WARN.`,
+  );
+  console.log(
+    'This machine is shared: throughput and latency are noisy, so each is given as a ratio against a baseline measured in the same run; counts are exact.',
+  );
+
+  const configured: BackendPair = {
+    redis: await configuredRedis(process.env),
+    mongo: await configuredMongo(process.env),
+  };
+  // The folder is made once the services answer: a run that cannot start leaves nothing behind.
+  await mkdir(join(outDir, 'logs'), { recursive: true });
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const notes: string[] = [];
+  const counting = await countingBackends(configured, notes);
+  const throughput = cli.private ? counting : configured;
+  if (configured.mongo.server === 'standin' || throughput.mongo.server === 'standin') {
+    notes.push(
+      'MongoDB here is the in-memory wire-protocol stand-in (../shared/mongo-standin), not a real mongod: it runs every command to completion one at a time and scans for all but _id lookups, so absolute figures are not MongoDB figures; ratios against the bare baseline on the same server are what this run can tell.',
+    );
+  }
+  console.log(`Throughput phases: ${describeRedis(throughput.redis)}; ${throughput.mongo.description}.`);
+  console.log(`Counts and growth: ${describeRedis(counting.redis)}; ${counting.mongo.description}.`);
+
+  const weights: Record<Phase, number> = {
+    intake: intakeWeight(sizes, cli.profile ? 2 : 3),
+    processing: cli.profile ? processingWeight(sizes, 2) : processingWeight(sizes),
+    e2e: e2eWeight(sizes),
+    counts: countsWeight(sizes),
+    growth: growthWeight(sizes),
+  };
+  const progress = new Progress(phases.reduce((s, p) => s + weights[p], 0));
+  const cleanup = new Cleanup(runId);
+  const ctx: BenchContext = {
+    runId,
+    sizes,
+    configured: throughput,
+    counting,
+    outDir,
+    profileDir,
+    progress,
+    cleanup,
+    windows: new Map(),
+  };
+
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    progress.log('interrupted: stopping the processes and removing the run’s data (Ctrl-C again to quit at once)');
+    killAllChildren();
+    void cleanup
+      .releaseAll()
+      .then(() => Promise.allSettled(stoppers.map((stop) => stop())))
+      .finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const figures: BenchFigures = {};
+  const errors: string[] = [];
+  const attempt = async (phase: Phase, run: () => Promise<void>) => {
+    if (!phases.includes(phase)) return;
+    try {
+      await run();
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      errors.push(`${phase}: ${message}`);
+      progress.log(
+        `✗ ${phase} broke: ${message}\n  (process output is in ${join(folder, 'logs')}; the other phases go on)`,
+      );
+    }
+  };
+
+  try {
+    await attempt('intake', async () => {
+      figures.intake = await measureIntake(ctx);
+    });
+    await attempt('processing', async () => {
+      figures.processing = await measureAllProcessing(
+        ctx,
+        cli.profile ? { concurrencies: [10], variants: ['bare', 'system'] } : {},
+      );
+    });
+    await attempt('e2e', async () => {
+      // A fixed rate well under capacity (api and worker share the machine during this phase), so the
+      // latency is not queueing behind a saturated stage.
+      const intakeRps = figures.intake?.system.rps ?? Infinity;
+      const processRps = figures.processing?.find(
+        (p) => p.variant === 'system' && p.concurrency === 10,
+      )?.ordersPerSecond;
+      // Both stages share the machine here: one order costs an intake and a processing step.
+      const capacity = 1 / (1 / intakeRps + 1 / (processRps ?? Infinity));
+      const rate = Math.max(20, Math.min(sizes.e2eRate, Math.floor(capacity / 3 / 10) * 10));
+      const rateNote =
+        rate < sizes.e2eRate
+          ? `Rate ${rate}/s: a third of the system's measured capacity with api and worker sharing the machine (${fmt(capacity)}/s = 1 / (1/intake + 1/processing at concurrency 10)), below the planned ${sizes.e2eRate}/s.`
+          : `Rate ${rate}/s (the planned rate; measured capacity ${Number.isFinite(capacity) ? fmt(capacity) : 'not measured'}/s).`;
+      figures.e2e = { ...(await measureE2e(ctx, rate)), rateNote };
+    });
+    await attempt('counts', async () => {
+      figures.counts = await measureCounts(ctx);
+    });
+    await attempt('growth', async () => {
+      figures.growth = await measureGrowth(ctx);
+    });
+  } finally {
+    progress.stop();
+    await cleanup.releaseAll();
+  }
+
+  const meta: BenchMeta = {
+    startedAt: started.toISOString(),
+    seconds: (Date.now() - started.getTime()) / 1000,
+    mode,
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 1024 ** 3),
+      node: process.version,
+      platform: `${process.platform} ${process.arch}`,
+      loadAverage: { start: loadStart, end: loadavg()[0] },
+    },
+    backends: {
+      throughput: { redis: describeRedis(throughput.redis), mongo: throughput.mongo.description },
+      counts: { redis: describeRedis(counting.redis), mongo: counting.mongo.description },
+    },
+    settings: { ...SYSTEM_ENV },
+    sizes,
+    notes: [
+      ...notes,
+      ...(cli.profile
+        ? ['Profiled run: --cpu-prof slows every process; use its figures for where time goes, not for ratios.']
+        : []),
+    ],
+    errors,
+  };
+  const rows = buildRows(figures);
+  console.log('');
+  console.log(textTable(rows));
+  console.log('');
+  for (const note of [...methodNotes(meta), ...meta.notes]) console.log(`· ${note}`);
+  const verdicts = rows.filter((r) => r.verdict === 'PASS' || r.verdict === 'FAIL');
+  console.log(
+    `\nTargets: ${verdicts.filter((r) => r.verdict === 'PASS').length} PASS, ${verdicts.filter((r) => r.verdict === 'FAIL').length} FAIL (informational; the bench exits 0 unless it broke).`,
+  );
+
+  await writeFile(join(outDir, 'bench.json'), JSON.stringify({ meta, rows, figures }, null, 2) + '\n');
+  let markdown = markdownReport(meta, rows, figures, folder);
+  if (profileDir) {
+    const summaries = await summarizeProfiles(profileDir, ctx.windows);
+    const pairs = [
+      ['intake-api', 'intake-bare'],
+      ['proc-system-c10', 'proc-bare-c10'],
+    ] as const;
+    const comparisons: string[] = [];
+    for (const [systemName, bareName] of pairs) {
+      const system = summaries.find((p) => p.name === systemName);
+      const bare = summaries.find((p) => p.name === bareName);
+      if (system && bare) comparisons.push(comparisonMarkdown(system, bare));
+    }
+    const profileText = `${comparisons.join('\n\n')}\n\n${profileMarkdown(summaries)}`;
+    await writeFile(join(outDir, 'profiles.md'), `# CPU profiles (${meta.startedAt})\n\n${profileText}\n`);
+    await writeFile(join(outDir, 'profiles.json'), JSON.stringify(summaries, null, 2) + '\n');
+    markdown += `\n## CPU profiles\n\n${comparisons.join('\n\n')}\n\nDetails: profiles.md; raw profiles: profiles/*.cpuprofile (Chrome DevTools opens them).\n`;
+    console.log('');
+    for (const c of comparisons) console.log(`${c}\n`);
+  }
+  await writeFile(join(outDir, 'bench.md'), markdown + '\n');
+  console.log(`\nResults: ${folder}/ (bench.md, bench.json${profileDir ? ', profiles.md, profiles/' : ''}, logs/)`);
+  if (errors.length > 0)
+    console.log(`\n${errors.length} phase(s) broke:\n${errors.map((e) => `  - ${e.split('\n')[0]}`).join('\n')}`);
+
+  await Promise.allSettled([
+    ...stoppers.splice(0).map((stop) => stop()),
+    configured.redis.stop(),
+    configured.mongo.stop(),
+  ]);
+  return errors.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    killAllChildren();
+    if (err instanceof BenchSetupError) console.error(`bench: ${err.message}`);
+    else console.error(`bench: failed: ${err instanceof Error ? err.stack : String(err)}`);
+    await Promise.allSettled(stoppers.map((stop) => stop()));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,161 @@
+import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import { ORDER_BODY_JSON } from './seed.js';
+
+/** What one autocannon run on POST /orders gave. */
+export interface HammerResult {
+  /** 2xx answers. */
+  readonly ok: number;
+  readonly non2xx: number;
+  /** Connection errors and timeouts. */
+  readonly errors: number;
+  readonly seconds: number;
+  /** 2xx answers per second. */
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly statusCodes: Record<string, number>;
+}
+
+/**
+ * autocannon on `POST <baseUrl>/orders` with the bench's order body: `connections` connections for
+ * `seconds` seconds, or until `amount` answers. With `idempotencyKeys`, request i carries the header
+ * `Idempotency-Key: <idempotencyKeys>-<i>` (unique per run, the same again on a second run with the
+ * same prefix: that is a replay).
+ */
+export async function hammer(options: {
+  readonly baseUrl: string;
+  readonly connections: number;
+  readonly seconds?: number;
+  readonly amount?: number;
+  readonly idempotencyKeys?: string;
+  readonly onResponse?: () => void;
+}): Promise<HammerResult> {
+  let sequence = 0;
+  const headers = { 'content-type': 'application/json' };
+  const opts: autocannon.Options = {
+    url: `${options.baseUrl}/orders`,
+    connections: options.connections,
+    ...(options.amount ? { amount: options.amount } : { duration: options.seconds ?? 10 }),
+    timeout: 10,
+    method: 'POST',
+    headers,
+    body: ORDER_BODY_JSON,
+    ...(options.idempotencyKeys
+      ? {
+          requests: [
+            {
+              method: 'POST',
+              path: '/orders',
+              body: ORDER_BODY_JSON,
+              setupRequest: (req: autocannon.Request) => {
+                const key = `${options.idempotencyKeys}-${sequence}`;
+                sequence += 1;
+                return { ...req, headers: { ...headers, 'idempotency-key': key } };
+              },
+            },
+          ],
+        }
+      : {}),
+  };
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon(opts, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
+    if (options.onResponse) instance.on('response', options.onResponse);
+  });
+  const seconds = (new Date(result.finish).getTime() - new Date(result.start).getTime()) / 1000;
+  const ok = result['2xx'];
+  const statusCodes: Record<string, number> = {};
+  for (const [code, stats] of Object.entries(result.statusCodeStats ?? {})) {
+    statusCodes[code] = (stats as { count: number }).count;
+  }
+  return {
+    ok,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    seconds,
+    rps: ok / seconds,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    statusCodes,
+  };
+}
+
+/** What a paced run gave. */
+export interface PacedResult {
+  readonly sent: number;
+  readonly ok: number;
+  readonly failed: number;
+  /** Client-side latencies of the 2xx answers, in ms. */
+  readonly latenciesMs: number[];
+  readonly seconds: number;
+}
+
+/**
+ * An open-loop sender: `rate` requests per second, evenly spaced (not in bursts, as autocannon's
+ * rate limit does), for `seconds`, on keep-alive connections. Waits for the answers still out
+ * (at most 15 s) before it resolves.
+ */
+export async function paced(options: {
+  readonly baseUrl: string;
+  readonly rate: number;
+  readonly seconds: number;
+  readonly onTick?: (sent: number) => void;
+}): Promise<PacedResult> {
+  const url = new URL(`${options.baseUrl}/orders`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const body = Buffer.from(ORDER_BODY_JSON);
+  const total = Math.round(options.rate * options.seconds);
+  const latenciesMs: number[] = [];
+  let ok = 0;
+  let failed = 0;
+  let sent = 0;
+  const inflight = new Set<Promise<void>>();
+  const send = () => {
+    const started = performance.now();
+    const p = new Promise<void>((resolve) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': body.length },
+          timeout: 10_000,
+        },
+        (res) => {
+          res.resume();
+          res.once('end', () => {
+            if (res.statusCode && res.statusCode < 300) {
+              ok += 1;
+              latenciesMs.push(performance.now() - started);
+            } else failed += 1;
+            resolve();
+          });
+        },
+      );
+      req.once('error', () => {
+        failed += 1;
+        resolve();
+      });
+      req.once('timeout', () => req.destroy(new Error('timeout')));
+      req.end(body);
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
+  };
+  const start = performance.now();
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * options.rate) + 1);
+    while (sent < due) {
+      send();
+      sent += 1;
+    }
+    options.onTick?.(sent);
+    await sleep(Math.max(1, Math.floor(1000 / options.rate)));
+  }
+  await Promise.race([Promise.all(inflight), sleep(15_000)]);
+  agent.destroy();
+  return { sent, ok, failed, latenciesMs, seconds: (performance.now() - start) / 1000 };
+}

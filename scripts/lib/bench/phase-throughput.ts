@@ -1,0 +1,343 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { hammer, paced, type HammerResult } from './load.js';
+import {
+  startApi,
+  startBareIntake,
+  startBareWorker,
+  startWorker,
+  stopAndSave,
+  waitQueueDrained,
+  type BackendPair,
+  type BenchContext,
+  type BenchSizes,
+  type Started,
+  recordWindow,
+} from './rig.js';
+import { benchQueue, seedWaiting } from './seed.js';
+import { mean, percentile } from './stats.js';
+
+export type Variant = 'system' | 'bare' | 'raw';
+
+export interface IntakeFigures {
+  readonly variant: IntakeVariant;
+  readonly rounds: HammerResult[];
+  /** Mean over the rounds. */
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Process CPU time per accepted order over the measured rounds, in µs. */
+  readonly cpuUsPerOrder: number;
+  readonly peakRssBytes: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+export interface ProcessingFigures {
+  readonly variant: Variant;
+  readonly concurrency: number;
+  readonly orders: number;
+  readonly seconds: number;
+  readonly ordersPerSecond: number;
+  readonly cpuUsPerOrder: number;
+  readonly peakRssBytes: number;
+}
+
+export interface E2eFigures {
+  readonly variant: Variant;
+  readonly rate: number;
+  readonly sent: number;
+  readonly measured: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** Client-side latency of POST /orders at that rate. */
+  readonly httpP99Ms: number;
+  readonly failed: number;
+}
+
+const CONNECTIONS = 50;
+
+/** Expected seconds of each phase (weights of the progress bar). */
+export const intakeWeight = (s: BenchSizes, variants = 3) =>
+  variants * (s.warmupSeconds + s.intakeRounds * s.intakeSeconds) + 10;
+export const processingWeight = (s: BenchSizes, runs = s.concurrencies.length * 3) =>
+  runs * (s.processingOrders / 600 + 3);
+export const e2eWeight = (s: BenchSizes) => 2 * (s.e2eSeconds + Math.max(1, s.warmupSeconds) + 8);
+
+/** The intake processes: the bare handler, the api as benchmarked (warn) and, for reference, at info. */
+export type IntakeVariant = 'bare' | 'system' | 'system_info';
+
+/**
+ * Intake: the bare intake, the real api (LOG_LEVEL=warn) and the real api at LOG_LEVEL=info (its
+ * production default: one access line per request), each a child process on its own database and
+ * queue prefix, no worker running. Each is warmed up, then measured in rounds whose order reverses
+ * every time (bare, system, info, info, system, bare…) so that load from other work on the machine
+ * hits all alike.
+ */
+export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVariant, IntakeFigures>> {
+  const { sizes } = ctx;
+  const backends = ctx.configured;
+  const variants: IntakeVariant[] = ctx.profileDir ? ['bare', 'system'] : ['bare', 'system', 'system_info'];
+  const weight = intakeWeight(sizes, variants.length) - 10;
+  const phase = ctx.progress.phase(
+    `intake: autocannon, ${CONNECTIONS} connections, ${sizes.intakeSeconds} s × ${sizes.intakeRounds} rounds each: bare Koa handler, api (warn${variants.includes('system_info') ? ', and info' : ''})`,
+    intakeWeight(sizes, variants.length),
+  );
+  const dbs = Object.fromEntries(variants.map((v) => [v, ctx.cleanup.claim(backends, `intake_${v}`)])) as Record<
+    IntakeVariant,
+    string
+  >;
+  const procs: Partial<Record<IntakeVariant, Started>> = {};
+  try {
+    for (const v of variants) {
+      procs[v] =
+        v === 'bare'
+          ? await startBareIntake(ctx, { name: 'intake-bare', backends, db: dbs[v] })
+          : await startApi(ctx, {
+              name: v === 'system' ? 'intake-api' : 'intake-api-info',
+              backends,
+              db: dbs[v],
+              env: v === 'system_info' ? { LOG_LEVEL: 'info' } : {},
+            });
+    }
+    let elapsed = 0;
+    for (const v of variants) {
+      phase.update(elapsed / weight, `warming up ${v}`);
+      await hammer({ baseUrl: procs[v]!.url, connections: CONNECTIONS, seconds: sizes.warmupSeconds });
+      elapsed += sizes.warmupSeconds;
+    }
+    const order: IntakeVariant[] = [];
+    for (let i = 0; i < sizes.intakeRounds; i += 1) order.push(...(i % 2 === 0 ? variants : [...variants].reverse()));
+    const results = Object.fromEntries(variants.map((v) => [v, [] as HammerResult[]])) as Record<
+      IntakeVariant,
+      HammerResult[]
+    >;
+    const cpu = Object.fromEntries(variants.map((v) => [v, 0])) as Record<IntakeVariant, number>;
+    for (const [i, variant] of order.entries()) {
+      const proc = procs[variant]!.proc;
+      const cpuBefore = await proc.cpuMs();
+      const started = Date.now();
+      const ticker = setInterval(
+        () =>
+          phase.update(
+            (elapsed + (Date.now() - started) / 1000) / weight,
+            `round ${i + 1}/${order.length} (${variant})`,
+          ),
+        500,
+      );
+      try {
+        const result = await hammer({
+          baseUrl: procs[variant]!.url,
+          connections: CONNECTIONS,
+          seconds: sizes.intakeSeconds,
+        });
+        results[variant].push(result);
+        recordWindow(ctx, proc, { from: started, to: Date.now(), orders: result.ok });
+      } finally {
+        clearInterval(ticker);
+      }
+      cpu[variant] += (await proc.cpuMs()) - cpuBefore;
+      elapsed += sizes.intakeSeconds;
+    }
+    const figures = async (variant: IntakeVariant): Promise<IntakeFigures> => {
+      const r = results[variant];
+      const ok = r.reduce((s, x) => s + x.ok, 0);
+      return {
+        variant,
+        rounds: r,
+        rps: mean(r.map((x) => x.rps)),
+        p50Ms: mean(r.map((x) => x.p50Ms)),
+        p99Ms: mean(r.map((x) => x.p99Ms)),
+        cpuUsPerOrder: (cpu[variant] * 1000) / ok,
+        peakRssBytes: await procs[variant]!.proc.peakRss(),
+        non2xx: r.reduce((s, x) => s + x.non2xx, 0),
+        errors: r.reduce((s, x) => s + x.errors, 0),
+      };
+    };
+    const out = {} as Record<IntakeVariant, IntakeFigures>;
+    for (const v of variants) out[v] = await figures(v);
+    phase.done();
+    return out;
+  } finally {
+    await Promise.all(variants.map((v) => stopAndSave(ctx, procs[v])));
+    await Promise.all(variants.map((v) => ctx.cleanup.release(dbs[v])));
+  }
+}
+
+/**
+ * Drains `orders` pre-created orders with ONE worker process of `variant` at `concurrency`.
+ * The queue is paused while the orders are seeded and the worker starts, so the clock runs from
+ * `resume` to the last order finished (the last processedAt, or the bare worker's own last
+ * completion time).
+ */
+export async function measureProcessing(
+  ctx: BenchContext,
+  variant: Variant,
+  concurrency: number,
+  backends: BackendPair = ctx.configured,
+  onProgress?: (fraction: number, detail: string) => void,
+): Promise<ProcessingFigures> {
+  const orders = ctx.sizes.processingOrders;
+  const db = ctx.cleanup.claim(backends, `proc_${variant}_${concurrency}`);
+  const connection = new Redis(backends.redis.url, { maxRetriesPerRequest: null });
+  const queue = benchQueue(connection, db);
+  let started: Started | undefined;
+  try {
+    await queue.pause();
+    onProgress?.(0, `${variant} c=${concurrency}: seeding ${orders} orders`);
+    await seedWaiting({
+      kind: variant,
+      db: variant === 'raw' ? undefined : backends.mongo.client.db(db),
+      queue,
+      count: orders,
+    });
+    const name = `proc-${variant}-c${concurrency}`;
+    started =
+      variant === 'system'
+        ? await startWorker(ctx, { name, backends, db, concurrency })
+        : await startBareWorker(ctx, {
+            name,
+            backends,
+            db,
+            concurrency,
+            role: variant === 'bare' ? 'processing' : 'noop',
+          });
+    const cpuBefore = await started.proc.cpuMs();
+    const t0 = Date.now();
+    await queue.resume();
+    const timeoutMs = Math.max(120_000, orders * 20);
+    const report = (done: number) => onProgress?.(done / orders, `${variant} c=${concurrency}: ${done}/${orders}`);
+    let lastAt: number;
+    if (variant === 'system') {
+      await waitQueueDrained(backends.redis.client, db, { total: orders, timeoutMs, onProgress: report });
+      const processed = await backends.mongo.client.db(db).collection('orders').countDocuments({ status: 'PROCESSED' });
+      if (processed !== orders)
+        throw new Error(`${started.proc.name}: ${processed} of ${orders} orders PROCESSED after the drain`);
+      const last = await backends.mongo.client
+        .db(db)
+        .collection<{ _id: string; processedAt: Date | null }>('orders')
+        .find({ status: 'PROCESSED' }, { projection: { processedAt: 1 } })
+        .sort({ processedAt: -1 })
+        .limit(1)
+        .toArray();
+      lastAt = last[0]?.processedAt?.getTime() ?? Date.now();
+    } else {
+      lastAt = (await started.proc.waitForDone(orders, timeoutMs, report)).lastAt;
+    }
+    const cpu = (await started.proc.cpuMs()) - cpuBefore;
+    const seconds = Math.max(0.001, (lastAt - t0) / 1000);
+    recordWindow(ctx, started.proc, { from: t0, to: lastAt, orders });
+    return {
+      variant,
+      concurrency,
+      orders,
+      seconds,
+      ordersPerSecond: orders / seconds,
+      cpuUsPerOrder: (cpu * 1000) / orders,
+      peakRssBytes: await started.proc.peakRss(),
+    };
+  } finally {
+    await stopAndSave(ctx, started);
+    await queue.close().catch(() => undefined);
+    connection.disconnect();
+    await ctx.cleanup.release(db);
+  }
+}
+
+/** Processing runs: for each concurrency, bare, raw BullMQ and the system (in that order). */
+export async function measureAllProcessing(
+  ctx: BenchContext,
+  options: { readonly concurrencies?: readonly number[]; readonly variants?: readonly Variant[] } = {},
+): Promise<ProcessingFigures[]> {
+  const concurrencies = options.concurrencies ?? ctx.sizes.concurrencies;
+  const variants = options.variants ?? (['bare', 'raw', 'system'] as const);
+  const runs = concurrencies.flatMap((c) => variants.map((v) => [v, c] as const));
+  const phase = ctx.progress.phase(
+    `processing: ${ctx.sizes.processingOrders} pre-created orders drained by one worker process, concurrency ${concurrencies.join(' and ')}`,
+    processingWeight(ctx.sizes, runs.length),
+  );
+  const out: ProcessingFigures[] = [];
+  for (const [i, [variant, concurrency]] of runs.entries()) {
+    out.push(
+      await measureProcessing(ctx, variant, concurrency, ctx.configured, (f, detail) =>
+        phase.update((i + f) / runs.length, detail),
+      ),
+    );
+  }
+  phase.done();
+  return out;
+}
+
+/**
+ * End to end: orders at a fixed rate (evenly spaced) into an intake process with one worker at
+ * concurrency 10 draining them; latency = processedAt - createdAt of each order, as stored.
+ */
+export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ system: E2eFigures; bare: E2eFigures }> {
+  const { sizes } = ctx;
+  const backends = ctx.configured;
+  const warmupSeconds = Math.max(1, sizes.warmupSeconds);
+  const phase = ctx.progress.phase(
+    `end to end: ${rate} orders/s for ${sizes.e2eSeconds} s, accepted → PROCESSED, worker concurrency 10`,
+    e2eWeight(sizes),
+  );
+  const run = async (variant: 'system' | 'bare', index: number): Promise<E2eFigures> => {
+    const db = ctx.cleanup.claim(backends, `e2e_${variant}`);
+    let intake: Started | undefined;
+    let worker: Started | undefined;
+    try {
+      if (variant === 'system') {
+        intake = await startApi(ctx, { name: 'e2e-api', backends, db });
+        worker = await startWorker(ctx, { name: 'e2e-worker', backends, db, concurrency: 10 });
+      } else {
+        intake = await startBareIntake(ctx, { name: 'e2e-bare-intake', backends, db });
+        worker = await startBareWorker(ctx, {
+          name: 'e2e-bare-worker',
+          backends,
+          db,
+          role: 'processing',
+          concurrency: 10,
+        });
+      }
+      const warm = await paced({ baseUrl: intake.url, rate, seconds: warmupSeconds });
+      await sleep(500);
+      const measuredFrom = new Date();
+      const total = Math.round(rate * sizes.e2eSeconds);
+      const result = await paced({
+        baseUrl: intake.url,
+        rate,
+        seconds: sizes.e2eSeconds,
+        onTick: (sent) => phase.update((index + (0.8 * sent) / total) / 2, `${variant}: ${sent}/${total} sent`),
+      });
+      const expected = warm.ok + result.ok;
+      const timeoutMs = 120_000;
+      if (variant === 'system') await waitQueueDrained(backends.redis.client, db, { total: expected, timeoutMs });
+      else await worker.proc.waitForDone(expected, timeoutMs);
+      const docs = await backends.mongo.client
+        .db(db)
+        .collection<{ _id: string; createdAt: Date; processedAt: Date | null }>('orders')
+        .find({ createdAt: { $gte: measuredFrom } }, { projection: { createdAt: 1, processedAt: 1 } })
+        .toArray();
+      const latencies = docs.filter((d) => d.processedAt).map((d) => d.processedAt!.getTime() - d.createdAt.getTime());
+      phase.update((index + 1) / 2, `${variant} done`);
+      return {
+        variant,
+        rate,
+        sent: result.sent,
+        measured: latencies.length,
+        p50Ms: percentile(latencies, 50),
+        p99Ms: percentile(latencies, 99),
+        maxMs: percentile(latencies, 100),
+        httpP99Ms: percentile(result.latenciesMs, 99),
+        failed: result.failed + warm.failed,
+      };
+    } finally {
+      await Promise.all([stopAndSave(ctx, intake), stopAndSave(ctx, worker)]);
+      await ctx.cleanup.release(db);
+    }
+  };
+  const bare = await run('bare', 0);
+  const system = await run('system', 1);
+  phase.done();
+  return { system, bare };
+}

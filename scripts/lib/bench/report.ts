@@ -1,0 +1,397 @@
+import type { CommandCounts } from './backends.js';
+import type { CountFigures, StepCounts } from './phase-counts.js';
+import type { GrowthLevel } from './phase-growth.js';
+import type { E2eFigures, IntakeFigures, IntakeVariant, ProcessingFigures } from './phase-throughput.js';
+import { fmt, mib, ratio } from './stats.js';
+
+/** Everything one run measured; phases skipped (or broken) are absent. */
+export interface BenchFigures {
+  intake?: Partial<Record<IntakeVariant, IntakeFigures>> & { system: IntakeFigures; bare: IntakeFigures };
+  processing?: ProcessingFigures[];
+  e2e?: { system: E2eFigures; bare: E2eFigures; rateNote: string };
+  counts?: CountFigures;
+  growth?: GrowthLevel[];
+}
+
+export interface BenchMeta {
+  readonly startedAt: string;
+  readonly seconds: number;
+  readonly mode: 'default' | 'quick' | 'profile';
+  readonly machine: {
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly memoryGiB: number;
+    readonly node: string;
+    readonly platform: string;
+    /** 1-minute load average at the start and at the end: other work on the machine. */
+    readonly loadAverage: { readonly start: number; readonly end: number };
+  };
+  readonly backends: {
+    readonly throughput: { readonly redis: string; readonly mongo: string };
+    readonly counts: { readonly redis: string; readonly mongo: string };
+  };
+  readonly settings: Record<string, string>;
+  readonly sizes: unknown;
+  readonly notes: readonly string[];
+  readonly errors: readonly string[];
+}
+
+export type Verdict = 'PASS' | 'FAIL' | 'info' | 'n/a';
+
+/** One row of the table: the figure, its baseline, the ratio, the target and the verdict. */
+export interface Row {
+  readonly figure: string;
+  readonly system: string;
+  readonly baseline: string;
+  readonly ratio: string;
+  readonly target: string;
+  readonly verdict: Verdict;
+}
+
+const verdict = (ok: boolean | undefined): Verdict => (ok === undefined ? 'n/a' : ok ? 'PASS' : 'FAIL');
+const x = (value: number) => (Number.isFinite(value) ? `${fmt(value, 2)}×` : 'n/a');
+
+/** "2.00 (insert 1.00, update 1.00)": per order, with the commands that make it up. */
+function perOrder(counts: CommandCounts, orders: number, total: number, top = 4): string {
+  const parts = Object.entries(counts)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, n]) => `${name} ${fmt(n / orders, 2)}`);
+  return `${fmt(total, 2)}${parts.length ? ` (${parts.join(', ')})` : ''}`;
+}
+
+function mongoCell(s: StepCounts): string {
+  return perOrder(s.mongo, s.orders, s.mongoPerOrder);
+}
+
+function redisCell(s: StepCounts): string {
+  return `${fmt(s.redisPerOrder, 1)} (${fmt(s.scriptsPerOrder, 2)} scripts)`;
+}
+
+/** The table: every figure beside its target, with PASS/FAIL where the issue sets a target. */
+export function buildRows(f: BenchFigures): Row[] {
+  const rows: Row[] = [];
+  if (f.intake) {
+    const { system: s, bare: b } = f.intake;
+    const r = ratio(s.rps, b.rps);
+    rows.push({
+      figure: 'Intake, accepted orders/s (autocannon, 50 connections)',
+      system: fmt(s.rps),
+      baseline: `bare ${fmt(b.rps)}`,
+      ratio: x(r),
+      target: '≥ 0.75× bare',
+      verdict: verdict(Number.isFinite(r) ? r >= 0.75 : undefined),
+    });
+    rows.push({
+      figure: 'Intake latency p50 / p99, ms',
+      system: `${fmt(s.p50Ms, 1)} / ${fmt(s.p99Ms, 1)}`,
+      baseline: `bare ${fmt(b.p50Ms, 1)} / ${fmt(b.p99Ms, 1)}`,
+      ratio: `${x(ratio(s.p50Ms, b.p50Ms))} / ${x(ratio(s.p99Ms, b.p99Ms))}`,
+      target: '—',
+      verdict: 'info',
+    });
+    const info = f.intake.system_info;
+    if (info) {
+      rows.push({
+        figure: 'Intake at LOG_LEVEL=info (one access line per request), orders/s',
+        system: fmt(info.rps),
+        baseline: `api at warn ${fmt(s.rps)}`,
+        ratio: x(ratio(info.rps, s.rps)),
+        target: '—',
+        verdict: 'info',
+      });
+    }
+    rows.push({
+      figure: 'Intake CPU per order (api process), µs',
+      system: fmt(s.cpuUsPerOrder),
+      baseline: `bare ${fmt(b.cpuUsPerOrder)}${info ? ` · api at info ${fmt(info.cpuUsPerOrder)}` : ''}`,
+      ratio: x(ratio(s.cpuUsPerOrder, b.cpuUsPerOrder)),
+      target: '—',
+      verdict: 'info',
+    });
+  }
+  for (const c of [...new Set((f.processing ?? []).map((p) => p.concurrency))]) {
+    const get = (v: string) => f.processing!.find((p) => p.concurrency === c && p.variant === v);
+    const s = get('system');
+    const b = get('bare');
+    const raw = get('raw');
+    const r = ratio(s?.ordersPerSecond ?? NaN, b?.ordersPerSecond ?? NaN);
+    rows.push({
+      figure: `Processing, orders/s, one worker, concurrency ${c}`,
+      system: fmt(s?.ordersPerSecond),
+      baseline: `bare ${fmt(b?.ordersPerSecond)} · raw BullMQ ${fmt(raw?.ordersPerSecond)}`,
+      ratio: x(r),
+      target: '≥ 0.75× bare',
+      verdict: verdict(Number.isFinite(r) ? r >= 0.75 : undefined),
+    });
+    rows.push({
+      figure: `Processing CPU per order (worker process), concurrency ${c}, µs`,
+      system: fmt(s?.cpuUsPerOrder),
+      baseline: `bare ${fmt(b?.cpuUsPerOrder)} · raw ${fmt(raw?.cpuUsPerOrder)}`,
+      ratio: x(ratio(s?.cpuUsPerOrder ?? NaN, b?.cpuUsPerOrder ?? NaN)),
+      target: '—',
+      verdict: 'info',
+    });
+  }
+  if (f.e2e) {
+    const { system: s, bare: b } = f.e2e;
+    const r = ratio(s.p99Ms, b.p99Ms);
+    rows.push({
+      figure: `End to end accepted → PROCESSED, p50 / p99 ms, at ${s.rate}/s`,
+      system: `${fmt(s.p50Ms)} / ${fmt(s.p99Ms)}`,
+      baseline: `bare ${fmt(b.p50Ms)} / ${fmt(b.p99Ms)}`,
+      ratio: `${x(r)} (p99)`,
+      target: 'p99 ≤ 1.5× bare',
+      verdict: verdict(Number.isFinite(r) ? r <= 1.5 : undefined),
+    });
+  }
+  if (f.counts) {
+    const { system: s, bare: b, raw } = f.counts;
+    rows.push({
+      figure: 'MongoDB commands per accepted order (api)',
+      system: mongoCell(s.intake),
+      baseline: `bare ${fmt(b.intake.mongoPerOrder, 2)}`,
+      ratio: '—',
+      target: '≤ 2',
+      verdict: verdict(s.intake.mongoPerOrder <= 2),
+    });
+    rows.push({
+      figure: 'MongoDB commands per processed order (worker)',
+      system: mongoCell(s.processing),
+      baseline: `bare ${fmt(b.processing.mongoPerOrder, 2)}`,
+      ratio: '—',
+      target: '≤ 3',
+      verdict: verdict(s.processing.mongoPerOrder <= 3),
+    });
+    rows.push({
+      figure: 'MongoDB commands per idempotent replay (api)',
+      system: mongoCell(s.replay),
+      baseline: '—',
+      ratio: '—',
+      target: '≤ 2',
+      verdict: verdict(s.replay.mongoPerOrder <= 2),
+    });
+    const steps = [
+      ['intake (api)', s.intake, raw.intake],
+      ['processing (worker)', s.processing, raw.processing],
+    ] as const;
+    for (const [label, sys, rawStep] of steps) {
+      const r = ratio(sys.redisPerOrder, rawStep.redisPerOrder);
+      rows.push({
+        figure: `Redis commands per order, ${label}`,
+        system: redisCell(sys),
+        baseline: `raw BullMQ ${redisCell(rawStep)}`,
+        ratio: x(r),
+        target: '≤ 1.2× raw BullMQ',
+        verdict: verdict(Number.isFinite(r) ? r <= 1.2 : undefined),
+      });
+    }
+    const sysTotal = s.intake.redisPerOrder + s.processing.redisPerOrder;
+    const rawTotal = raw.intake.redisPerOrder + raw.processing.redisPerOrder;
+    rows.push({
+      figure: 'Redis commands per order, intake + processing',
+      system: fmt(sysTotal, 1),
+      baseline: `raw BullMQ ${fmt(rawTotal, 1)} · bare ${fmt(b.intake.redisPerOrder + b.processing.redisPerOrder, 1)}`,
+      ratio: x(ratio(sysTotal, rawTotal)),
+      target: '≤ 1.2× raw BullMQ',
+      verdict: verdict(ratio(sysTotal, rawTotal) <= 1.2),
+    });
+    rows.push({
+      figure: 'Redis memory per waiting order, bytes',
+      system: fmt(s.redisBytesPerWaitingOrder),
+      baseline: `raw BullMQ ${fmt(raw.redisBytesPerWaitingOrder)}`,
+      ratio: x(ratio(s.redisBytesPerWaitingOrder, raw.redisBytesPerWaitingOrder)),
+      target: '—',
+      verdict: 'info',
+    });
+  }
+  if (f.intake) {
+    rows.push({
+      figure: 'Peak RSS of the api under load (VmHWM)',
+      system: mib(f.intake.system.peakRssBytes),
+      baseline: `bare ${mib(f.intake.bare.peakRssBytes)}`,
+      ratio: x(ratio(f.intake.system.peakRssBytes, f.intake.bare.peakRssBytes)),
+      target: '—',
+      verdict: 'info',
+    });
+  }
+  if (f.processing?.length) {
+    const c = Math.max(...f.processing.map((p) => p.concurrency));
+    const s = f.processing.find((p) => p.concurrency === c && p.variant === 'system');
+    const b = f.processing.find((p) => p.concurrency === c && p.variant === 'bare');
+    rows.push({
+      figure: `Peak RSS of the worker under load (VmHWM), concurrency ${c}`,
+      system: s ? mib(s.peakRssBytes) : 'n/a',
+      baseline: `bare ${b ? mib(b.peakRssBytes) : 'n/a'}`,
+      ratio: x(ratio(s?.peakRssBytes ?? NaN, b?.peakRssBytes ?? NaN)),
+      target: '—',
+      verdict: 'info',
+    });
+  }
+  if (f.growth?.length) {
+    const first = f.growth[0];
+    const last = f.growth[f.growth.length - 1];
+    const levels = f.growth.map((g) => `${fmt(g.stored / 1000, 0)}k`).join(' / ');
+    for (const key of ['intake', 'processing'] as const) {
+      const r = ratio(last[key].cpuUs, first[key].cpuUs);
+      const who = key === 'intake' ? 'api' : 'worker';
+      rows.push({
+        figure: `Growth: ${key} CPU µs per order (${who} + MongoDB) at ${levels} stored`,
+        system: f.growth.map((g) => fmt(g[key].cpuUs)).join(' / '),
+        baseline: `at ${fmt(first.stored / 1000, 0)}k: ${fmt(first[key].cpuUs)}`,
+        ratio: x(r),
+        target: `${fmt(last.stored / 1000, 0)}k within 10% of ${fmt(first.stored / 1000, 0)}k`,
+        verdict: verdict(Number.isFinite(r) ? r <= 1.1 : undefined),
+      });
+      rows.push({
+        figure: `Growth: ${key} orders/s (wall clock) and MongoDB commands per order`,
+        system: f.growth.map((g) => fmt(g[key].ordersPerSecond)).join(' / '),
+        baseline: `commands ${f.growth.map((g) => fmt(g[key].mongoPerOrder, 2)).join(' / ')}`,
+        ratio: x(ratio(last[key].ordersPerSecond, first[key].ordersPerSecond)),
+        target: '—',
+        verdict: 'info',
+      });
+    }
+  }
+  return rows;
+}
+
+const HEAD = ['figure', 'system', 'baseline (same run)', 'ratio', 'target', 'result'] as const;
+
+function cells(r: Row): string[] {
+  return [r.figure, r.system, r.baseline, r.ratio, r.target, r.verdict];
+}
+
+/** The table as aligned text for a terminal. */
+export function textTable(rows: readonly Row[]): string {
+  const all = [[...HEAD], ...rows.map(cells)];
+  const widths = HEAD.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join(' │ ');
+  const sep = widths.map((w) => '─'.repeat(w)).join('─┼─');
+  return [line(all[0]), sep, ...all.slice(1).map(line)].join('\n');
+}
+
+export function markdownTable(rows: readonly Row[]): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    `| ${HEAD.join(' | ')} |`,
+    `| ${HEAD.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${cells(r).map(esc).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The lines that say how the figures were made; printed and written with the table. */
+export function methodNotes(meta: BenchMeta): string[] {
+  return [
+    `Machine: ${meta.machine.cpus} CPUs (${meta.machine.cpuModel}), ${meta.machine.memoryGiB} GiB, Node ${meta.machine.node}, ${meta.machine.platform}; 1-min load average ${fmt(meta.machine.loadAverage.start, 2)} at start, ${fmt(meta.machine.loadAverage.end, 2)} at end.`,
+    `Throughput and latency against ${meta.backends.throughput.redis} and ${meta.backends.throughput.mongo}, each phase in its own database and queue prefix (removed afterwards).`,
+    `Command counts, Redis memory and growth against ${meta.backends.counts.redis} and ${meta.backends.counts.mongo}: INFO commandstats and op counters are server-wide, so only a server nobody else uses gives exact counts.`,
+    `Real processes: node dist/api/main.js and dist/worker/main.js with ${Object.entries(meta.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(
+        ' ',
+      )}; rate limiting off and logging at warn (as the issue asks); reconciler ticks moved out of the measured windows.`,
+    'Baselines are minimal plain code in scripts/lib/bench/bare-*.ts (no validation, logging or metrics), run as child processes like the real ones.',
+    'Other work shares this machine, so throughput and latency are noisy: every such figure is a ratio against a baseline measured in the same run, or a count that noise cannot move.',
+    'Redis commands are INFO commandstats calls, which include the commands BullMQ’s Lua scripts run inside Redis; "scripts" counts EVALSHA/EVAL round trips.',
+  ];
+}
+
+export function markdownReport(meta: BenchMeta, rows: readonly Row[], figures: BenchFigures, folder: string): string {
+  const out: string[] = [];
+  out.push(`# Benchmark ${meta.startedAt} (${meta.mode})`, '');
+  out.push(`Results folder: \`${folder}\` · duration ${fmt(meta.seconds)} s`, '');
+  out.push(markdownTable(rows), '');
+  out.push('## How these figures were made', '');
+  for (const n of [...methodNotes(meta), ...meta.notes]) out.push(`- ${n}`);
+  if (meta.errors.length) {
+    out.push('', '## Phases that broke', '');
+    for (const e of meta.errors) out.push(`- ${e.split('\n')[0]}`);
+  }
+  out.push('', '## Details', '');
+  if (figures.intake) {
+    out.push(
+      '### Intake rounds',
+      '',
+      '| variant | round | req/s | p50 ms | p99 ms | non-2xx | errors |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const v of [figures.intake.bare, figures.intake.system, figures.intake.system_info]) {
+      if (!v) continue;
+      v.rounds.forEach((r, i) =>
+        out.push(
+          `| ${v.variant} | ${i + 1} | ${fmt(r.rps)} | ${fmt(r.p50Ms, 1)} | ${fmt(r.p99Ms, 1)} | ${r.non2xx} | ${r.errors} |`,
+        ),
+      );
+    }
+    out.push('');
+  }
+  if (figures.processing) {
+    out.push(
+      '### Processing runs',
+      '',
+      '| variant | concurrency | orders | seconds | orders/s | CPU µs/order | peak RSS |',
+      '| --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const p of figures.processing) {
+      out.push(
+        `| ${p.variant} | ${p.concurrency} | ${p.orders} | ${fmt(p.seconds, 2)} | ${fmt(p.ordersPerSecond)} | ${fmt(p.cpuUsPerOrder)} | ${mib(p.peakRssBytes)} |`,
+      );
+    }
+    out.push('');
+  }
+  if (figures.e2e) {
+    out.push(
+      '### End to end',
+      '',
+      figures.e2e.rateNote,
+      '',
+      '| variant | rate/s | sent | measured | p50 ms | p99 ms | max ms | HTTP p99 ms | failed |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const e of [figures.e2e.bare, figures.e2e.system]) {
+      out.push(
+        `| ${e.variant} | ${e.rate} | ${e.sent} | ${e.measured} | ${fmt(e.p50Ms)} | ${fmt(e.p99Ms)} | ${fmt(e.maxMs)} | ${fmt(e.httpP99Ms, 1)} | ${e.failed} |`,
+      );
+    }
+    out.push('');
+  }
+  if (figures.counts) {
+    const c = figures.counts;
+    out.push('### Commands per order, by command', '');
+    const steps: [string, StepCounts][] = [
+      ['system intake', c.system.intake],
+      ['system replay', c.system.replay],
+      ['system processing', c.system.processing],
+      ['bare intake', c.bare.intake],
+      ['bare processing', c.bare.processing],
+      ['raw BullMQ add', c.raw.intake],
+      ['raw BullMQ processing', c.raw.processing],
+    ];
+    out.push(
+      '| step | orders | MongoDB (by command) | op counters Δ (server-wide) | Redis (by command, incl. inside scripts) |',
+      '| --- | --- | --- | --- | --- |',
+    );
+    for (const [label, s] of steps) {
+      out.push(
+        `| ${label} | ${s.orders} | ${perOrder(s.mongo, s.orders, s.mongoPerOrder, 9)} | ${perOrder(s.opcounters, s.orders, Object.values(s.opcounters).reduce((a, b) => a + b, 0) / s.orders, 6)} | ${perOrder(s.redis, s.orders, s.redisPerOrder, 12)} |`,
+      );
+    }
+    out.push('', `Replay answers by status: ${JSON.stringify(c.replayStatuses)}`, '');
+  }
+  if (figures.growth) {
+    out.push(
+      '### Growth',
+      '',
+      '| stored | dead | intake/s | api µs | db µs | intake cmds | processing/s | worker µs | db µs | processing cmds |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const g of figures.growth) {
+      out.push(
+        `| ${g.stored} | ${g.dead} | ${fmt(g.intake.ordersPerSecond)} | ${fmt(g.intake.processCpuUs)} | ${fmt(g.intake.dbCpuUs)} | ${fmt(g.intake.mongoPerOrder, 2)} | ${fmt(g.processing.ordersPerSecond)} | ${fmt(g.processing.processCpuUs)} | ${fmt(g.processing.dbCpuUs)} | ${fmt(g.processing.mongoPerOrder, 2)} |`,
+      );
+    }
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,396 @@
+import { writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import type { Redis } from 'ioredis';
+import { ORDERS_QUEUE, RECONCILE_QUEUE } from '#common';
+import { freePort } from '../embedded-services.js';
+import { deletePrefix, pollUntil, type MongoBackend, type RedisBackend } from './backends.js';
+import { spawnNode, type BenchProcess } from './processes.js';
+import type { Progress } from './progress.js';
+
+/** Sizes of one run: the default run, or `--quick`. */
+export interface BenchSizes {
+  /** Seconds of warm-up load on each intake process before it is measured. */
+  readonly warmupSeconds: number;
+  /** Seconds of each measured intake round (autocannon, 50 connections). */
+  readonly intakeSeconds: number;
+  /** Rounds per intake variant, alternating bare/system (ABBA) so drift hits both alike. */
+  readonly intakeRounds: number;
+  /** Orders drained per processing run. */
+  readonly processingOrders: number;
+  readonly concurrencies: readonly number[];
+  /** Requests per second of the end-to-end run (capped at a third of the measured capacity). */
+  readonly e2eRate: number;
+  readonly e2eSeconds: number;
+  /** Orders (and replays) of the command-count phase. */
+  readonly countOrders: number;
+  readonly countReplays: number;
+  /** Orders already stored at each growth step. */
+  readonly growthLevels: readonly number[];
+  /** Orders taken in and processed at each growth step. */
+  readonly growthOrders: number;
+  /** Share of the stored orders that are FAILED (dead letters). */
+  readonly failedShare: number;
+}
+
+export const DEFAULT_SIZES: BenchSizes = {
+  warmupSeconds: 3,
+  intakeSeconds: 10,
+  intakeRounds: 2,
+  processingOrders: 5000,
+  concurrencies: [10, 50],
+  e2eRate: 300,
+  e2eSeconds: 10,
+  countOrders: 2000,
+  countReplays: 500,
+  growthLevels: [1000, 10_000, 50_000],
+  growthOrders: 1500,
+  failedShare: 0.1,
+};
+
+export const QUICK_SIZES: BenchSizes = {
+  warmupSeconds: 1,
+  intakeSeconds: 4,
+  intakeRounds: 1,
+  processingOrders: 1500,
+  concurrencies: [10, 50],
+  e2eRate: 200,
+  e2eSeconds: 4,
+  countOrders: 500,
+  countReplays: 200,
+  growthLevels: [1000, 10_000],
+  growthOrders: 800,
+  failedShare: 0.1,
+};
+
+/** Settings every real process of the bench gets (printed in the report). */
+export const SYSTEM_ENV = Object.freeze({
+  NODE_ENV: 'production',
+  API_AUTH: 'off',
+  LOG_LEVEL: 'warn',
+  RATE_LIMIT_PER_MINUTE: '0',
+  PROCESSING_DELAY_MS: '0',
+  FAILURE_RATE: '0',
+  // Reconciler ticks cost a few queries per tick, not per order; kept out of the windows measured.
+  RECONCILE_INTERVAL_MS: '600000',
+});
+
+export interface BackendPair {
+  readonly redis: RedisBackend;
+  readonly mongo: MongoBackend;
+}
+
+/** A stretch of time in which a process handled `orders` orders under measurement. */
+export interface MeasureWindow {
+  readonly from: number;
+  readonly to: number;
+  readonly orders: number;
+}
+
+/** Per process (by name): when it spawned and its measured windows; profiles are cut to these. */
+export type WindowLog = Map<string, { spawnedAt: number; windows: MeasureWindow[] }>;
+
+export function recordWindow(ctx: BenchContext, proc: BenchProcess, window: MeasureWindow): void {
+  const entry = ctx.windows.get(proc.name) ?? { spawnedAt: proc.spawnedAt, windows: [] };
+  entry.windows.push(window);
+  ctx.windows.set(proc.name, entry);
+}
+
+/** Everything a phase needs. */
+export interface BenchContext {
+  readonly runId: string;
+  readonly sizes: BenchSizes;
+  /** REDIS_URL / MONGO_URL: throughput and latency phases. */
+  readonly configured: BackendPair;
+  /** Private servers (or the configured ones when none could be started): counts and growth. */
+  readonly counting: BackendPair;
+  readonly outDir: string;
+  /** Set with --profile: where the processes write their .cpuprofile files. */
+  readonly profileDir: string | undefined;
+  readonly progress: Progress;
+  readonly cleanup: Cleanup;
+  readonly windows: WindowLog;
+}
+
+/**
+ * The databases and queue prefixes the run made; each is removed when its phase is done, and
+ * whatever is left when the run ends or fails.
+ */
+export class Cleanup {
+  private readonly names = new Map<string, BackendPair>();
+
+  constructor(private readonly runId: string) {}
+
+  /** A database name and queue prefix of this run for `label`, removed by {@link release}. */
+  claim(backends: BackendPair, label: string): string {
+    const name = `bench_${this.runId}_${label}`.replace(/[^A-Za-z0-9_-]/g, '_');
+    this.names.set(name, backends);
+    return name;
+  }
+
+  async release(name: string): Promise<void> {
+    const backends = this.names.get(name);
+    if (!backends) return;
+    this.names.delete(name);
+    await Promise.allSettled([
+      backends.mongo.client.db(name).dropDatabase(),
+      deletePrefix(backends.redis.client, name),
+    ]);
+  }
+
+  async releaseAll(): Promise<void> {
+    for (const name of [...this.names.keys()]) await this.release(name);
+  }
+}
+
+/** GET → status and body; rejects on connection errors. */
+export function httpGet(url: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.once('timeout', () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.once('error', reject);
+  });
+}
+
+function profileOptions(ctx: BenchContext, label: string): string[] | undefined {
+  return ctx.profileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${label}.cpuprofile`]
+    : undefined;
+}
+
+/** Writes a process's output lines to `<outDir>/logs/<name>.log` (they say why something failed). */
+export async function saveLog(ctx: BenchContext, proc: BenchProcess): Promise<void> {
+  await writeFile(join(ctx.outDir, 'logs', `${proc.name}.log`), proc.lines.join('\n') + '\n').catch(() => undefined);
+}
+
+export interface Started {
+  readonly proc: BenchProcess;
+  /** http://127.0.0.1:PORT of an intake process; the metrics URL of a real worker. */
+  readonly url: string;
+}
+
+/** The real api (`dist/api/main.js`), ready: listening, MongoDB connected, indexes in place. */
+export async function startApi(
+  ctx: BenchContext,
+  options: {
+    readonly name: string;
+    readonly backends: BackendPair;
+    readonly db: string;
+    /** Overrides of the bench's settings (e.g. LOG_LEVEL). */
+    readonly env?: Record<string, string>;
+  },
+): Promise<Started> {
+  const port = await freePort();
+  const proc = spawnNode({
+    name: options.name,
+    script: 'dist/api/main.js',
+    env: {
+      ...SYSTEM_ENV,
+      MONGO_URL: options.backends.mongo.url(options.db),
+      REDIS_URL: options.backends.redis.url,
+      QUEUE_PREFIX: options.db,
+      API_PORT: String(port),
+      ...options.env,
+    },
+    nodeArgs: profileOptions(ctx, options.name),
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await proc.ready(60_000);
+    await pollUntil(async () => (await httpGet(`${url}/health/ready`).catch(() => ({ status: 0 }))).status === 200, {
+      timeoutMs: 60_000,
+      message: () => `${options.name}: /health/ready did not answer 200 within 60 s (is MongoDB up?)`,
+    });
+    // The api creates the indexes right after connecting; wait for them so they are not built under load.
+    const orders = options.backends.mongo.client.db(options.db).collection('orders');
+    await pollUntil(async () => (await orders.indexes().catch(() => [])).length >= 7, {
+      timeoutMs: 30_000,
+      message: () => `${options.name}: the order indexes were not created within 30 s`,
+    });
+  } catch (err) {
+    await proc.stop(2000);
+    await saveLog(ctx, proc);
+    throw err;
+  }
+  return { proc, url };
+}
+
+/** The real worker (`dist/worker/main.js`), ready (it said so over IPC, as it does to pm2). */
+export async function startWorker(
+  ctx: BenchContext,
+  options: { readonly name: string; readonly backends: BackendPair; readonly db: string; readonly concurrency: number },
+): Promise<Started> {
+  const port = await freePort();
+  const proc = spawnNode({
+    name: options.name,
+    script: 'dist/worker/main.js',
+    env: {
+      ...SYSTEM_ENV,
+      MONGO_URL: options.backends.mongo.url(options.db),
+      REDIS_URL: options.backends.redis.url,
+      QUEUE_PREFIX: options.db,
+      WORKER_CONCURRENCY: String(options.concurrency),
+      WORKER_METRICS_PORT: String(port),
+      NODE_APP_INSTANCE: '0',
+    },
+    nodeArgs: profileOptions(ctx, options.name),
+  });
+  try {
+    await proc.ready(60_000);
+    // The reconciler's schedule runs its first tick at once (BullMQ's `every`); let it finish so its
+    // queries (a few per tick, not per order) stay out of the windows measured.
+    const redis = options.backends.redis.client;
+    const key = (state: string) => `${options.db}:${RECONCILE_QUEUE}:${state}`;
+    await pollUntil(async () => (await redis.zcard(key('completed'))) + (await redis.zcard(key('failed'))) > 0, {
+      timeoutMs: 30_000,
+      message: () => `${options.name}: the reconciler's first tick did not finish within 30 s`,
+    });
+  } catch (err) {
+    await proc.stop(2000);
+    await saveLog(ctx, proc);
+    throw err;
+  }
+  return { proc, url: `http://127.0.0.1:${port}/metrics` };
+}
+
+/** Jobs a real worker has finished (completed or no-op), and failed, from its /metrics. */
+export async function workerJobs(metricsUrl: string): Promise<{ done: number; failed: number }> {
+  const { body } = await httpGet(metricsUrl);
+  let done = 0;
+  let failed = 0;
+  for (const match of body.matchAll(/^worker_jobs_total\{([^}]*)\} (\d+)/gm)) {
+    const outcome = /outcome="([^"]+)"/.exec(match[1])?.[1];
+    if (outcome === 'completed' || outcome === 'noop_terminal') done += Number(match[2]);
+    else failed += Number(match[2]);
+  }
+  return { done, failed };
+}
+
+/** Waits until a real worker has finished `count` jobs; `onProgress` sees the count as it grows. */
+export async function waitWorkerDone(
+  worker: Started,
+  count: number,
+  timeoutMs: number,
+  onProgress?: (done: number) => void,
+): Promise<void> {
+  let last = { done: 0, failed: 0 };
+  await pollUntil(
+    async () => {
+      last = await workerJobs(worker.url).catch(() => last);
+      onProgress?.(last.done);
+      return last.done >= count;
+    },
+    {
+      timeoutMs,
+      everyMs: 200,
+      message: () =>
+        `${worker.proc.name}: ${last.done}/${count} jobs done (${last.failed} failed) within ${timeoutMs / 1000} s; ` +
+        `see ${worker.proc.name}.log in the results folder`,
+    },
+  );
+}
+
+/**
+ * Waits until the `orders` queue under `prefix` holds no job that is waiting, active, paused, delayed
+ * or prioritized: every job added so far has finished. Polls Redis (five O(1) reads every 100 ms),
+ * so the worker being measured is not disturbed; `onProgress` sees `total` minus the jobs left.
+ */
+export async function waitQueueDrained(
+  redis: Redis,
+  prefix: string,
+  options: { readonly total: number; readonly timeoutMs: number; readonly onProgress?: (done: number) => void },
+): Promise<void> {
+  const key = (state: string) => `${prefix}:${ORDERS_QUEUE}:${state}`;
+  let left = options.total;
+  await pollUntil(
+    async () => {
+      const replies = (await redis
+        .pipeline()
+        .llen(key('wait'))
+        .llen(key('active'))
+        .llen(key('paused'))
+        .zcard(key('delayed'))
+        .zcard(key('prioritized'))
+        .exec()) as [Error | null, number][];
+      left = replies.reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+      options.onProgress?.(options.total - left);
+      return left === 0;
+    },
+    {
+      timeoutMs: options.timeoutMs,
+      everyMs: 100,
+      message: () => `${left} of ${options.total} jobs still queued after ${options.timeoutMs / 1000} s`,
+    },
+  );
+}
+
+/** The bare intake baseline as a child process, ready. */
+export async function startBareIntake(
+  ctx: BenchContext,
+  options: { readonly name: string; readonly backends: BackendPair; readonly db: string },
+): Promise<Started> {
+  const port = await freePort();
+  const proc = spawnNode({
+    name: options.name,
+    script: 'dist/scripts/lib/bench/bare-intake.js',
+    env: {
+      MONGO_URL: options.backends.mongo.url(options.db),
+      REDIS_URL: options.backends.redis.url,
+      QUEUE_PREFIX: options.db,
+      API_PORT: String(port),
+    },
+    nodeArgs: profileOptions(ctx, options.name),
+  });
+  try {
+    await proc.ready(30_000);
+  } catch (err) {
+    await proc.stop(2000);
+    await saveLog(ctx, proc);
+    throw err;
+  }
+  return { proc, url: `http://127.0.0.1:${port}` };
+}
+
+/** A bare worker (`processing`: the same MongoDB writes; `noop`: raw BullMQ) as a child process, ready. */
+export async function startBareWorker(
+  ctx: BenchContext,
+  options: {
+    readonly name: string;
+    readonly backends: BackendPair;
+    readonly db: string;
+    readonly role: 'processing' | 'noop';
+    readonly concurrency: number;
+  },
+): Promise<Started> {
+  const proc = spawnNode({
+    name: options.name,
+    script: 'dist/scripts/lib/bench/bare-worker.js',
+    env: {
+      ...(options.role === 'processing' ? { MONGO_URL: options.backends.mongo.url(options.db) } : {}),
+      REDIS_URL: options.backends.redis.url,
+      QUEUE_PREFIX: options.db,
+      WORKER_CONCURRENCY: String(options.concurrency),
+      BENCH_ROLE: options.role,
+    },
+    nodeArgs: profileOptions(ctx, options.name),
+  });
+  try {
+    await proc.ready(30_000);
+  } catch (err) {
+    await proc.stop(2000);
+    await saveLog(ctx, proc);
+    throw err;
+  }
+  return { proc, url: '' };
+}
+
+/** Stops a process and keeps its output in the results folder. */
+export async function stopAndSave(ctx: BenchContext, started: Started | undefined): Promise<void> {
+  if (!started) return;
+  await started.proc.stop();
+  await saveLog(ctx, started.proc);
+}

@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { Queue, UnrecoverableError, Worker, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type mongoose from 'mongoose';
+import {
+  ORDERS_QUEUE,
+  PROCESS_ORDER_JOB,
+  PUBLIC_SCOPE,
+  orderJobOptions,
+  type OrderDocument,
+  type OrderStatus,
+} from '#common';
+import { pollUntil } from './backends.js';
+
+/** The body every load generator posts: valid for the real api, and what the bare baselines store. */
+export const ORDER_BODY = {
+  customerId: 'c-bench',
+  items: [
+    { sku: 'SKU-1', quantity: 2, unitPriceCents: 1250 },
+    { sku: 'SKU-2', quantity: 1, unitPriceCents: 990 },
+  ],
+  currency: 'EUR',
+} as const;
+export const ORDER_BODY_JSON = JSON.stringify(ORDER_BODY);
+
+/** The job options the real api uses (DESIGN.md defaults: 5 attempts, 1000 ms back-off). */
+export const SYSTEM_JOB_OPTIONS: JobsOptions = orderJobOptions({ jobAttempts: 5, jobBackoffMs: 1000 });
+
+const BATCH = 1000;
+
+export function orderId(): string {
+  return `ord_${randomBytes(16).toString('hex')}`;
+}
+
+/** A stored order as the real api writes it (common/mongo/order-model.ts), in `status`. */
+export function systemOrder(status: OrderStatus, at: Date, customer: string = ORDER_BODY.customerId): OrderDocument {
+  const failed = status === 'FAILED';
+  return {
+    _id: orderId(),
+    status,
+    clientId: PUBLIC_SCOPE,
+    customerId: customer,
+    items: ORDER_BODY.items.map((i) => ({ ...i })),
+    totalCents: 3490,
+    currency: ORDER_BODY.currency,
+    attempts: status === 'PENDING' ? 0 : failed ? 5 : 1,
+    lastError: failed ? 'simulated failure (seed)' : null,
+    history: [{ status: 'PENDING', at }, ...(status === 'PENDING' ? [] : [{ status, at }])],
+    fingerprint: 'f'.repeat(64),
+    correlationId: 'bench-seed',
+    enqueuedAt: at,
+    createdAt: at,
+    updatedAt: at,
+    processedAt: status === 'PROCESSED' ? at : null,
+    failedAt: failed ? at : null,
+  };
+}
+
+/** A stored order as the bare intake writes it. */
+export function bareOrder(at: Date): { _id: string; [field: string]: unknown } {
+  return { ...ORDER_BODY, _id: orderId(), status: 'PENDING', createdAt: at };
+}
+
+/** A queue handle for the bench on `prefix` (its own connection is passed in and owned by the caller). */
+export function benchQueue(connection: Redis, prefix: string): Queue {
+  return new Queue(ORDERS_QUEUE, { connection, prefix });
+}
+
+/**
+ * `count` orders waiting to be processed, as the api would leave them: stored PENDING (already
+ * enqueued) and one job each, with the system's job options (`system`) or plain (`bare`); `raw`
+ * adds jobs only. Returns the order ids.
+ */
+export async function seedWaiting(options: {
+  readonly kind: 'system' | 'bare' | 'raw';
+  readonly db: mongoose.mongo.Db | undefined;
+  readonly queue: Queue;
+  readonly count: number;
+}): Promise<void> {
+  const { kind, db, queue, count } = options;
+  for (let done = 0; done < count; done += BATCH) {
+    const n = Math.min(BATCH, count - done);
+    const at = new Date();
+    const ids: string[] = [];
+    if (kind === 'raw') {
+      for (let i = 0; i < n; i += 1) ids.push(orderId());
+    } else {
+      const docs = kind === 'system' ? Array.from({ length: n }, () => systemOrder('PENDING', at)) : [];
+      const bare = kind === 'bare' ? Array.from({ length: n }, () => bareOrder(at)) : [];
+      const all = [...docs, ...bare] as { _id: string }[];
+      if (!db) throw new Error('seedWaiting needs a database for system and bare orders');
+      await db.collection<{ _id: string }>('orders').insertMany(all, { ordered: false });
+      ids.push(...all.map((d) => d._id));
+    }
+    await queue.addBulk(
+      ids.map((id) => ({
+        name: PROCESS_ORDER_JOB,
+        data: { orderId: id, correlationId: 'bench' },
+        opts: kind === 'system' ? { ...SYSTEM_JOB_OPTIONS, jobId: id } : { jobId: id },
+      })),
+    );
+  }
+}
+
+/**
+ * History already in the database before a growth step: orders PROCESSED and, `failedShare` of
+ * them, FAILED with their job in BullMQ's failed set (the dead-letter queue), as the system leaves
+ * them. The dead jobs are made by a throwaway worker whose jobs fail at once; no real worker may run
+ * on the queue meanwhile (it would take them).
+ */
+export async function seedHistory(options: {
+  readonly db: mongoose.mongo.Db;
+  readonly connection: Redis;
+  readonly prefix: string;
+  readonly count: number;
+  readonly failedShare: number;
+  readonly onProgress?: (done: number) => void;
+}): Promise<{ failed: number }> {
+  const { db, count, failedShare } = options;
+  const queue = benchQueue(options.connection, options.prefix);
+  const start = Date.now() - 3_600_000;
+  let failed = 0;
+  const failedIds: string[] = [];
+  try {
+    for (let done = 0; done < count; done += BATCH) {
+      const n = Math.min(BATCH, count - done);
+      const docs: OrderDocument[] = [];
+      for (let i = 0; i < n; i += 1) {
+        const at = new Date(start + ((done + i) % 3_000_000));
+        // Every 1/failedShare-th order is dead; customers spread so per-customer listings have depth.
+        const dead = (done + i) % Math.round(1 / failedShare) === 0;
+        const doc = systemOrder(dead ? 'FAILED' : 'PROCESSED', at, `c-${(done + i) % 500}`);
+        docs.push(doc);
+        if (dead) failedIds.push(doc._id);
+      }
+      await db.collection<OrderDocument>('orders').insertMany(docs, { ordered: false });
+      options.onProgress?.(done + n);
+    }
+    failed = failedIds.length;
+    if (failed === 0) return { failed };
+    for (let i = 0; i < failedIds.length; i += BATCH) {
+      await queue.addBulk(
+        failedIds.slice(i, i + BATCH).map((id) => ({
+          name: PROCESS_ORDER_JOB,
+          data: { orderId: id, correlationId: 'bench-seed' },
+          opts: { ...SYSTEM_JOB_OPTIONS, attempts: 1, jobId: id },
+        })),
+      );
+    }
+    const before = await queue.getFailedCount();
+    const killerConnection = options.connection.duplicate();
+    const killer = new Worker(
+      ORDERS_QUEUE,
+      async () => {
+        throw new UnrecoverableError('simulated failure (seed)');
+      },
+      { connection: killerConnection, prefix: options.prefix, concurrency: 50 },
+    );
+    try {
+      await pollUntil(async () => (await queue.getFailedCount()) >= before + failed, {
+        timeoutMs: 120_000,
+        everyMs: 200,
+        message: () => `seeding ${failed} dead jobs did not finish within 120 s`,
+      });
+    } finally {
+      await killer.close();
+      killerConnection.disconnect();
+    }
+    return { failed };
+  } finally {
+    await queue.close();
+  }
+}
