@@ -1,16 +1,15 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  PUBLIC_SCOPE,
   createLogContext,
   createLogger,
   findOrderById,
   loadConfig,
-  randomOrderId,
   type Order,
   type OrderDocument,
   type OrderStatus,
 } from '#common';
+import { storedOrder } from './orders.js';
 import { createWorkerContainer, type WorkerContainer } from '../../worker/container.js';
 import { startTestApi, type TestApi } from './api.js';
 import { call, validOrder, type OrderBody } from './api-http.js';
@@ -205,26 +204,20 @@ export async function seedOrder(
   } else if (status !== 'PENDING') {
     history.push({ status, at });
   }
-  const doc: OrderDocument = {
-    _id: randomOrderId(),
+  const doc = storedOrder(
     status,
-    clientId: PUBLIC_SCOPE,
-    customerId: 'c-seed',
-    items: [{ sku: 'SKU-1', quantity: 2, unitPriceCents: 1250 }],
-    totalCents: 2500,
-    currency: 'EUR',
-    attempts: status === 'FAILED' ? 2 : status === 'PROCESSED' ? 1 : 0,
-    lastError: status === 'FAILED' ? 'seeded failure 2' : null,
-    history,
-    fingerprint: 'f'.repeat(64),
-    correlationId: 'seeded',
-    enqueuedAt: at,
-    createdAt: at,
-    updatedAt: at,
-    processedAt: status === 'PROCESSED' ? at : null,
-    failedAt,
-    ...overrides,
-  };
+    {
+      customerId: 'c-seed',
+      attempts: status === 'FAILED' ? 2 : status === 'PROCESSED' ? 1 : 0,
+      lastError: status === 'FAILED' ? 'seeded failure 2' : null,
+      history,
+      correlationId: 'seeded',
+      processedAt: status === 'PROCESSED' ? at : null,
+      failedAt,
+      ...overrides,
+    },
+    at,
+  );
   await system.api.container.models.Order.collection.insertOne(doc as never);
   return doc._id;
 }

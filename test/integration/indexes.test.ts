@@ -6,7 +6,6 @@ import {
   createMongoConnection,
   ensureOrderIndexes,
   openMongo,
-  randomOrderId,
   registerOrderModels,
   type OrderDocument,
   type OrderModels,
@@ -14,6 +13,7 @@ import {
 import { createOrderRepository, type OrderRepository } from '../../api/repositories/order-repository.js';
 import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
 import { createReconcileRepository, type ReconcileRepository } from '../../worker/repositories/reconcile-repository.js';
+import { storedOrder } from '../helpers/orders.js';
 import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
 
 /**
@@ -123,28 +123,19 @@ function ixscanIndex(plan: unknown): string | undefined {
   return undefined;
 }
 
-function storedOrder(status: OrderDocument['status'], overrides: Partial<OrderDocument> = {}): OrderDocument {
+function indexedOrder(status: OrderDocument['status'], overrides: Partial<OrderDocument> = {}): OrderDocument {
   const at = new Date(Date.now() - 60_000);
-  return {
-    _id: randomOrderId(),
+  return storedOrder(
     status,
-    clientId: PUBLIC_SCOPE,
-    customerId: 'c-42',
-    items: [{ sku: 'SKU-1', quantity: 1, unitPriceCents: 100 }],
-    totalCents: 100,
-    currency: 'EUR',
-    attempts: 0,
-    lastError: null,
-    history: [{ status, at }],
-    fingerprint: 'f'.repeat(64),
-    correlationId: 'indexes-test',
-    enqueuedAt: null,
-    createdAt: at,
-    updatedAt: at,
-    processedAt: null,
-    failedAt: status === 'FAILED' ? at : null,
-    ...overrides,
-  };
+    {
+      history: [{ status, at }],
+      correlationId: 'indexes-test',
+      enqueuedAt: null,
+      failedAt: status === 'FAILED' ? at : null,
+      ...overrides,
+    },
+    at,
+  );
 }
 
 test.before(async () => {
@@ -160,7 +151,7 @@ test.before(async () => {
   api = createOrderRepository({ models });
   worker = createWorkerOrderRepository({ models });
   reconcile = createReconcileRepository({ models });
-  const docs = [storedOrder('PENDING'), storedOrder('FAILED'), storedOrder('PROCESSING')];
+  const docs = [indexedOrder('PENDING'), indexedOrder('FAILED'), indexedOrder('PROCESSING')];
   [seeded.pending, seeded.failed, seeded.processing] = docs.map((d) => d._id);
   await models.Order.collection.insertMany(docs as never[]);
   const info = await mongo.db!.admin().command({ buildInfo: 1 });

@@ -17,6 +17,7 @@ import {
 import { createWorkerContainer, type WorkerContainer } from '../../worker/container.js';
 import { failureDraw } from '../../worker/services/business-step.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { storedOrder } from '../helpers/orders.js';
 import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
 
 /** The real api and the real worker, in-process, sharing one database and queue prefix of their own. */
@@ -139,27 +140,7 @@ async function waitForJobState(system: System, jobId: string, state: string, tim
 
 /** Stores an order directly, as the api would have, in `status`. */
 async function seedOrder(system: System, status: OrderStatus, overrides: Partial<OrderDocument> = {}): Promise<string> {
-  const at = new Date();
-  const doc: OrderDocument = {
-    _id: randomOrderId(),
-    status,
-    clientId: PUBLIC_SCOPE,
-    customerId: 'c-42',
-    items: [{ sku: 'SKU-1', quantity: 2, unitPriceCents: 1250 }],
-    totalCents: 2500,
-    currency: 'EUR',
-    attempts: 0,
-    lastError: null,
-    history: [{ status: 'PENDING', at }],
-    fingerprint: 'f'.repeat(64),
-    correlationId: 'test-correlation',
-    enqueuedAt: at,
-    createdAt: at,
-    updatedAt: at,
-    processedAt: null,
-    failedAt: null,
-    ...overrides,
-  };
+  const doc = storedOrder(status, overrides, new Date());
   await system.api.container.models.Order.collection.insertOne(doc as never);
   return doc._id;
 }

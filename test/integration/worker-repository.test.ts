@@ -1,7 +1,6 @@
 import test from 'ava';
 import {
   HISTORY_LIMIT,
-  PUBLIC_SCOPE,
   createLogger,
   createMongoConnection,
   ensureOrderIndexes,
@@ -15,6 +14,7 @@ import {
 import type { Connection } from 'mongoose';
 import { createOrderRepository } from '../../api/repositories/order-repository.js';
 import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
+import { storedOrder } from '../helpers/orders.js';
 import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
 
 // One database for this file; every test seeds its own orders, so the tests can run concurrently.
@@ -44,29 +44,7 @@ test.after.always(async () => {
 });
 
 /** A stored order as the api would have written it, in `status`, with `overrides` applied. */
-function orderDocument(status: OrderStatus, overrides: Partial<OrderDocument> = {}): OrderDocument {
-  const at = new Date(Date.now() - 60_000);
-  return {
-    _id: randomOrderId(),
-    status,
-    clientId: PUBLIC_SCOPE,
-    customerId: 'c-42',
-    items: [{ sku: 'SKU-1', quantity: 2, unitPriceCents: 1250 }],
-    totalCents: 2500,
-    currency: 'EUR',
-    attempts: 0,
-    lastError: null,
-    history: [{ status: 'PENDING', at }],
-    fingerprint: 'f'.repeat(64),
-    correlationId: 'test-correlation',
-    enqueuedAt: at,
-    createdAt: at,
-    updatedAt: at,
-    processedAt: null,
-    failedAt: null,
-    ...overrides,
-  };
-}
+const orderDocument = (status: OrderStatus, overrides: Partial<OrderDocument> = {}) => storedOrder(status, overrides);
 
 async function seed(status: OrderStatus, overrides: Partial<OrderDocument> = {}): Promise<string> {
   const doc = orderDocument(status, overrides);
