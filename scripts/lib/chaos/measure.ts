@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../../worker/container.js';
-import { formatStatuses, percentile, type Recorder, type Sample } from './load.js';
+import { Recorder, formatStatuses, percentile, steadyLoad, type Sample } from './load.js';
 import type { Outcome, Rig } from './rig.js';
 import type { ScenarioContext } from './types.js';
 import { effectReport, readOrders, waitSettled, type Settlement } from './verify.js';
@@ -27,6 +27,30 @@ export function seconds(ms: number): string {
 export function loadProgress(ctx: ScenarioContext, recorder: Recorder, planned: number) {
   ctx.progress.phase('load', planned);
   return () => ctx.progress.update(recorder.samples.length, formatStatuses(recorder.samples));
+}
+
+/**
+ * Steady load for `durationMs` at `ratePerSecond` (a `getShare` of it reads), recorded and shown as
+ * the scenario's progress: the before-fault-after load most scenarios put on the api.
+ */
+export function timedLoad(
+  ctx: ScenarioContext,
+  apiUrl: string,
+  options: { readonly ratePerSecond: number; readonly durationMs: number; readonly getShare?: number },
+) {
+  const recorder = new Recorder();
+  const planned = Math.floor((options.durationMs / 1000) * options.ratePerSecond);
+  const load = steadyLoad({
+    apiUrl,
+    recorder,
+    ratePerSecond: options.ratePerSecond,
+    durationMs: options.durationMs,
+    maxRequests: planned,
+    getShare: options.getShare,
+    signal: ctx.signal,
+    onSample: loadProgress(ctx, recorder, planned),
+  });
+  return { recorder, load, planned };
 }
 
 /** p99 of the samples' latencies, rounded. */

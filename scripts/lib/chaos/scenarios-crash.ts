@@ -7,6 +7,7 @@ import {
   pause,
   seconds,
   serverErrors,
+  timedLoad,
   verifyOrders,
 } from './measure.js';
 import { runScenario } from './rig.js';
@@ -312,17 +313,9 @@ export const workersAway: Scenario<WorkersAwaySizes> = {
       { id: this.id, title: this.title, fault: this.fault(s), passLine: this.passLine },
       { label: 's8', workers: s.workers },
       async (rig, out) => {
-        const recorder = new Recorder();
-        const durationMs = s.beforeMs + s.stoppedMs + s.afterMs;
-        const planned = Math.floor((durationMs / 1000) * s.ratePerSecond);
-        const load = steadyLoad({
-          apiUrl: rig.fleet.apiUrl,
-          recorder,
+        const { recorder, load } = timedLoad(ctx, rig.fleet.apiUrl, {
           ratePerSecond: s.ratePerSecond,
-          durationMs,
-          maxRequests: planned,
-          signal: ctx.signal,
-          onSample: loadProgress(ctx, recorder, planned),
+          durationMs: s.beforeMs + s.stoppedMs + s.afterMs,
         });
         await pause(s.beforeMs, ctx.signal);
         const stoppedAt = Date.now();

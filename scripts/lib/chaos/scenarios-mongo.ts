@@ -1,5 +1,5 @@
-import { Recorder, formatStatuses, steadyLoad } from './load.js';
-import { exitCodes, loadProgress, p99, pause, seconds, serverErrors, verifyOrders } from './measure.js';
+import { formatStatuses } from './load.js';
+import { exitCodes, p99, pause, seconds, serverErrors, timedLoad, verifyOrders } from './measure.js';
 import { Prober } from './probes.js';
 import { runScenario } from './rig.js';
 import type { Scenario } from './types.js';
@@ -67,18 +67,10 @@ export const mongoFrozen: Scenario<MongoFreezeSizes> = {
         const ready = new Prober(`${rig.fleet.healthUrl}/health/ready`, s.probeIntervalMs).start();
         const apiLive = new Prober(`${rig.fleet.apiUrl}/health/live`, s.probeIntervalMs).start();
         try {
-          const recorder = new Recorder();
-          const durationMs = s.beforeMs + s.outageMs + s.afterMs;
-          const planned = Math.floor((durationMs / 1000) * s.ratePerSecond);
-          const load = steadyLoad({
-            apiUrl: rig.fleet.apiUrl,
-            recorder,
+          const { recorder, load } = timedLoad(ctx, rig.fleet.apiUrl, {
             ratePerSecond: s.ratePerSecond,
-            durationMs,
-            maxRequests: planned,
+            durationMs: s.beforeMs + s.outageMs + s.afterMs,
             getShare: s.getShare,
-            signal: ctx.signal,
-            onSample: loadProgress(ctx, recorder, planned),
           });
           await pause(s.beforeMs, ctx.signal);
           const faultAt = Date.now();
