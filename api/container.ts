@@ -21,6 +21,7 @@ import {
   type ProcessOrderJobData,
 } from '#common';
 import { buildApp } from './app.js';
+import { createEnqueueMarks } from './repositories/enqueue-marks.js';
 import { createOrderQueue } from './repositories/order-queue.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createDlqService } from './services/dlq-service.js';
@@ -76,7 +77,8 @@ export function createApiContainer(deps: {
   const orderRepository = createOrderRepository({ models });
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
   const orderQueue = createOrderQueue({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
-  const orders = createOrderService({ orders: orderRepository, queue: orderQueue, logger });
+  const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
+  const orders = createOrderService({ orders: orderRepository, queue: orderQueue, marks, logger });
   const dlq = createDlqService({ orders: orderRepository, queue: orderQueue, logger });
   const board =
     config.bullBoardUser && config.bullBoardPassword
@@ -115,6 +117,8 @@ export function createApiContainer(deps: {
       await ensureOrderIndexes(models);
     },
     async close() {
+      // The last marks of `enqueuedAt` go out before MongoDB closes (the reconciler would find them anyway).
+      await marks.drain();
       await Promise.allSettled([queue.close(), mongo.close()]);
       redis.disconnect();
     },

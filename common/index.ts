@@ -67,6 +67,7 @@ export {
   type EffectDocument,
 } from './mongo/order-model.js';
 export { toOrder } from './mongo/order-mapper.js';
+export { markOrdersEnqueued } from './mongo/order-outbox.js';
 export {
   createRedisConnection,
   redisOptions,

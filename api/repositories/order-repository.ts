@@ -2,6 +2,7 @@ import mongoose from 'mongoose';
 import {
   QUERY_MAX_TIME_MS,
   findOrderById,
+  markOrdersEnqueued,
   toOrder,
   transitionOrder,
   type Order,
@@ -48,10 +49,8 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
 
     findById: (id: string) => findOrderById(Order, id),
 
-    /** Records that the order's job is in Redis (the outbox's second half). One command. */
-    async markEnqueued(id: string, at: Date): Promise<void> {
-      await Order.updateOne({ _id: id, enqueuedAt: null }, { $set: { enqueuedAt: at } });
-    },
+    /** Records that these orders' jobs are in Redis (the outbox's second half). One command. */
+    markEnqueued: (ids: readonly string[], at: Date) => markOrdersEnqueued(Order, ids, at),
 
     transition: (id: string, request: TransitionRequest) => transitionOrder(Order, id, request),
 

@@ -71,7 +71,7 @@ export function createDlqService(deps: {
       );
       return { order, changed: moved !== null };
     }
-    await orders.markEnqueued(id, now());
+    await orders.markEnqueued([id], now());
     logger.info({ orderId: id, action, actor: who.actor }, 'dead order reprocessed');
     return { order, changed: moved !== null };
   }

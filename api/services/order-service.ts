@@ -10,6 +10,7 @@ import {
   type OrderStatus,
 } from '#common';
 import { DuplicateOrderError, type OrderRepository } from '../repositories/order-repository.js';
+import type { EnqueueMarks } from '../repositories/enqueue-marks.js';
 import type { OrderQueue } from '../repositories/order-queue.js';
 
 /**
@@ -41,13 +42,18 @@ export type OrderService = ReturnType<typeof createOrderService>;
 export function createOrderService(deps: {
   readonly orders: OrderRepository;
   readonly queue: OrderQueue;
+  /** Records `enqueuedAt` in the background, batched (the reply never waits for it). */
+  readonly marks: EnqueueMarks;
   readonly logger: Logger;
   readonly now?: () => Date;
 }) {
-  const { orders, queue, logger } = deps;
+  const { orders, queue, marks, logger } = deps;
   const now = deps.now ?? (() => new Date());
 
-  /** Adds the order's job and records it; false when Redis did not take it (the order stays safe in MongoDB). */
+  /**
+   * Adds the order's job, then has `enqueuedAt` recorded (write-behind, batched); false when Redis
+   * did not take the job (the order stays safe in MongoDB and the reconciler enqueues it later).
+   */
   async function enqueue(order: Order): Promise<boolean> {
     try {
       await queue.enqueue(order.id, order.correlationId);
@@ -55,7 +61,7 @@ export function createOrderService(deps: {
       logger.warn({ err, orderId: order.id }, 'order stored but not queued; the reconciler will enqueue it');
       return false;
     }
-    await orders.markEnqueued(order.id, now());
+    marks.record(order.id);
     return true;
   }
 

@@ -1,5 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import type { TestApi } from './api.js';
+import { waitFor } from './wait.js';
 
 /** What the HTTP integration tests read of a response: status, headers and the parsed JSON (or text). */
 export interface HttpResult<T = Record<string, unknown>> {
@@ -139,4 +140,19 @@ export async function jobsOfOrder(api: TestApi, orderId: string) {
   ]);
   const unique = new Map(jobs.filter((j) => j?.data?.orderId === orderId).map((j) => [j.id, j]));
   return [...unique.values()];
+}
+
+/**
+ * Resolves once the order's `enqueuedAt` is recorded (the api writes it behind the reply, batched);
+ * rejects after `timeoutMs`.
+ */
+export async function enqueuedAtRecorded(api: TestApi, orderId: string, timeoutMs = 5000): Promise<Date> {
+  return waitFor(
+    `enqueuedAt of ${orderId} to be recorded`,
+    async () => {
+      const stored = await api.container.models.Order.findById(orderId).lean();
+      return stored?.enqueuedAt instanceof Date ? stored.enqueuedAt : undefined;
+    },
+    timeoutMs,
+  );
 }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createLogContext,
   createLogger,
@@ -10,6 +9,7 @@ import {
   type OrderStatus,
 } from '#common';
 import { storedOrder } from './orders.js';
+import { waitFor } from './wait.js';
 import { createWorkerContainer, type WorkerContainer } from '../../worker/container.js';
 import { startTestApi, type TestApi } from './api.js';
 import { call, validOrder, type OrderBody } from './api-http.js';
@@ -100,26 +100,7 @@ export async function startDeadLetterSystem(
   };
 }
 
-/**
- * Calls `probe` until it returns something other than undefined; rejects after `timeoutMs` with `what`
- * and, when given, what `describe` says about the last state seen.
- */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 15_000,
-  describe?: () => Promise<string> | string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `: ${await describe()}` : ''}`);
-    }
-    await sleep(50);
-  }
-}
+export { waitFor };
 
 /** Resolves with the orders once each one satisfies `done`. */
 export function waitForOrders(

@@ -262,7 +262,7 @@ const SHAPES: readonly {
     shape: 'markEnqueued (api, reconciler)',
     index: '_id_',
     residual: ['enqueuedAt'],
-    run: () => api.markEnqueued(seeded.pending, new Date()),
+    run: () => api.markEnqueued([seeded.pending], new Date()),
   },
 ];
 

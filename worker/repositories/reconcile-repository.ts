@@ -1,5 +1,12 @@
 import mongoose from 'mongoose';
-import { QUERY_MAX_TIME_MS, toOrder, type Order, type OrderDocument, type OrderModels } from '#common';
+import {
+  QUERY_MAX_TIME_MS,
+  markOrdersEnqueued,
+  toOrder,
+  type Order,
+  type OrderDocument,
+  type OrderModels,
+} from '#common';
 
 export type ReconcileRepository = ReturnType<typeof createReconcileRepository>;
 
@@ -47,8 +54,6 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       return (docs as OrderDocument[]).map(toOrder);
     },
 
-    async markEnqueuedMany(ids: readonly string[], at: Date): Promise<void> {
-      await Order.updateMany({ _id: mongoose.trusted({ $in: ids }), enqueuedAt: null }, { $set: { enqueuedAt: at } });
-    },
+    markEnqueuedMany: (ids: readonly string[], at: Date) => markOrdersEnqueued(Order, ids, at),
   };
 }
