@@ -164,6 +164,15 @@ test.before(async () => {
       Record<string, unknown>?,
       Record<string, unknown>?,
     ];
+    if (method === 'bulkWrite') {
+      // One command, one statement per order: each statement's filter is a query of its own.
+      for (const op of args[0] as Record<string, { filter?: Record<string, unknown> }>[]) {
+        for (const [kind, statement] of Object.entries(op)) {
+          captured.push({ method: kind, filter: statement.filter ?? {}, sort: {} });
+        }
+      }
+      return;
+    }
     const options = method === 'find' ? second : third;
     captured.push({ method, filter: filter ?? {}, sort: (options?.sort as Record<string, 1 | -1>) ?? {} });
   });
