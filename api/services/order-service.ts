@@ -65,7 +65,7 @@ export function createOrderService(deps: {
     return true;
   }
 
-  async function replay(id: string, requestFingerprint: string): Promise<Order> {
+  async function replay(id: string, requestFingerprint: string | null): Promise<Order> {
     const existing = await orders.findById(id);
     if (!existing) throw new Error(`order ${id} reported as duplicate but not found`);
     if (existing.fingerprint !== requestFingerprint) {
@@ -88,7 +88,8 @@ export function createOrderService(deps: {
 
   return {
     async create(command: CreateOrderCommand): Promise<{ order: Order; outcome: IntakeOutcome }> {
-      const requestFingerprint = fingerprint(command.input);
+      // Only a keyed request can be replayed, so only it needs a fingerprint to judge the replay by.
+      const requestFingerprint = command.idempotencyKey ? fingerprint(command.input) : null;
       const id = command.idempotencyKey ? orderIdFromKey(command.scope, command.idempotencyKey) : randomOrderId();
       const at = now();
       const { customerId, items, currency, metadata } = command.input;

@@ -30,7 +30,8 @@ export interface Order {
   readonly attempts: number;
   readonly lastError: string | null;
   readonly history: readonly HistoryEntry[];
-  readonly fingerprint: string;
+  /** sha256 of the canonical request body, kept to judge Idempotency-Key replays; null when no key was sent. */
+  readonly fingerprint: string | null;
   readonly correlationId: string;
   readonly enqueuedAt: Date | null;
   readonly createdAt: Date;

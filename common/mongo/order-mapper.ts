@@ -21,7 +21,7 @@ export function toOrder(doc: OrderDocument): Order {
       ...(h.attempt != null ? { attempt: h.attempt } : {}),
       ...(h.reason != null ? { reason: h.reason } : {}),
     })),
-    fingerprint: doc.fingerprint,
+    fingerprint: doc.fingerprint ?? null,
     correlationId: doc.correlationId,
     enqueuedAt: doc.enqueuedAt ?? null,
     createdAt: doc.createdAt,

@@ -14,7 +14,7 @@ export interface OrderDocument {
   attempts: number;
   lastError: string | null;
   history: { status: string; at: Date; attempt?: number; reason?: string }[];
-  fingerprint: string;
+  fingerprint: string | null;
   correlationId: string;
   enqueuedAt: Date | null;
   createdAt: Date;
@@ -49,7 +49,7 @@ const orderSchema = new Schema<OrderDocument>(
     attempts: { type: Number, default: 0 },
     lastError: { type: String, default: null },
     history: [{ _id: false, status: String, at: Date, attempt: Number, reason: String }],
-    fingerprint: { type: String, required: true },
+    fingerprint: { type: String, default: null },
     correlationId: { type: String, required: true },
     enqueuedAt: { type: Date, default: null },
     createdAt: { type: Date, required: true },

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { fingerprint } from '#common';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import {
   VALID_ORDER_TOTAL_CENTS,
@@ -87,7 +88,17 @@ test('when a valid order is posted, then the stored document gets enqueuedAt and
   t.is(doc?.status, 'PENDING');
   t.is(doc?.clientId, 'public');
   t.is(doc?.correlationId, res.headers.get('x-request-id') ?? undefined);
-  t.regex(doc?.fingerprint ?? '', /^[0-9a-f]{64}$/);
+  t.is(doc?.fingerprint, null, 'no Idempotency-Key, nothing to replay, no fingerprint');
+});
+
+test('when an order is posted with an Idempotency-Key, then the stored document keeps the sha256 of its canonical body', async (t) => {
+  const body = validOrder();
+  const res = await postOrder(api, body, { 'idempotency-key': `fp-${Date.now()}-${Math.random()}` });
+  t.is(res.status, 201, res.text);
+
+  const doc = await api.container.models.Order.findById(res.body.id).lean();
+
+  t.is(doc?.fingerprint, fingerprint(body));
 });
 
 test('when a well-formed X-Request-Id is sent, then it is echoed and becomes the job correlationId', async (t) => {
