@@ -1,11 +1,11 @@
 import { Router } from '@koa/router';
 import type { Counter } from 'prom-client';
-import { AppError, IDEMPOTENCY_KEY, isOrderId, toOrderView, type NewOrderInput, type OrderStatus } from '#common';
+import { AppError, IDEMPOTENCY_KEY, isOrderId, toOrderView, type OrderStatus } from '#common';
 import type { OrderService } from '../services/order-service.js';
 import type { Client } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
-import { listOrdersQuerySchema, newOrderSchema, validate } from './order-schemas.js';
+import { listOrdersQuerySchema, validate, validateNewOrder } from './order-schemas.js';
 
 /** The caller, as the authentication middleware left it. */
 const client = (ctx: { state: Record<string, unknown> }): Client => ctx.state.client as Client;
@@ -51,7 +51,7 @@ export function createOrdersRouter(deps: {
           details: [{ field: 'Idempotency-Key', message: 'must be 1-255 visible ASCII characters' }],
         });
       }
-      const input = validate<NewOrderInput>(newOrderSchema, ctx.request.body, { convert: false });
+      const input = validateNewOrder(ctx.request.body);
       const { order, outcome } = await orders.create({
         input,
         idempotencyKey: key || undefined,
