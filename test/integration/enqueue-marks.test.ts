@@ -1,47 +1,28 @@
 import { Writable } from 'node:stream';
 import test from 'ava';
-import type { Connection } from 'mongoose';
-import {
-  createLogger,
-  createMongoConnection,
-  ensureOrderIndexes,
-  openMongo,
-  registerOrderModels,
-  type OrderModels,
-} from '#common';
+import { createLogger, type OrderModels } from '#common';
 import { createEnqueueMarks } from '../../api/repositories/enqueue-marks.js';
 import { createOrderRepository, type OrderRepository } from '../../api/repositories/order-repository.js';
 import { storedOrder } from '../helpers/orders.js';
-import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
+import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
 /**
  * The api records `enqueuedAt` (the outbox's last step) behind the reply, batched: these tests run the
  * batcher against a real MongoDB and count the writes it makes.
  */
 
-let mongo: Connection;
+let db: TestMongo;
 let models: OrderModels;
 let repository: OrderRepository;
 
 test.before(async () => {
-  const services = await testServices();
-  mongo = createMongoConnection();
-  models = registerOrderModels(mongo);
-  await openMongo(mongo, services.mongoUrl(uniqueName('marks')), {
-    timeoutMs: 5000,
-    appName: 'enqueue-marks-test',
-    logger: createLogger({ service: 'test', level: 'silent' }),
-  });
-  await ensureOrderIndexes(models);
+  db = await openTestMongo('enqueue_marks');
+  models = db.models;
   repository = createOrderRepository({ models });
 });
 
 test.after.always(async () => {
-  if (mongo) {
-    await mongo.dropDatabase().catch(() => undefined);
-    await mongo.close().catch(() => undefined);
-  }
-  await stopTestServices();
+  await db?.close();
 });
 
 function capturedLogger() {
@@ -53,6 +34,20 @@ function capturedLogger() {
     },
   });
   return { lines, logger: createLogger({ service: 'test', level: 'info', destination }) };
+}
+
+/** Marks that write for real and note the size of every command they send. */
+function countingMarks(options: { windowMs?: number; maxBatch?: number }) {
+  const writes: number[] = [];
+  const marks = createEnqueueMarks({
+    write: async (batch, at) => {
+      writes.push(batch.length);
+      await repository.markEnqueued(batch, at);
+    },
+    logger: capturedLogger().logger,
+    ...options,
+  });
+  return { marks, writes };
 }
 
 async function unqueuedOrders(count: number): Promise<string[]> {
@@ -69,16 +64,7 @@ async function enqueuedAtOf(ids: readonly string[]): Promise<(Date | null)[]> {
 
 test('when 200 orders are marked within one window, then few updateMany commands mark them all', async (t) => {
   const ids = await unqueuedOrders(200);
-  const writes: number[] = [];
-  const marks = createEnqueueMarks({
-    write: async (batch, at) => {
-      writes.push(batch.length);
-      await repository.markEnqueued(batch, at);
-    },
-    logger: capturedLogger().logger,
-    windowMs: 20,
-    maxBatch: 500,
-  });
+  const { marks, writes } = countingMarks({ windowMs: 20, maxBatch: 500 });
 
   for (const id of ids) marks.record(id);
   t.deepEqual(writes, [], 'record() returns before anything is written');
@@ -90,15 +76,7 @@ test('when 200 orders are marked within one window, then few updateMany commands
 
 test('when more orders than maxBatch are marked, then each command carries at most maxBatch ids', async (t) => {
   const ids = await unqueuedOrders(120);
-  const writes: number[] = [];
-  const marks = createEnqueueMarks({
-    write: async (batch, at) => {
-      writes.push(batch.length);
-      await repository.markEnqueued(batch, at);
-    },
-    logger: capturedLogger().logger,
-    maxBatch: 50,
-  });
+  const { marks, writes } = countingMarks({ maxBatch: 50 });
 
   for (const id of ids) marks.record(id);
   await marks.drain();

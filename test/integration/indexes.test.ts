@@ -1,20 +1,11 @@
 import test from 'ava';
 import type { Connection } from 'mongoose';
-import {
-  PUBLIC_SCOPE,
-  createLogger,
-  createMongoConnection,
-  ensureOrderIndexes,
-  openMongo,
-  registerOrderModels,
-  type OrderDocument,
-  type OrderModels,
-} from '#common';
+import { PUBLIC_SCOPE, type OrderDocument, type OrderModels } from '#common';
 import { createOrderRepository, type OrderRepository } from '../../api/repositories/order-repository.js';
 import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
 import { createReconcileRepository, type ReconcileRepository } from '../../worker/repositories/reconcile-repository.js';
 import { storedOrder } from '../helpers/orders.js';
-import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
+import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
 /**
  * Every query the system runs on `orders` is served by an index declared on the Order schema (issue 8,
@@ -48,6 +39,7 @@ let api: OrderRepository;
 let worker: WorkerOrderRepository;
 let reconcile: ReconcileRepository;
 let captured: Captured[] = [];
+let db: TestMongo;
 let realMongod = false;
 const seeded: Record<'pending' | 'failed' | 'processing', string> = { pending: '', failed: '', processing: '' };
 
@@ -139,15 +131,9 @@ function indexedOrder(status: OrderDocument['status'], overrides: Partial<OrderD
 }
 
 test.before(async () => {
-  const services = await testServices();
-  mongo = createMongoConnection();
-  models = registerOrderModels(mongo);
-  await openMongo(mongo, services.mongoUrl(uniqueName('indexes')), {
-    timeoutMs: 5000,
-    appName: 'indexes-test',
-    logger: createLogger({ service: 'test', level: 'silent' }),
-  });
-  await ensureOrderIndexes(models);
+  db = await openTestMongo('indexes');
+  mongo = db.connection;
+  models = db.models;
   api = createOrderRepository({ models });
   worker = createWorkerOrderRepository({ models });
   reconcile = createReconcileRepository({ models });
@@ -179,11 +165,7 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  if (mongo) {
-    await mongo.dropDatabase().catch(() => undefined);
-    await mongo.close().catch(() => undefined);
-  }
-  await stopTestServices();
+  await db?.close();
 });
 
 const cursor = { createdAt: new Date(), id: 'ord_ffffffffffffffffffffffffffffffff' };

@@ -1,46 +1,23 @@
 import test from 'ava';
-import {
-  HISTORY_LIMIT,
-  createLogger,
-  createMongoConnection,
-  ensureOrderIndexes,
-  openMongo,
-  randomOrderId,
-  registerOrderModels,
-  type OrderDocument,
-  type OrderModels,
-  type OrderStatus,
-} from '#common';
-import type { Connection } from 'mongoose';
+import { HISTORY_LIMIT, randomOrderId, type OrderDocument, type OrderModels, type OrderStatus } from '#common';
 import { createOrderRepository } from '../../api/repositories/order-repository.js';
 import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
 import { storedOrder } from '../helpers/orders.js';
-import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
+import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
 // One database for this file; every test seeds its own orders, so the tests can run concurrently.
-let mongo: Connection;
+let db: TestMongo;
 let models: OrderModels;
 let orders: WorkerOrderRepository;
 
 test.before(async () => {
-  const services = await testServices();
-  mongo = createMongoConnection();
-  models = registerOrderModels(mongo);
-  await openMongo(mongo, services.mongoUrl(uniqueName('worker_repository')), {
-    timeoutMs: 5000,
-    appName: 'worker-repository-test',
-    logger: createLogger({ service: 'test', level: 'silent' }),
-  });
-  await ensureOrderIndexes(models);
+  db = await openTestMongo('worker_repository');
+  models = db.models;
   orders = createWorkerOrderRepository({ models });
 });
 
 test.after.always(async () => {
-  if (mongo) {
-    await mongo.dropDatabase().catch(() => undefined);
-    await mongo.close().catch(() => undefined);
-  }
-  await stopTestServices();
+  await db?.close();
 });
 
 /** A stored order as the api would have written it, in `status`, with `overrides` applied. */
