@@ -9,6 +9,7 @@ import {
   requestJson,
   startTestFleet,
   waitFor,
+  stopAndExpectCleanExit,
 } from '../helpers/fleet.js';
 
 interface DlqPage {
@@ -114,9 +115,7 @@ test.serial(
     );
     t.is(await queue.getJobState(target), 'failed');
 
-    const exits = await fleet.stop();
-    for (const [name, status] of Object.entries(exits))
-      t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
+    await stopAndExpectCleanExit(t, fleet);
   },
 );
 
@@ -192,9 +191,7 @@ test.serial(
       );
     }
 
-    const exits = await fleet.stop();
-    for (const [name, status] of Object.entries(exits))
-      t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
+    await stopAndExpectCleanExit(t, fleet);
     t.is(await queue.getActiveCount(), 0);
   },
 );

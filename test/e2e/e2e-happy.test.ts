@@ -9,6 +9,7 @@ import {
   requestJson,
   startTestFleet,
   waitFor,
+  stopAndExpectCleanExit,
 } from '../helpers/fleet.js';
 
 const ORDERS = 200;
@@ -88,11 +89,8 @@ test.serial(
     }
 
     // SIGTERM everything: every process exits 0 and no job is left active.
-    const exits = await fleet.stop();
+    const exits = await stopAndExpectCleanExit(t, fleet);
     t.deepEqual(Object.keys(exits).sort(), ['api', 'health', 'worker-1', 'worker-2']);
-    for (const [name, status] of Object.entries(exits)) {
-      t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
-    }
     const counts = await fleet.queue().getJobCounts('active', 'waiting', 'delayed', 'failed', 'completed');
     t.deepEqual(counts, { active: 0, waiting: 0, paused: 0, delayed: 0, failed: 0, completed: ORDERS });
   },

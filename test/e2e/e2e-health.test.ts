@@ -1,7 +1,14 @@
 import { createServer, connect, type Socket } from 'node:net';
 import test from 'ava';
 import { freePort, hostPort } from '../../scripts/lib/embedded-services.js';
-import { createOrders, listAllOrders, requestJson, startTestFleet, waitFor } from '../helpers/fleet.js';
+import {
+  createOrders,
+  listAllOrders,
+  requestJson,
+  startTestFleet,
+  waitFor,
+  stopAndExpectCleanExit,
+} from '../helpers/fleet.js';
 
 interface CheckResult {
   readonly status: 'up' | 'down';
@@ -92,9 +99,7 @@ test.serial(
     );
     t.is(workersLeft, 1);
 
-    const exits = await fleet.stop();
-    for (const [name, status] of Object.entries(exits))
-      t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
+    await stopAndExpectCleanExit(t, fleet);
   },
 );
 

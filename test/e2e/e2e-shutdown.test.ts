@@ -13,6 +13,7 @@ import {
   requestJson,
   startTestFleet,
   waitFor,
+  stopAndExpectCleanExit,
 } from '../helpers/fleet.js';
 
 /** What a stop may take past SHUTDOWN_TIMEOUT_MS on a busy two-core machine (closing connections, exit). */
@@ -82,9 +83,7 @@ test.serial(
       'each order done once, by one of the two workers',
     );
 
-    const exits = await fleet.stop();
-    for (const [name, status] of Object.entries(exits))
-      t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
+    await stopAndExpectCleanExit(t, fleet);
     t.is(await queue.getActiveCount(), 0);
   },
 );
@@ -143,9 +142,7 @@ test.serial(
     const db = await fleet.db();
     t.is(await db.collection('order_effects').countDocuments(), 2, 'one effect per order');
 
-    const exits = await fleet.stop();
-    for (const [name, status] of Object.entries(exits))
-      t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
+    await stopAndExpectCleanExit(t, fleet);
     t.is(await queue.getActiveCount(), 0);
   },
 );

@@ -235,6 +235,13 @@ export async function startTestFleet(t: ExecutionContext, options: FleetOptions 
   return fleet;
 }
 
+/** SIGTERMs the whole fleet and asserts every process exited 0 (no signal); returns the exit statuses. */
+export async function stopAndExpectCleanExit(t: ExecutionContext, fleet: Fleet): Promise<Record<string, ExitStatus>> {
+  const exits = await fleet.stop();
+  for (const [name, status] of Object.entries(exits)) t.deepEqual(status, { code: 0, signal: null }, `${name} exits 0`);
+  return exits;
+}
+
 /** An order body the api accepts; `n` varies the customer so orders are told apart in logs. */
 export function orderBody(n: number) {
   return {

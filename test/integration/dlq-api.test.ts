@@ -3,6 +3,7 @@ import { randomOrderId } from '#common';
 import { REPROCESS_BATCH } from '../../api/services/dlq-service.js';
 import { startTestApi } from '../helpers/api.js';
 import { assertError, call, jobsOfOrder, type OrderBody } from '../helpers/api-http.js';
+import type { DeadJob } from '../../scripts/lib/dlq/client.js';
 import {
   apiKeysEnv,
   makeDeadOrders,
@@ -13,16 +14,6 @@ import {
   type DeadLetterSystem,
 } from '../helpers/dead-letters.js';
 import { stopTestServices } from '../helpers/services.js';
-
-/** GET /dlq's job summary (DESIGN.md): never a full stack trace. */
-interface DeadJob {
-  readonly id: string;
-  readonly state: string;
-  readonly failedReason: string | null;
-  readonly attemptsMade: number;
-  readonly finishedOn: number | null;
-  readonly lastFrame: string | null;
-}
 
 interface DlqPage {
   readonly items: { readonly order: OrderBody; readonly job: DeadJob | null }[];

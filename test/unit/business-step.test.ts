@@ -1,30 +1,12 @@
 import { createHash } from 'node:crypto';
 import test from 'ava';
-import { randomOrderId, type Order } from '#common';
+import { randomOrderId, toOrder, type Order } from '#common';
+import { storedOrder } from '../helpers/orders.js';
 import { SimulatedFailure, createSimulatedStep, failureDraw } from '../../worker/services/business-step.js';
 
 /** A complete order; the business step reads only its id. */
 function orderWithId(id: string): Order {
-  const at = new Date('2026-01-01T00:00:00Z');
-  return {
-    id,
-    status: 'PROCESSING',
-    clientId: 'public',
-    customerId: 'c-42',
-    items: [{ sku: 'SKU-1', quantity: 1, unitPriceCents: 100 }],
-    totalCents: 100,
-    currency: 'EUR',
-    attempts: 1,
-    lastError: null,
-    history: [{ status: 'PENDING', at }],
-    fingerprint: '0'.repeat(64),
-    correlationId: 'req-1',
-    enqueuedAt: at,
-    createdAt: at,
-    updatedAt: at,
-    processedAt: null,
-    failedAt: null,
-  };
+  return toOrder(storedOrder('PROCESSING', { _id: id, attempts: 1 }, new Date('2026-01-01T00:00:00Z')));
 }
 
 /** Deterministic ids, so a statistical test that passes once passes every time. */

@@ -176,6 +176,37 @@ export interface Started {
   readonly url: string;
 }
 
+/**
+ * Spawns `script` (under `--cpu-prof` when profiling) and waits for its IPC `ready`, then for
+ * `settled` if given; on any failure the process is stopped, its log kept, and the error rethrown.
+ */
+async function spawnReady(
+  ctx: BenchContext,
+  spec: {
+    readonly name: string;
+    readonly script: string;
+    readonly env: Record<string, string>;
+    readonly readyMs: number;
+  },
+  settled?: () => Promise<void>,
+): Promise<BenchProcess> {
+  const proc = spawnNode({
+    name: spec.name,
+    script: spec.script,
+    env: spec.env,
+    nodeArgs: profileOptions(ctx, spec.name),
+  });
+  try {
+    await proc.ready(spec.readyMs);
+    await settled?.();
+  } catch (err) {
+    await proc.stop(2000);
+    await saveLog(ctx, proc);
+    throw err;
+  }
+  return proc;
+}
+
 /** The real api (`dist/api/main.js`), ready: listening, MongoDB connected, indexes in place. */
 export async function startApi(
   ctx: BenchContext,
@@ -188,37 +219,31 @@ export async function startApi(
   },
 ): Promise<Started> {
   const port = await freePort();
-  const proc = spawnNode({
-    name: options.name,
-    script: 'dist/api/main.js',
-    env: {
-      ...SYSTEM_ENV,
-      MONGO_URL: options.backends.mongo.url(options.db),
-      REDIS_URL: options.backends.redis.url,
-      QUEUE_PREFIX: options.db,
-      API_PORT: String(port),
-      ...options.env,
-    },
-    nodeArgs: profileOptions(ctx, options.name),
-  });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await proc.ready(60_000);
-    await pollUntil(async () => (await httpGet(`${url}/health/ready`).catch(() => ({ status: 0 }))).status === 200, {
-      timeoutMs: 60_000,
-      message: () => `${options.name}: /health/ready did not answer 200 within 60 s (is MongoDB up?)`,
-    });
-    // The api creates the indexes right after connecting; wait for them so they are not built under load.
-    const orders = options.backends.mongo.client.db(options.db).collection('orders');
-    await pollUntil(async () => (await orders.indexes().catch(() => [])).length >= 7, {
-      timeoutMs: 30_000,
-      message: () => `${options.name}: the order indexes were not created within 30 s`,
-    });
-  } catch (err) {
-    await proc.stop(2000);
-    await saveLog(ctx, proc);
-    throw err;
-  }
+  const env = {
+    ...SYSTEM_ENV,
+    MONGO_URL: options.backends.mongo.url(options.db),
+    REDIS_URL: options.backends.redis.url,
+    QUEUE_PREFIX: options.db,
+    API_PORT: String(port),
+    ...options.env,
+  };
+  const proc = await spawnReady(
+    ctx,
+    { name: options.name, script: 'dist/api/main.js', env, readyMs: 60_000 },
+    async () => {
+      await pollUntil(async () => (await httpGet(`${url}/health/ready`).catch(() => ({ status: 0 }))).status === 200, {
+        timeoutMs: 60_000,
+        message: () => `${options.name}: /health/ready did not answer 200 within 60 s (is MongoDB up?)`,
+      });
+      // The api creates the indexes right after connecting; wait for them so they are not built under load.
+      const orders = options.backends.mongo.client.db(options.db).collection('orders');
+      await pollUntil(async () => (await orders.indexes().catch(() => [])).length >= 7, {
+        timeoutMs: 30_000,
+        message: () => `${options.name}: the order indexes were not created within 30 s`,
+      });
+    },
+  );
   return { proc, url };
 }
 
@@ -228,35 +253,29 @@ export async function startWorker(
   options: { readonly name: string; readonly backends: BackendPair; readonly db: string; readonly concurrency: number },
 ): Promise<Started> {
   const port = await freePort();
-  const proc = spawnNode({
-    name: options.name,
-    script: 'dist/worker/main.js',
-    env: {
-      ...SYSTEM_ENV,
-      MONGO_URL: options.backends.mongo.url(options.db),
-      REDIS_URL: options.backends.redis.url,
-      QUEUE_PREFIX: options.db,
-      WORKER_CONCURRENCY: String(options.concurrency),
-      WORKER_METRICS_PORT: String(port),
-      NODE_APP_INSTANCE: '0',
+  const env = {
+    ...SYSTEM_ENV,
+    MONGO_URL: options.backends.mongo.url(options.db),
+    REDIS_URL: options.backends.redis.url,
+    QUEUE_PREFIX: options.db,
+    WORKER_CONCURRENCY: String(options.concurrency),
+    WORKER_METRICS_PORT: String(port),
+    NODE_APP_INSTANCE: '0',
+  };
+  const proc = await spawnReady(
+    ctx,
+    { name: options.name, script: 'dist/worker/main.js', env, readyMs: 60_000 },
+    async () => {
+      // The reconciler's schedule runs its first tick at once (BullMQ's `every`); let it finish so its
+      // queries (a few per tick, not per order) stay out of the windows measured.
+      const redis = options.backends.redis.client;
+      const key = (state: string) => `${options.db}:${RECONCILE_QUEUE}:${state}`;
+      await pollUntil(async () => (await redis.zcard(key('completed'))) + (await redis.zcard(key('failed'))) > 0, {
+        timeoutMs: 30_000,
+        message: () => `${options.name}: the reconciler's first tick did not finish within 30 s`,
+      });
     },
-    nodeArgs: profileOptions(ctx, options.name),
-  });
-  try {
-    await proc.ready(60_000);
-    // The reconciler's schedule runs its first tick at once (BullMQ's `every`); let it finish so its
-    // queries (a few per tick, not per order) stay out of the windows measured.
-    const redis = options.backends.redis.client;
-    const key = (state: string) => `${options.db}:${RECONCILE_QUEUE}:${state}`;
-    await pollUntil(async () => (await redis.zcard(key('completed'))) + (await redis.zcard(key('failed'))) > 0, {
-      timeoutMs: 30_000,
-      message: () => `${options.name}: the reconciler's first tick did not finish within 30 s`,
-    });
-  } catch (err) {
-    await proc.stop(2000);
-    await saveLog(ctx, proc);
-    throw err;
-  }
+  );
   return { proc, url: `http://127.0.0.1:${port}/metrics` };
 }
 
@@ -337,7 +356,7 @@ export async function startBareIntake(
   options: { readonly name: string; readonly backends: BackendPair; readonly db: string },
 ): Promise<Started> {
   const port = await freePort();
-  const proc = spawnNode({
+  const proc = await spawnReady(ctx, {
     name: options.name,
     script: 'dist/scripts/lib/bench/bare-intake.js',
     env: {
@@ -346,15 +365,8 @@ export async function startBareIntake(
       QUEUE_PREFIX: options.db,
       API_PORT: String(port),
     },
-    nodeArgs: profileOptions(ctx, options.name),
+    readyMs: 30_000,
   });
-  try {
-    await proc.ready(30_000);
-  } catch (err) {
-    await proc.stop(2000);
-    await saveLog(ctx, proc);
-    throw err;
-  }
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
@@ -369,7 +381,7 @@ export async function startBareWorker(
     readonly concurrency: number;
   },
 ): Promise<Started> {
-  const proc = spawnNode({
+  const proc = await spawnReady(ctx, {
     name: options.name,
     script: 'dist/scripts/lib/bench/bare-worker.js',
     env: {
@@ -379,15 +391,8 @@ export async function startBareWorker(
       WORKER_CONCURRENCY: String(options.concurrency),
       BENCH_ROLE: options.role,
     },
-    nodeArgs: profileOptions(ctx, options.name),
+    readyMs: 30_000,
   });
-  try {
-    await proc.ready(30_000);
-  } catch (err) {
-    await proc.stop(2000);
-    await saveLog(ctx, proc);
-    throw err;
-  }
   return { proc, url: '' };
 }
 

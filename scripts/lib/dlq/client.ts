@@ -1,14 +1,8 @@
 import type { OrderView } from '#common';
+import type { DeadJobInfo } from '../../../api/repositories/order-queue.js';
 
-/** GET /dlq's view of a failed job (DESIGN.md). */
-export interface DeadJob {
-  readonly id: string;
-  readonly state: string;
-  readonly failedReason: string | null;
-  readonly attemptsMade: number;
-  readonly finishedOn: number | null;
-  readonly lastFrame: string | null;
-}
+/** GET /dlq's view of a failed job (DESIGN.md): what the api's queue repository reports. */
+export type DeadJob = DeadJobInfo;
 
 export interface DlqPage {
   readonly items: readonly { readonly order: OrderView; readonly job: DeadJob | null }[];
