@@ -17,6 +17,7 @@ import {
 import { createWorkerContainer, type WorkerContainer } from '../../worker/container.js';
 import { failureDraw } from '../../worker/services/business-step.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { enqueuedAtRecorded } from '../helpers/api-http.js';
 import { storedOrder } from '../helpers/orders.js';
 import { stopTestServices, testServices, uniqueName } from '../helpers/services.js';
 
@@ -312,7 +313,11 @@ test('when a job names an order that does not exist, then it fails at once witho
 test('when a PROCESSED order gets a second job under another id, then no second effect is produced', async (t) => {
   const system = await startSystem('wp_twice_job');
   const id = await postOrder(system);
-  const [processed] = await waitForStatus(system, [id], ['PROCESSED'], 10_000);
+  await waitForStatus(system, [id], ['PROCESSED'], 10_000);
+  // The api records enqueuedAt behind its reply, so it may land after the order is PROCESSED:
+  // wait for it before taking the snapshot the second job must leave unchanged.
+  await enqueuedAtRecorded(system.api, id);
+  const processed = await getOrder(system, id);
 
   await addJob(system, id, `${id}-again`);
   await waitForJobState(system, `${id}-again`, 'completed', 5000);
