@@ -26,11 +26,8 @@ import { createOrderQueue } from './repositories/order-queue.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createDlqService } from './services/dlq-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
+import { API_MONGO_TIMEOUT_MS, QUEUE_CALL_TIMEOUT_MS } from './settings.js';
 
-// The api answers 503 within this bound when MongoDB is away.
-export const API_MONGO_TIMEOUT_MS = 1500;
-// The api answers 202 within about this bound when Redis is frozen or away.
-export const QUEUE_CALL_TIMEOUT_MS = 800;
 
 export interface ApiContainer {
   readonly app: Koa;

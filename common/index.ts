@@ -23,6 +23,8 @@ export {
 export {
   ORDER_STATUSES,
   TERMINAL_STATUSES,
+  STEP_NAMES,
+  REJECTION_REASONS,
   HISTORY_LIMIT,
   REASON_LIMIT,
   computeTotalCents,
@@ -33,6 +35,10 @@ export {
   type OrderView,
   type HistoryEntry,
   type NewOrderInput,
+  type StepName,
+  type StepCheckpoint,
+  type StepCheckpoints,
+  type RejectionReason,
 } from './domain/order.js';
 export {
   TRANSITIONS,

@@ -13,13 +13,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { API_MONGO_TIMEOUT_MS } from '../api/container.js';
+import { API_MONGO_TIMEOUT_MS } from '../api/settings.js';
 import {
   LOCK_DURATION_MS,
   MAX_STALLED_COUNT,
   STALLED_INTERVAL_MS,
   WORKER_MONGO_TIMEOUT_MS,
-} from '../worker/container.js';
+} from '../worker/settings.js';
 import { BATTERY, selectScenarios } from './lib/chaos/battery.js';
 import { RECOVERY_BOUND_MS } from './lib/chaos/measure.js';
 import { PrivateMongo, type MongoChoice } from './lib/chaos/private-services.js';

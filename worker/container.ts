@@ -29,18 +29,8 @@ import { createReconciler, type Reconciler } from './services/reconciler-service
 import { createSimulatedStep } from './services/business-step.js';
 import { createOrderProcessingService, type OrderProcessingService } from './services/order-processing-service.js';
 import { createWorkerMetrics } from './worker-metrics.js';
+import { LOCK_DURATION_MS, MAX_STALLED_COUNT, STALLED_INTERVAL_MS, WORKER_MONGO_TIMEOUT_MS } from './settings.js';
 
-/**
- * Lock and stall settings. A job's lock lasts LOCK_DURATION_MS and is renewed every half of it while
- * the worker lives; a worker that dies (SIGKILL) stops renewing, and the stalled check (every
- * STALLED_INTERVAL_MS, run by any live worker) hands the job back within about
- * LOCK_DURATION_MS + STALLED_INTERVAL_MS. A job that stalls more than MAX_STALLED_COUNT times fails.
- */
-export const LOCK_DURATION_MS = 10_000;
-export const STALLED_INTERVAL_MS = 5_000;
-export const MAX_STALLED_COUNT = 2;
-// Workers may wait longer for MongoDB than the api: a failed attempt is retried anyway.
-export const WORKER_MONGO_TIMEOUT_MS = 5000;
 
 export interface WorkerContainer {
   readonly worker: Worker<ProcessOrderJobData>;

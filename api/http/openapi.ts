@@ -8,7 +8,7 @@ const orderResponse = {
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Order' } } },
 };
 const orderId = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^ord_[0-9a-f]{32}$' } };
-const statuses = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'CANCELLED'];
+const statuses = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'REJECTED', 'CANCELLED'];
 
 export const openApiDocument = {
   openapi: '3.1.0',

@@ -1,8 +1,29 @@
 /** Order states (DESIGN.md, "State machine"). */
-export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'CANCELLED'] as const;
+export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
-export const TERMINAL_STATUSES: readonly OrderStatus[] = ['PROCESSED', 'CANCELLED'];
+export const TERMINAL_STATUSES: readonly OrderStatus[] = ['PROCESSED', 'REJECTED', 'CANCELLED'];
+
+/** The steps of the order workflow, in the order they run (DESIGN.md, "The order workflow"). */
+export const STEP_NAMES = ['reserve', 'charge', 'confirm', 'notify'] as const;
+export type StepName = (typeof STEP_NAMES)[number];
+
+/**
+ * A step's checkpoint on the order: `done` once its effect happened (the saga resumes at the first
+ * step not done), `compensated` once that effect was undone (so a reprocessed order runs it again).
+ */
+export interface StepCheckpoint {
+  readonly status: 'done' | 'compensated';
+  readonly at: Date;
+  /** The provider's reference for the effect (the charge id for `charge`). */
+  readonly ref?: string;
+}
+
+export type StepCheckpoints = Readonly<Partial<Record<StepName, StepCheckpoint>>>;
+
+/** Why an order was refused for business reasons (terminal `REJECTED`, never retried). */
+export const REJECTION_REASONS = ['OUT_OF_STOCK', 'PAYMENT_DECLINED'] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 export interface OrderItem {
   readonly sku: string;
@@ -38,6 +59,10 @@ export interface Order {
   readonly updatedAt: Date;
   readonly processedAt: Date | null;
   readonly failedAt: Date | null;
+  /** The workflow's checkpoints; absent until the first step is done. */
+  readonly steps?: StepCheckpoints;
+  /** Set when the order is `REJECTED`. */
+  readonly rejectionReason?: RejectionReason | null;
 }
 
 /** What a client sends to create an order (validated before it gets here). */

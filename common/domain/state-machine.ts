@@ -3,9 +3,10 @@ import { HISTORY_LIMIT, REASON_LIMIT, type OrderStatus } from './order.js';
 /** Every legal transition, and nothing else (DESIGN.md, "State machine"). */
 export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = Object.freeze({
   PENDING: ['PROCESSING', 'CANCELLED'],
-  PROCESSING: ['PROCESSING', 'PROCESSED', 'PENDING', 'FAILED'],
+  PROCESSING: ['PROCESSING', 'PROCESSED', 'PENDING', 'FAILED', 'REJECTED'],
   FAILED: ['PROCESSING', 'PENDING', 'CANCELLED'],
   PROCESSED: [],
+  REJECTED: [],
   CANCELLED: [],
 });
 

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import { withTimeout, type ProcessOrderJobData } from '#common';
 
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized', 'paused'] as const;
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
 
 export interface QueueReport {
   readonly counts: Record<string, number>;

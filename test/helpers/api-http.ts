@@ -133,7 +133,6 @@ export async function jobsOfOrder(api: TestApi, orderId: string) {
     'active',
     'delayed',
     'prioritized',
-    'paused',
     'completed',
     'failed',
     'waiting-children',

@@ -89,7 +89,7 @@ function actionEndpoints(jobId: string): Endpoint[] {
 
 /** Everything the board could change in the queue, in a comparable form. */
 async function snapshot(queue: Queue<ProcessOrderJobData>) {
-  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'paused', 'completed', 'failed']);
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
   const described = await Promise.all(
     jobs.map(async (j) =>
       JSON.stringify([j.id, await j.getState(), j.attemptsMade, j.data, j.priority, j.delay, j.failedReason]),

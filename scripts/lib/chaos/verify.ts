@@ -126,7 +126,6 @@ export async function jobCounts(redis: Redis, prefix: string): Promise<Record<st
       'active',
       'delayed',
       'prioritized',
-      'paused',
       'completed',
       'failed',
       'waiting-children',

@@ -1,0 +1,88 @@
+/**
+ * The order workflow's ports (DESIGN.md, "The order workflow"): what the saga needs from the world,
+ * as narrow interfaces. The saga (worker/saga/order-saga.ts) is written against these only; the
+ * MongoDB inventory repository, the payment providers (simulated and HTTP) and the order repository
+ * implement them, and the unit tests use small in-memory fakes of each.
+ */
+import type { OrderItem, RejectionReason, StepName } from '#common';
+
+/** Stock, per SKU, in the `inventory` collection. Every method is idempotent per order id. */
+export interface InventoryPort {
+  /**
+   * Takes every item's quantity from `available` into `reserved`, all items or none. Items whose SKU
+   * has no inventory document are untracked (always available, nothing counted). Calling it again
+   * for an order that already holds its reservation (a retry after a crash) changes nothing and
+   * reports `reserved`. When an item is short, whatever this order holds is released before it
+   * returns `out_of_stock` naming the SKU.
+   */
+  reserve(
+    orderId: string,
+    items: readonly Pick<OrderItem, 'sku' | 'quantity'>[],
+  ): Promise<{ readonly outcome: 'reserved' } | { readonly outcome: 'out_of_stock'; readonly sku: string }>;
+  /** The order's reservation becomes a sale (`reserved` → `sold`); a no-op when it holds none. */
+  commit(orderId: string, items: readonly Pick<OrderItem, 'sku' | 'quantity'>[]): Promise<void>;
+  /** The order's reservation goes back to `available`; a no-op when it holds none. */
+  release(orderId: string, items: readonly Pick<OrderItem, 'sku' | 'quantity'>[]): Promise<void>;
+}
+
+/** A charge as the payment provider reports it. */
+export interface Charge {
+  readonly id: string;
+  readonly orderId: string;
+  readonly status: 'succeeded' | 'declined';
+  readonly amountCents: number;
+}
+
+export interface ChargeRequest {
+  readonly orderId: string;
+  readonly amountCents: number;
+  readonly currency: string;
+  /** `metadata.testCard` of the order: `"declined"` makes the simulated provider and the sandbox decline. */
+  readonly testCard?: string;
+  /** The order's claim count, so the simulated provider's failures are deterministic per order and claim. */
+  readonly claims: number;
+}
+
+/**
+ * The payment provider. Idempotency keys are `<orderId>:charge` and `<orderId>:refund`, so repeating
+ * a call never moves money twice. Transient trouble (timeout, 5xx, network) throws
+ * {@link PaymentUnavailableError}; an open circuit throws {@link CircuitOpenError} without calling.
+ */
+export interface PaymentPort {
+  charge(request: ChargeRequest): Promise<Charge>;
+  /** The charge made under the order's key, if any (resolves an unknown outcome after a timeout). */
+  findCharge(orderId: string): Promise<Charge | null>;
+  /** Refunds the charge in full, under `<orderId>:refund`. */
+  refund(request: { readonly orderId: string; readonly chargeId: string; readonly amountCents: number }): Promise<{
+    readonly id: string;
+  }>;
+}
+
+/** The provider could not be reached or failed transiently: the attempt is retried. */
+export class PaymentUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PaymentUnavailableError';
+  }
+}
+
+/** The circuit breaker is open: no call was made; try again after `retryAfterMs`, without spending an attempt. */
+export class CircuitOpenError extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super(`payment provider circuit open; retry in ${retryAfterMs} ms`);
+    this.name = 'CircuitOpenError';
+  }
+}
+
+/** What the saga records on the order (each one conditional on the order being PROCESSING). */
+export interface SagaOrderPort {
+  /** Marks `step` done (with the provider reference) and appends it to history. */
+  checkpoint(orderId: string, step: StepName, ref?: string): Promise<void>;
+  /** Marks `step` compensated (its effect undone) and appends that to history. */
+  compensated(orderId: string, step: StepName, ref?: string): Promise<void>;
+}
+
+/** How a saga run ended when it did not throw. */
+export type SagaOutcome =
+  | { readonly outcome: 'processed' }
+  | { readonly outcome: 'rejected'; readonly reason: RejectionReason; readonly detail: string };

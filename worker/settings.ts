@@ -1,0 +1,14 @@
+/**
+ * The worker's tuning constants: what scripts, tests and manifests may rely on without reaching into
+ * the composition root.
+ *
+ * Lock and stall settings. A job's lock lasts LOCK_DURATION_MS and is renewed every half of it while
+ * the worker lives; a worker that dies (SIGKILL) stops renewing, and the stalled check (every
+ * STALLED_INTERVAL_MS, run by any live worker) hands the job back within about
+ * LOCK_DURATION_MS + STALLED_INTERVAL_MS. A job that stalls more than MAX_STALLED_COUNT times fails.
+ */
+export const LOCK_DURATION_MS = 10_000;
+export const STALLED_INTERVAL_MS = 5_000;
+export const MAX_STALLED_COUNT = 2;
+/** Workers may wait longer for MongoDB than the api: a failed attempt is retried anyway. */
+export const WORKER_MONGO_TIMEOUT_MS = 5000;
