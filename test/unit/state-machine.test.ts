@@ -8,6 +8,7 @@ const LEGAL: ReadonlyArray<[OrderStatus, OrderStatus]> = [
   ['PROCESSING', 'PROCESSED'],
   ['PROCESSING', 'PENDING'],
   ['PROCESSING', 'FAILED'],
+  ['PROCESSING', 'REJECTED'],
   ['FAILED', 'PENDING'],
   ['PENDING', 'CANCELLED'],
   ['FAILED', 'CANCELLED'],
