@@ -258,12 +258,11 @@ export type FakeOrders = ReturnType<typeof createFakeOrders>;
 /**
  * The order repository as far as the saga and its caller use it: the SagaOrderPort (checkpoints,
  * conditional on the order's status as the port says), and the caller's transitions, simplified.
- * `failOnWrite(n)` makes the nth checkpoint/compensation write from now fail (a crash before it).
+ * Its writes fail through the shared faults like any call (`failNext('orders.checkpoint:charge')`,
+ * or `failCall(n)` for the nth call of any kind: a crash simulation).
  */
 export function createFakeOrders({ faults, now = () => new Date() }: { faults: Faults; now?: () => Date }) {
   const orders = new Map<string, StoredOrder>();
-  let writes = 0;
-  const failingWrites = new Map<number, FaultPhase>();
 
   const stored = (id: string) => {
     const entry = orders.get(id);
@@ -274,9 +273,6 @@ export function createFakeOrders({ faults, now = () => new Date() }: { faults: F
     entry.order = { ...entry.order, steps: { ...entry.order.steps, [step]: checkpoint } };
   };
   const write = async (point: string, id: string, allowed: OrderStatus[], apply: (entry: StoredOrder) => void) => {
-    writes += 1;
-    const planned = failingWrites.get(writes);
-    if (planned) faults.failNext(point, planned);
     await faults.call(point, injected(point), () => {
       const entry = stored(id);
       if (!allowed.includes(entry.status)) throw new Error(`order ${id} is ${entry.status}, not ${allowed.join('/')}`);
@@ -313,9 +309,6 @@ export function createFakeOrders({ faults, now = () => new Date() }: { faults: F
     status: (id: string) => stored(id).status,
     rejectionReason: (id: string) => stored(id).rejectionReason,
     events: (id: string) => [...stored(id).events],
-    failOnWrite(n: number, phase: FaultPhase = 'before') {
-      failingWrites.set(writes + n, phase);
-    },
 
     // The caller's transitions (the processing service's repository, reduced to what the tests need).
     claim(id: string): SagaOrder {

@@ -125,6 +125,30 @@ for (const [point, phase, what] of interruptions) {
   });
 }
 
+test('when any single call of a run fails, before or after its effect, then the next attempt finishes with every effect once', async (t) => {
+  const clean = createSagaWorld();
+  await clean.attempt(clean.place().id);
+  const callsOfACleanRun = clean.faults.calls;
+  t.is(callsOfACleanRun, 6); // reserve, checkpoint, charge, checkpoint, commit, complete
+
+  for (let n = 1; n <= callsOfACleanRun; n += 1) {
+    for (const phase of ['before', 'after'] as const) {
+      const world = createSagaWorld({ stock: { 'SKU-1': 10 } });
+      const order = world.place();
+      world.faults.failCall(n, phase);
+
+      t.true((await world.attempt(order.id)) instanceof Error, `call ${n} ${phase}`);
+      // The PROCESSED mark may have landed with its answer lost: then there is nothing left to run.
+      if (world.orders.status(order.id) === 'PENDING') t.is(await world.attempt(order.id), 'processed');
+
+      t.is(world.orders.status(order.id), 'PROCESSED', `call ${n} ${phase}`);
+      t.is(world.payments.succeeded(order.id), 1, `call ${n} ${phase}`);
+      t.is(world.inventory.sales(order.id), 1, `call ${n} ${phase}`);
+      t.deepEqual(world.inventory.levels('SKU-1'), { available: 8, reserved: 0, sold: 2 }, `call ${n} ${phase}`);
+    }
+  }
+});
+
 test('when a charge times out after the provider charged, then the next attempt finds that charge and charges nothing more', async (t) => {
   const world = createSagaWorld();
   const order = world.place();

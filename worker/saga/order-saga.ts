@@ -166,12 +166,12 @@ export function createOrderSaga(deps: {
    */
   async function refundCharge(order: SagaOrder): Promise<boolean> {
     const checkpoint = order.steps?.charge;
-    if (isDone(checkpoint) && checkpoint?.ref === undefined) {
+    if (isDone(checkpoint) && order.totalCents === 0) {
       // A free order: nothing was paid, but the step is marked undone so a reprocess runs it again.
       await orders.compensated(order.id, 'charge');
       return true;
     }
-    const chargeId = isDone(checkpoint) ? checkpoint?.ref : await unrecordedChargeId(order);
+    const chargeId = (isDone(checkpoint) && checkpoint?.ref) || (await unrecordedChargeId(order));
     if (chargeId === undefined) return false;
     const refund = await payments.refund({ orderId: order.id, chargeId, amountCents: order.totalCents });
     logger.info({ orderId: order.id, chargeId, refundId: refund.id }, 'charge refunded');
