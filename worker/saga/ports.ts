@@ -13,13 +13,19 @@ export interface InventoryPort {
    * has no inventory document are untracked (always available, nothing counted). Calling it again
    * for an order that already holds its reservation (a retry after a crash) changes nothing and
    * reports `reserved`. When an item is short, whatever this order holds is released before it
-   * returns `out_of_stock` naming the SKU.
+   * returns `out_of_stock` naming the SKU. After `release` (a compensated order, reprocessed) it
+   * takes the stock again.
    */
   reserve(
     orderId: string,
     items: readonly Pick<OrderItem, 'sku' | 'quantity'>[],
   ): Promise<{ readonly outcome: 'reserved' } | { readonly outcome: 'out_of_stock'; readonly sku: string }>;
-  /** The order's reservation becomes a sale (`reserved` → `sold`); a no-op when it holds none. */
+  /**
+   * The order's reservation becomes a sale (`reserved` → `sold`); a no-op when it holds none. A sale
+   * is final: `release` leaves it alone, and `reserve` for an order whose reservation was sold
+   * reports `reserved` and takes nothing more (so an order that died between its sale and its
+   * `PROCESSED` mark, then was reprocessed, is not sold twice).
+   */
   commit(orderId: string, items: readonly Pick<OrderItem, 'sku' | 'quantity'>[]): Promise<void>;
   /** The order's reservation goes back to `available`; a no-op when it holds none. */
   release(orderId: string, items: readonly Pick<OrderItem, 'sku' | 'quantity'>[]): Promise<void>;
@@ -41,17 +47,39 @@ export interface ChargeRequest {
   readonly testCard?: string;
   /** The order's claim count, so the simulated provider's failures are deterministic per order and claim. */
   readonly claims: number;
+  /**
+   * The charge's idempotency key; absent means `<orderId>:charge`. The saga always sets it (see
+   * {@link chargeKey}): an order charged again after a refund gets a new key, not the refunded charge.
+   */
+  readonly idempotencyKey?: string;
 }
 
 /**
- * The payment provider. Idempotency keys are `<orderId>:charge` and `<orderId>:refund`, so repeating
- * a call never moves money twice. Transient trouble (timeout, 5xx, network) throws
+ * The idempotency key of an order's charge: `<orderId>:charge` (DESIGN.md), or, once a charge of the
+ * order was refunded (a dead or cancelled order compensated, then reprocessed),
+ * `<orderId>:charge:<id of the refunded charge>`. Under the plain key the provider would hand back
+ * the refunded charge forever, and the order would ship unpaid; the refunded charge's id is on the
+ * order's `steps.charge.ref`, so the new key is known before the new charge is made and stays the
+ * same across the new series' retries.
+ */
+export function chargeKey(orderId: string, refundedChargeId?: string): string {
+  return refundedChargeId === undefined ? `${orderId}:charge` : `${orderId}:charge:${refundedChargeId}`;
+}
+
+/**
+ * The payment provider. Idempotency keys are `<orderId>:charge` (or the request's `idempotencyKey`)
+ * and `<orderId>:refund`, so repeating a call never moves money twice. A refund's key is scoped to
+ * the charge it refunds (the provider API's refund route names the charge): the same charge is never
+ * refunded twice, and a later charge of the same order gets its own refund. Transient trouble (timeout, 5xx, network) throws
  * {@link PaymentUnavailableError}; an open circuit throws {@link CircuitOpenError} without calling.
  */
 export interface PaymentPort {
   charge(request: ChargeRequest): Promise<Charge>;
-  /** The charge made under the order's key, if any (resolves an unknown outcome after a timeout). */
-  findCharge(orderId: string): Promise<Charge | null>;
+  /**
+   * The charge made under `idempotencyKey` (absent: `<orderId>:charge`), if any: resolves an
+   * unknown outcome after a timeout, and finds a charge a crash kept off the order's checkpoint.
+   */
+  findCharge(orderId: string, idempotencyKey?: string): Promise<Charge | null>;
   /** Refunds the charge in full, under `<orderId>:refund`. */
   refund(request: { readonly orderId: string; readonly chargeId: string; readonly amountCents: number }): Promise<{
     readonly id: string;
@@ -74,11 +102,18 @@ export class CircuitOpenError extends Error {
   }
 }
 
-/** What the saga records on the order (each one conditional on the order being PROCESSING). */
+/**
+ * What the saga records on the order. Each write is one conditional update; when the order is not in
+ * a status that allows it, the write rejects (so a run whose order was taken from it stops).
+ */
 export interface SagaOrderPort {
-  /** Marks `step` done (with the provider reference) and appends it to history. */
+  /** Marks `step` done (with the provider reference) and appends it to history; only while PROCESSING. */
   checkpoint(orderId: string, step: StepName, ref?: string): Promise<void>;
-  /** Marks `step` compensated (its effect undone) and appends that to history. */
+  /**
+   * Marks `step` compensated (its effect undone) and appends that to history; while PROCESSING (a
+   * declined charge), FAILED or CANCELLED. The checkpoint stays, with this status and `ref`: for
+   * `charge` the ref is the refunded charge's id, which the next charge's key is made from.
+   */
   compensated(orderId: string, step: StepName, ref?: string): Promise<void>;
 }
 
