@@ -83,6 +83,8 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
   let current = settings;
   const stats: SandboxStats = { calls: 0, charges: 0, refunds: 0, failed: 0, unavailable: 0 };
   const charges = new Map<string, SandboxCharge>();
+  // By order, so the unknown-outcome lookup stays cheap however many orders a long run has charged.
+  const chargesByOrder = new Map<string, SandboxCharge[]>();
   const refundsByCharge = new Map<string, SandboxRefund[]>();
   // Idempotency keys, per route: the key, the fingerprint of what was asked under it, and the result.
   const chargeKeys = new Map<string, { readonly print: string; readonly chargeId: string }>();
@@ -163,6 +165,7 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
       createdAt: new Date().toISOString(),
     });
     charges.set(charge.id, charge);
+    chargesByOrder.set(charge.orderId, [...(chargesByOrder.get(charge.orderId) ?? []), charge]);
     chargeKeys.set(key, { print, chargeId: charge.id });
     stats.charges += 1;
     log?.info({ chargeId: charge.id, orderId: charge.orderId, status: charge.status }, 'charge made');
@@ -213,9 +216,10 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
   // Without orderId: every charge (the fault battery counts them all).
   router.get('/charges', weather, async (ctx) => {
     const orderId = typeof ctx.query.orderId === 'string' ? ctx.query.orderId : undefined;
-    const items = [...charges.values()]
-      .filter((c) => orderId === undefined || c.orderId === orderId)
-      .map((c) => ({ ...c, refunds: refundsByCharge.get(c.id) ?? [] }));
+    const items = (orderId === undefined ? [...charges.values()] : (chargesByOrder.get(orderId) ?? [])).map((c) => ({
+      ...c,
+      refunds: refundsByCharge.get(c.id) ?? [],
+    }));
     ctx.body = { items };
   });
 
