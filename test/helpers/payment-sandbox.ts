@@ -10,7 +10,7 @@ export interface TestSandbox {
   configure(patch: Partial<Record<keyof SandboxSettings, unknown>>): Promise<SandboxSettings>;
   /** `GET /_stats`. */
   stats(): Promise<SandboxStats>;
-  /** `GET /charges` (every charge, or one order's), each with its refunds. */
+  /** `GET /_charges` (every charge, or one order's), each with its refunds; answers during an outage too. */
   charges(orderId?: string): Promise<SandboxListedCharge[]>;
   close(): Promise<void>;
 }
@@ -51,8 +51,7 @@ export async function startTestSandbox(
     stats: async () => json<SandboxStats>(await fetch(`${url}/_stats`)),
     charges: async (orderId) => {
       const query = orderId === undefined ? '' : `?orderId=${encodeURIComponent(orderId)}`;
-      // The listing is a provider call: an outage or failure rate set by the test would answer it too.
-      return (await json<{ items: SandboxListedCharge[] }>(await fetch(`${url}/charges${query}`))).items;
+      return (await json<{ items: SandboxListedCharge[] }>(await fetch(`${url}/_charges${query}`))).items;
     },
     close: async () => {
       stopping.abort();

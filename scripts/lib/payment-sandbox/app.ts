@@ -4,7 +4,8 @@
  * A development and test tool, not one of the product's processes. `buildSandboxApp` never listens.
  *
  * Provider API: `POST /charges`, `POST /charges/:id/refunds`, `GET /charges?orderId=`.
- * Control (never affected by the settings): `GET|PUT /_settings`, `GET /_stats`.
+ * Control (never affected by the settings): `GET|PUT /_settings`, `GET /_stats`, `GET /_charges?orderId=`
+ * (the listing of `GET /charges`, readable during an outage).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -213,14 +214,20 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
     ctx.body = refund;
   });
 
-  // Without orderId: every charge (the fault battery counts them all).
-  router.get('/charges', weather, async (ctx) => {
-    const orderId = typeof ctx.query.orderId === 'string' ? ctx.query.orderId : undefined;
-    const items = (orderId === undefined ? [...charges.values()] : (chargesByOrder.get(orderId) ?? [])).map((c) => ({
+  const listed = (orderId: string | undefined) =>
+    (orderId === undefined ? [...charges.values()] : (chargesByOrder.get(orderId) ?? [])).map((c) => ({
       ...c,
       refunds: refundsByCharge.get(c.id) ?? [],
     }));
-    ctx.body = { items };
+  const orderIdOf = (ctx: Context) => (typeof ctx.query.orderId === 'string' ? ctx.query.orderId : undefined);
+
+  // Without orderId: every charge.
+  router.get('/charges', weather, (ctx) => {
+    ctx.body = { items: listed(orderIdOf(ctx)) };
+  });
+  // The same listing as a control route: tests and the fault battery count charges during an outage.
+  router.get('/_charges', (ctx) => {
+    ctx.body = { items: listed(orderIdOf(ctx)) };
   });
 
   router.get('/_settings', (ctx) => {
