@@ -268,6 +268,32 @@ test('when timeouts repeat, then they count against the breaker like any other f
   t.is(provider.breakerState(), 'open');
 });
 
+test('when the worker aborts a charge (shutdown), then it stops with the abort and the breaker does not count it', async (t) => {
+  const { sandbox, provider, registry } = await rig(t, { timeoutMs: 20_000, breaker: { volumeThreshold: 1 } });
+  await sandbox.configure({ slowMs: 10_000 });
+  const controller = new AbortController();
+
+  const charging = provider.charge(request('ord_abort', { signal: controller.signal }));
+  await waitFor('the sandbox to make the charge', async () =>
+    (await sandbox.stats()).charges === 1 ? true : undefined,
+  );
+  controller.abort();
+  const error = await charging.then(
+    () => undefined,
+    (err: unknown) => err as Error,
+  );
+
+  t.is(error?.name, 'AbortError');
+  t.is(provider.breakerState(), 'closed');
+  t.is(await metricValue(registry, 'payment_breaker_transitions_total', { to: 'open' }), 0);
+  await sandbox.configure({ slowMs: 0 });
+  t.like(
+    await provider.findCharge('ord_abort'),
+    { status: 'succeeded' },
+    'the outcome is found out as after a timeout',
+  );
+});
+
 test('when a provider URL is configured, then the factory picks the HTTP provider', async (t) => {
   const sandbox = await startTestSandbox();
   const provider = createPaymentProvider({

@@ -176,3 +176,17 @@ test('when no provider URL is configured, then the factory picks the simulated p
   t.is(provider.breakerState(), 'closed');
   t.is((await provider.charge(request('ord_f'))).status, 'succeeded');
 });
+
+test('when the charge is aborted during its delay, then it stops at once and nothing is charged', async (t) => {
+  const provider = createSimulatedPaymentProvider({ delayMs: 5000, failureRate: 0 });
+  const controller = new AbortController();
+  const started = performance.now();
+
+  const charging = provider.charge(request('ord_abort', { signal: controller.signal }));
+  setTimeout(() => controller.abort(), 50);
+  const error = await t.throwsAsync(charging);
+
+  t.is(error?.name, 'AbortError');
+  t.true(performance.now() - started < 2000);
+  t.is(await provider.findCharge('ord_abort'), null);
+});

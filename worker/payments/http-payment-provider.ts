@@ -52,6 +52,8 @@ const MIN_RETRY_AFTER_MS = 50;
  *   for at most one call timeout.
  * - Idempotency keys are `<orderId>:charge` and `<orderId>:refund`: after a timeout the charge may
  *   have been made, and repeating it (or asking `findCharge`) is safe.
+ * - A charge's `signal` (the worker letting go of the job) aborts the request and rethrows the signal's
+ *   reason; that is no failure of the provider, so the breaker does not count it.
  */
 export function createHttpPaymentProvider(deps: {
   readonly baseUrl: string;
@@ -70,7 +72,7 @@ export function createHttpPaymentProvider(deps: {
     rollingCountTimeout: deps.breaker.windowMs,
     errorThresholdPercentage: deps.breaker.errorThresholdPercent,
     volumeThreshold: deps.breaker.volumeThreshold,
-    errorFilter: (err: unknown) => err instanceof PaymentRequestError,
+    errorFilter: (err: unknown) => err instanceof PaymentRequestError || err instanceof CallerAborted,
   });
   let openedAt = 0;
   const enter = (state: BreakerState) => {
@@ -99,11 +101,20 @@ export function createHttpPaymentProvider(deps: {
   async function guarded<T>(
     operation: PaymentOperation,
     send: (signal: AbortSignal) => Promise<{ value: T; outcome: PaymentCallOutcome }>,
+    callerSignal?: AbortSignal,
   ): Promise<T> {
+    callerSignal?.throwIfAborted();
     let started = 0;
     const call = async () => {
       started = performance.now();
-      return send(AbortSignal.timeout(timeoutMs));
+      const timeout = AbortSignal.timeout(timeoutMs);
+      try {
+        return await send(callerSignal ? AbortSignal.any([timeout, callerSignal]) : timeout);
+      } catch (err) {
+        // The worker let go (shutdown), not the provider: not a failure of the provider.
+        if (callerSignal?.aborted) throw new CallerAborted(callerSignal.reason);
+        throw err;
+      }
     };
     try {
       const { value, outcome } = (await breaker.fire(call)) as { value: T; outcome: PaymentCallOutcome };
@@ -114,6 +125,7 @@ export function createHttpPaymentProvider(deps: {
         recordPaymentCall(metrics, operation, 'circuit_open', undefined);
         throw new CircuitOpenError(retryAfterMs());
       }
+      if (err instanceof CallerAborted) throw err.reason;
       const failure = classify(err, timeoutMs);
       recordPaymentCall(metrics, operation, failure.outcome, (performance.now() - started) / 1000);
       throw failure.error;
@@ -161,19 +173,23 @@ export function createHttpPaymentProvider(deps: {
     close: () => breaker.shutdown(),
 
     charge(req: ChargeRequest): Promise<Charge> {
-      return guarded('charge', async (signal) => {
-        const { body } = await request('POST', 'charges', signal, {
-          idempotencyKey: `${req.orderId}:charge`,
-          json: {
-            orderId: req.orderId,
-            amountCents: req.amountCents,
-            currency: req.currency,
-            ...(req.testCard === undefined ? {} : { testCard: req.testCard }),
-          },
-        });
-        const charge = toCharge(body);
-        return { value: charge, outcome: charge.status === 'declined' ? 'declined' : 'ok' };
-      });
+      return guarded(
+        'charge',
+        async (signal) => {
+          const { body } = await request('POST', 'charges', signal, {
+            idempotencyKey: `${req.orderId}:charge`,
+            json: {
+              orderId: req.orderId,
+              amountCents: req.amountCents,
+              currency: req.currency,
+              ...(req.testCard === undefined ? {} : { testCard: req.testCard }),
+            },
+          });
+          const charge = toCharge(body);
+          return { value: charge, outcome: charge.status === 'declined' ? 'declined' : 'ok' };
+        },
+        req.signal,
+      );
     },
 
     findCharge(orderId: string): Promise<Charge | null> {
@@ -204,6 +220,13 @@ export function createHttpPaymentProvider(deps: {
 
 /** A 2xx (or 4xx) whose body we cannot read: the outcome is unknown, so it is treated as unavailable. */
 class BadResponse extends Error {}
+
+/** The caller's signal aborted the call; `reason` is what the caller gets back. */
+class CallerAborted extends Error {
+  constructor(readonly reason: unknown) {
+    super('payment call aborted by the caller');
+  }
+}
 
 function toCharge(raw: unknown): Charge {
   const c = raw as Partial<Record<keyof Charge, unknown>> | undefined;

@@ -32,7 +32,8 @@ export function createSimulatedPaymentProvider(options: {
   return {
     async charge(request: ChargeRequest): Promise<Charge> {
       const started = performance.now();
-      if (options.delayMs > 0) await sleep(options.delayMs);
+      if (options.delayMs > 0) await sleep(options.delayMs, undefined, { signal: request.signal });
+      request.signal?.throwIfAborted();
       // No hash at all when nothing is meant to fail (the production setting), as in the business step.
       if (options.failureRate > 0 && failureDraw(request.orderId, request.claims) < options.failureRate) {
         if (options.metrics) recordPaymentCall(options.metrics, 'charge', 'simulated_failure', undefined);

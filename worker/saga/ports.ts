@@ -41,6 +41,11 @@ export interface ChargeRequest {
   readonly testCard?: string;
   /** The order's claim count, so the simulated provider's failures are deterministic per order and claim. */
   readonly claims: number;
+  /**
+   * Aborts the charge when the worker must hand the job back (shutdown past its bound), as the business
+   * step's signal did. The outcome is then unknown, like after a timeout; it never counts against the breaker.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
