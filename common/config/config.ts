@@ -37,6 +37,18 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   /** Browser origins allowed by CORS; empty = CORS off. */
   readonly corsOrigins: readonly string[];
+  /** The payment provider API's base URL; unset = the in-process simulated provider. */
+  readonly paymentProviderUrl: string | undefined;
+  /** Timeout of one call to the payment provider. */
+  readonly paymentTimeoutMs: number;
+  /** How long the payment circuit breaker stays open before one trial call (half-open). */
+  readonly paymentBreakerResetMs: number;
+  /** The rolling window over which the breaker counts failed calls. */
+  readonly paymentBreakerWindowMs: number;
+  /** The share of failed calls in the window (percent) above which the breaker opens. */
+  readonly paymentBreakerErrorPercent: number;
+  /** The fewest calls in the window before the breaker may open. */
+  readonly paymentBreakerVolume: number;
 }
 
 /** One configured API client: its id, the sha256 (hex) of its key, and whether it may use admin routes. */
@@ -97,6 +109,12 @@ const schema = Joi.object({
   API_AUTH: Joi.string().valid('on', 'off'),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(6000),
   CORS_ORIGINS: Joi.string().max(4096),
+  PAYMENT_PROVIDER_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  PAYMENT_TIMEOUT_MS: Joi.number().integer().min(10).max(120_000).default(2000),
+  PAYMENT_BREAKER_RESET_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
+  PAYMENT_BREAKER_WINDOW_MS: Joi.number().integer().min(1000).max(3_600_000).default(10_000),
+  PAYMENT_BREAKER_ERROR_PERCENT: Joi.number().min(1).max(99).default(50),
+  PAYMENT_BREAKER_VOLUME: Joi.number().integer().min(1).max(100_000).default(5),
 })
   .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
   // Every other variable of the environment is none of our business.
@@ -175,6 +193,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
             .filter(Boolean),
         )
       : Object.freeze([]),
+    paymentProviderUrl: v.PAYMENT_PROVIDER_URL,
+    paymentTimeoutMs: v.PAYMENT_TIMEOUT_MS,
+    paymentBreakerResetMs: v.PAYMENT_BREAKER_RESET_MS,
+    paymentBreakerWindowMs: v.PAYMENT_BREAKER_WINDOW_MS,
+    paymentBreakerErrorPercent: v.PAYMENT_BREAKER_ERROR_PERCENT,
+    paymentBreakerVolume: v.PAYMENT_BREAKER_VOLUME,
   });
 }
 

@@ -50,9 +50,18 @@ test('when the environment is empty, then the config has exactly the documented 
   // DESIGN.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
   const security = ['apiKeys', 'apiAuth', 'rateLimitPerMinute', 'corsOrigins', 'shutdownDrainMs'];
   // LOG_PRETTY: human-readable logs for local development (issue 6).
+  // The payment provider and its circuit breaker (issue 13).
+  const payment = [
+    'paymentProviderUrl',
+    'paymentTimeoutMs',
+    'paymentBreakerResetMs',
+    'paymentBreakerWindowMs',
+    'paymentBreakerErrorPercent',
+    'paymentBreakerVolume',
+  ];
   t.deepEqual(
     Object.keys(config).sort(),
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security].sort(),
+    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment].sort(),
   );
 });
 
@@ -313,4 +322,50 @@ test('when NODE_ENV is production without API_KEYS, then the config refuses unle
 test('when API_KEYS names a client "public", then the config refuses it (the unauthenticated scope)', (t) => {
   const error = t.throws(() => loadConfig({ API_KEYS: `public:${'c'.repeat(64)}` }), { instanceOf: ConfigError });
   t.regex(error.message, /reserved/);
+});
+
+test('when no payment variable is set, then the simulated provider is chosen and the breaker has its defaults', (t) => {
+  const config = loadConfig({});
+
+  t.is(config.paymentProviderUrl, undefined);
+  t.is(config.paymentTimeoutMs, 2000, 'DESIGN.md: PAYMENT_TIMEOUT_MS defaults to 2000');
+  t.is(config.paymentBreakerResetMs, 10_000);
+  t.is(config.paymentBreakerWindowMs, 10_000);
+  t.is(config.paymentBreakerErrorPercent, 50);
+  t.is(config.paymentBreakerVolume, 5);
+});
+
+test('when the payment variables are set, then they are kept and converted', (t) => {
+  const config = loadConfig({
+    PAYMENT_PROVIDER_URL: 'http://127.0.0.1:3002',
+    PAYMENT_TIMEOUT_MS: '500',
+    PAYMENT_BREAKER_RESET_MS: '2500',
+    PAYMENT_BREAKER_WINDOW_MS: '5000',
+    PAYMENT_BREAKER_ERROR_PERCENT: '25',
+    PAYMENT_BREAKER_VOLUME: '3',
+  });
+
+  t.is(config.paymentProviderUrl, 'http://127.0.0.1:3002');
+  t.is(config.paymentTimeoutMs, 500);
+  t.is(config.paymentBreakerResetMs, 2500);
+  t.is(config.paymentBreakerWindowMs, 5000);
+  t.is(config.paymentBreakerErrorPercent, 25);
+  t.is(config.paymentBreakerVolume, 3);
+});
+
+test('when the payment variables are bad, then each is reported', (t) => {
+  const env = {
+    PAYMENT_PROVIDER_URL: 'ftp://payments.example.net',
+    PAYMENT_TIMEOUT_MS: '0',
+    PAYMENT_BREAKER_RESET_MS: 'soon',
+    PAYMENT_BREAKER_WINDOW_MS: '10',
+    PAYMENT_BREAKER_ERROR_PERCENT: '100',
+    PAYMENT_BREAKER_VOLUME: '0',
+  };
+
+  t.deepEqual(variablesOf(rejectEnv(t, env)).sort(), Object.keys(env).sort());
+  t.is(
+    loadConfig({ PAYMENT_PROVIDER_URL: 'https://payments.example.net/v1' }).paymentProviderUrl,
+    'https://payments.example.net/v1',
+  );
 });

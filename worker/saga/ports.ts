@@ -52,6 +52,11 @@ export interface ChargeRequest {
    * {@link chargeKey}): an order charged again after a refund gets a new key, not the refunded charge.
    */
   readonly idempotencyKey?: string;
+  /**
+   * Aborts the charge when the worker must hand the job back (shutdown past its bound), as the business
+   * step's signal did. The outcome is then unknown, like after a timeout; it never counts against the breaker.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
