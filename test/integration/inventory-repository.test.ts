@@ -141,9 +141,14 @@ test('when 300 orders over 3 SKUs with limited stock reserve at once, then nothi
     return { id: randomOrderId(), items };
   });
 
+  const started = performance.now();
   const results = await Promise.all(orders.map((o) => inventory.reserve(o.id, o.items)));
+  const ms = performance.now() - started;
 
   const reserved = orders.filter((_, i) => results[i].outcome === 'reserved');
+  t.log(
+    `300 concurrent reserves in ${ms.toFixed(0)} ms: ${reserved.length} reserved, ${orders.length - reserved.length} out of stock`,
+  );
   const short = orders.filter((_, i) => results[i].outcome === 'out_of_stock');
   // The demand (about 600 units) is far over the 185 in stock: both outcomes must occur.
   t.true(reserved.length > 0, 'some orders were reserved');
