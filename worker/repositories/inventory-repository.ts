@@ -30,8 +30,13 @@ type Take = 'taken' | 'held' | 'untracked' | 'short';
 /**
  * The worker's side of the `inventory` collection: the saga's {@link InventoryPort}. Every move is
  * one atomic conditional update of one SKU's document that moves the counts and the order's hold
- * together, so no interleaving of concurrent orders, retries or duplicate calls can oversell, sell
- * an order twice, or strand stock (see InventoryDocument in common for the invariants).
+ * together, so no interleaving of concurrent orders, retries or duplicate calls can oversell, take
+ * stock below zero, or settle one reservation twice (see InventoryDocument in common).
+ *
+ * What it cannot know: a sale leaves no hold behind (so documents stay bounded), so a `reserve`
+ * for an order *after* its `commit` takes stock again. The saga never does that (it resumes after
+ * `reserve` once that step is checkpointed); an attempt that outlived its lock and still runs
+ * `reserve` beside its successor must be fenced off by the saga before it acts.
  */
 export function createWorkerInventoryRepository({
   Inventory,
