@@ -12,16 +12,19 @@ import { createAuthenticate } from './http/auth.js';
 import { createRateLimit } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
 import { createDlqRouter } from './http/dlq-router.js';
+import { createInventoryRouter } from './http/inventory-router.js';
 import { createApiMetrics, createHttpMetrics } from './http/metrics-middleware.js';
 import { openApiDocument } from './http/openapi.js';
 import { createOrdersRouter } from './http/orders-router.js';
 import { createRequestContext } from './http/request-context.js';
 import type { DlqService } from './services/dlq-service.js';
+import type { InventoryService } from './services/inventory-service.js';
 import type { OrderService } from './services/order-service.js';
 
 export interface AppDeps {
   readonly orders: OrderService;
   readonly dlq: DlqService;
+  readonly inventory: InventoryService;
   /** Bull Board; mounted only when credentials are configured. */
   readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
   readonly registry: Registry;
@@ -52,6 +55,7 @@ export function buildApp(deps: AppDeps): { app: Koa; routers: Router[] } {
     bodyLimit: deps.bodyLimit,
     reprocessActions: metrics.reprocessActions,
   });
+  const inventoryRouter = createInventoryRouter({ inventory: deps.inventory, bodyLimit: deps.bodyLimit });
   const systemRouter = new Router();
   systemRouter.get('/metrics', async (ctx) => {
     ctx.type = deps.registry.contentType;
@@ -75,7 +79,7 @@ export function buildApp(deps: AppDeps): { app: Koa; routers: Router[] } {
   if (deps.rateLimit && deps.rateLimit.perMinute > 0) {
     app.use(createRateLimit({ ...deps.rateLimit, authEnabled: deps.auth.enabled }));
   }
-  const routers = [ordersRouter, dlqRouter, systemRouter];
+  const routers = [ordersRouter, dlqRouter, inventoryRouter, systemRouter];
   for (const router of routers) app.use(router.routes());
   return { app, routers };
 }

@@ -10,8 +10,10 @@ import {
   createMongoConnection,
   createOrdersQueue,
   createRedisConnection,
+  ensureInventoryIndexes,
   ensureOrderIndexes,
   openMongo,
+  registerInventoryModel,
   registerOrderModels,
   type Config,
   type DependencyChecks,
@@ -22,9 +24,11 @@ import {
 } from '#common';
 import { buildApp } from './app.js';
 import { createEnqueueMarks } from './repositories/enqueue-marks.js';
+import { createInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderQueue } from './repositories/order-queue.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createDlqService } from './services/dlq-service.js';
+import { createInventoryService } from './services/inventory-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
 import { API_MONGO_TIMEOUT_MS, QUEUE_CALL_TIMEOUT_MS } from './settings.js';
 
@@ -77,6 +81,8 @@ export function createApiContainer(deps: {
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
   const orders = createOrderService({ orders: orderRepository, queue: orderQueue, marks, logger });
   const dlq = createDlqService({ orders: orderRepository, queue: orderQueue, logger });
+  const Inventory = registerInventoryModel(mongo);
+  const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
   const board =
     config.bullBoardUser && config.bullBoardPassword
       ? { queues: [queue], user: config.bullBoardUser, password: config.bullBoardPassword }
@@ -85,6 +91,7 @@ export function createApiContainer(deps: {
   const { app, routers } = buildApp({
     orders,
     dlq,
+    inventory,
     board,
     registry,
     logger,
@@ -111,7 +118,7 @@ export function createApiContainer(deps: {
         logger,
         signal,
       });
-      await ensureOrderIndexes(models);
+      await Promise.all([ensureOrderIndexes(models), ensureInventoryIndexes(Inventory)]);
     },
     async close() {
       // The last marks of `enqueuedAt` go out before MongoDB closes (the reconciler would find them anyway).

@@ -73,6 +73,14 @@ export {
   type EffectDocument,
 } from './mongo/order-model.js';
 export { toOrder } from './mongo/order-mapper.js';
+export {
+  registerInventoryModel,
+  ensureInventoryIndexes,
+  toStockLevel,
+  type InventoryDocument,
+  type InventoryHold,
+  type StockLevel,
+} from './mongo/inventory-model.js';
 export { markOrdersEnqueued } from './mongo/order-outbox.js';
 export {
   createRedisConnection,

@@ -1,9 +1,20 @@
 import test from 'ava';
-import type { Connection } from 'mongoose';
-import { PUBLIC_SCOPE, type OrderDocument, type OrderModels } from '#common';
+import type { Connection, Model } from 'mongoose';
+import {
+  PUBLIC_SCOPE,
+  ensureInventoryIndexes,
+  randomOrderId,
+  registerInventoryModel,
+  type InventoryDocument,
+  type OrderDocument,
+  type OrderModels,
+} from '#common';
+import { createInventoryRepository, type InventoryRepository } from '../../api/repositories/inventory-repository.js';
 import { createOrderRepository, type OrderRepository } from '../../api/repositories/order-repository.js';
 import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
 import { createReconcileRepository, type ReconcileRepository } from '../../worker/repositories/reconcile-repository.js';
+import { createWorkerInventoryRepository } from '../../worker/repositories/inventory-repository.js';
+import type { InventoryPort } from '../../worker/saga/ports.js';
 import { storedOrder } from '../helpers/orders.js';
 import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
@@ -16,7 +27,11 @@ import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
  * that index; the MongoDB stand-in's explain is a stub, so there the check says it could not run.
  */
 
+/** The collections whose queries are checked, each with the model that declares its indexes. */
+type Collection = 'orders' | 'inventory';
+
 interface Captured {
+  readonly collection: Collection;
   readonly method: string;
   readonly filter: Record<string, unknown>;
   readonly sort: Record<string, 1 | -1>;
@@ -38,6 +53,9 @@ let models: OrderModels;
 let api: OrderRepository;
 let worker: WorkerOrderRepository;
 let reconcile: ReconcileRepository;
+let Inventory: Model<InventoryDocument>;
+let stock: InventoryRepository;
+let inventory: InventoryPort;
 let captured: Captured[] = [];
 let db: TestMongo;
 let realMongod = false;
@@ -93,11 +111,16 @@ function mismatch(index: DeclaredIndex, shape: Shape, residual: readonly string[
   return undefined;
 }
 
-function declaredIndexes(): DeclaredIndex[] {
-  const declared = models.Order.schema.indexes().map(([keys, options]) => ({
-    name: String((options as { name?: string }).name),
-    keys: Object.entries(keys) as [string, 1 | -1][],
-  }));
+const modelOf = (collection: Collection): Model<never> =>
+  (collection === 'orders' ? models.Order : Inventory) as unknown as Model<never>;
+
+function declaredIndexes(collection: Collection = 'orders'): DeclaredIndex[] {
+  const declared = modelOf(collection)
+    .schema.indexes()
+    .map(([keys, options]) => ({
+      name: String((options as { name?: string }).name),
+      keys: Object.entries(keys) as [string, 1 | -1][],
+    }));
   return [{ name: '_id_', keys: [['_id', 1]] }, ...declared];
 }
 
@@ -137,6 +160,11 @@ test.before(async () => {
   api = createOrderRepository({ models });
   worker = createWorkerOrderRepository({ models });
   reconcile = createReconcileRepository({ models });
+  Inventory = registerInventoryModel(mongo);
+  await ensureInventoryIndexes(Inventory);
+  stock = createInventoryRepository({ Inventory });
+  inventory = createWorkerInventoryRepository({ Inventory });
+  await stock.setAvailable('SKU-indexed', 10);
   const docs = [indexedOrder('PENDING'), indexedOrder('FAILED'), indexedOrder('PROCESSING')];
   [seeded.pending, seeded.failed, seeded.processing] = docs.map((d) => d._id);
   await models.Order.collection.insertMany(docs as never[]);
@@ -144,7 +172,7 @@ test.before(async () => {
   realMongod = !(typeof info.standin === 'string' || info.gitVersion === 'mongo-standin');
   // Every command mongoose sends to the driver, with its filter and options, as the code builds them.
   mongo.set('debug', (collection: string, method: string, ...args: unknown[]) => {
-    if (collection !== 'orders') return;
+    if (collection !== 'orders' && collection !== 'inventory') return;
     const [filter, second, third] = args as [
       Record<string, unknown>,
       Record<string, unknown>?,
@@ -154,13 +182,18 @@ test.before(async () => {
       // One command, one statement per order: each statement's filter is a query of its own.
       for (const op of args[0] as Record<string, { filter?: Record<string, unknown> }>[]) {
         for (const [kind, statement] of Object.entries(op)) {
-          captured.push({ method: kind, filter: statement.filter ?? {}, sort: {} });
+          captured.push({ collection, method: kind, filter: statement.filter ?? {}, sort: {} });
         }
       }
       return;
     }
     const options = method === 'find' ? second : third;
-    captured.push({ method, filter: filter ?? {}, sort: (options?.sort as Record<string, 1 | -1>) ?? {} });
+    captured.push({
+      collection,
+      method,
+      filter: filter ?? {},
+      sort: (options?.sort as Record<string, 1 | -1>) ?? {},
+    });
   });
 });
 
@@ -174,6 +207,8 @@ const before = new Date();
 /** Every query shape of the system → the index that must serve it (and equality fields it may leave to a filter). */
 const SHAPES: readonly {
   readonly shape: string;
+  /** `orders` unless named. */
+  readonly collection?: Collection;
   readonly index: string;
   readonly residual?: readonly string[];
   readonly run: () => Promise<unknown>;
@@ -255,24 +290,57 @@ const SHAPES: readonly {
     residual: ['enqueuedAt'],
     run: () => api.markEnqueued([seeded.pending], new Date()),
   },
+  { shape: 'GET /inventory/:sku', collection: 'inventory', index: '_id_', run: () => stock.find('SKU-indexed') },
+  {
+    shape: 'PUT /inventory/:sku (upsert)',
+    collection: 'inventory',
+    index: '_id_',
+    run: () => stock.setAvailable('SKU-indexed', 10),
+  },
+  {
+    // The stock and "not held yet" conditions are checked on the one document the _id names.
+    shape: 'reserve, commit (one SKU each)',
+    collection: 'inventory',
+    index: '_id_',
+    residual: ['available', 'holds.orderId', 'holds'],
+    run: async () => {
+      const id = randomOrderId();
+      await inventory.reserve(id, [{ sku: 'SKU-indexed', quantity: 1 }]);
+      await inventory.commit(id, [{ sku: 'SKU-indexed', quantity: 1 }]);
+    },
+  },
+  {
+    // An untracked SKU (the update misses, the read finds nothing), then one short: the rollback.
+    shape: 'reserve short, its rollback (read the hold, release)',
+    collection: 'inventory',
+    index: '_id_',
+    residual: ['available', 'holds.orderId', 'holds'],
+    run: () =>
+      inventory.reserve(randomOrderId(), [
+        { sku: 'SKU-indexed-untracked', quantity: 1 },
+        { sku: 'SKU-indexed', quantity: 1000 },
+      ]),
+  },
 ];
 
 // Serial: each test reads the queries its own call captured.
 for (const row of SHAPES) {
   test.serial(`when ${row.shape} runs, then index ${row.index} serves it`, async (t) => {
+    const collection = row.collection ?? 'orders';
     captured = [];
     await row.run();
     t.true(captured.length > 0, 'the query was captured');
-    const indexes = declaredIndexes();
+    t.deepEqual([...new Set(captured.map((q) => q.collection))], [collection], 'the queries are on its collection');
+    const indexes = declaredIndexes(collection);
     const expected = indexes.find((i) => i.name === row.index);
-    if (!expected) return t.fail(`no index named ${row.index} is declared on the Order schema`);
+    if (!expected) return t.fail(`no index named ${row.index} is declared on the ${collection} schema`);
     for (const query of captured) {
       const shape = shapeOf(query);
       const why = mismatch(expected, shape, row.residual ?? []);
       t.is(why, undefined, `${row.index} cannot serve ${query.method} ${JSON.stringify(shape)}: ${why}`);
       if (!realMongod) continue;
-      const explain = await models.Order.collection
-        .find(query.filter as never, { sort: query.sort })
+      const explain = await modelOf(collection)
+        .collection.find(query.filter as never, { sort: query.sort })
         .explain('queryPlanner');
       const plan = (explain as { queryPlanner?: { winningPlan?: unknown } }).queryPlanner?.winningPlan;
       // The planner may pick another index that serves the shape as well (ties on a tiny collection).
@@ -288,12 +356,14 @@ for (const row of SHAPES) {
   });
 }
 
-test('when the Order schema declares an index, then some query of the system uses it (an unused index only costs writes)', (t) => {
-  const used = new Set(SHAPES.map((s) => s.index));
-  const unused = declaredIndexes()
-    .map((i) => i.name)
-    .filter((name) => !used.has(name));
-  t.deepEqual(unused, []);
+test('when the Order or Inventory schema declares an index, then some query of the system uses it (an unused index only costs writes)', (t) => {
+  for (const collection of ['orders', 'inventory'] as const) {
+    const used = new Set(SHAPES.filter((s) => (s.collection ?? 'orders') === collection).map((s) => s.index));
+    const unused = declaredIndexes(collection)
+      .map((i) => i.name)
+      .filter((name) => !used.has(name));
+    t.deepEqual(unused, [], collection);
+  }
 });
 
 test('when a query shape would need a scan, then the matcher says so', (t) => {
