@@ -129,19 +129,21 @@ test('when a charge is refunded, then the refund is made once (201, then 200) an
   );
 });
 
-test('when a refund key is reused for another charge or amount, then it is refused (422)', async (t) => {
+test("when a refund key is reused for another amount, then it is refused (422); on another charge it is that charge's own refund", async (t) => {
   const sandbox = await startTestSandbox();
   t.teardown(() => sandbox.close());
   const a = (await post(sandbox, '/charges', 'a:charge', chargeBody('a'))).body;
   const b = (await post(sandbox, '/charges', 'b:charge', chargeBody('b'))).body;
   await post(sandbox, `/charges/${a.id}/refunds`, 'a:refund', { amountCents: 2599 });
 
-  const otherCharge = await post(sandbox, `/charges/${b.id}/refunds`, 'a:refund', { amountCents: 2599 });
   const otherAmount = await post(sandbox, `/charges/${a.id}/refunds`, 'a:refund', { amountCents: 100 });
+  // Keys are scoped to the charge the route names (an order charged again after a refund has a second charge).
+  const otherCharge = await post(sandbox, `/charges/${b.id}/refunds`, 'a:refund', { amountCents: 2599 });
 
-  t.is(otherCharge.status, 422);
   t.is(otherAmount.status, 422);
-  t.is((await sandbox.stats()).refunds, 1);
+  t.is(otherCharge.status, 201);
+  t.is(otherCharge.body.chargeId, b.id);
+  t.is((await sandbox.stats()).refunds, 2);
 });
 
 test('when a declined, unknown or fully refunded charge is refunded, then it is refused and nothing is refunded', async (t) => {

@@ -177,7 +177,7 @@ export function createHttpPaymentProvider(deps: {
         'charge',
         async (signal) => {
           const { body } = await request('POST', 'charges', signal, {
-            idempotencyKey: `${req.orderId}:charge`,
+            idempotencyKey: req.idempotencyKey ?? `${req.orderId}:charge`,
             json: {
               orderId: req.orderId,
               amountCents: req.amountCents,
@@ -192,14 +192,19 @@ export function createHttpPaymentProvider(deps: {
       );
     },
 
-    findCharge(orderId: string): Promise<Charge | null> {
+    findCharge(orderId: string, idempotencyKey?: string): Promise<Charge | null> {
+      const key = idempotencyKey ?? `${orderId}:charge`;
       return guarded('find_charge', async (signal) => {
         const { body } = await request('GET', `charges?orderId=${encodeURIComponent(orderId)}`, signal);
         const items = (body as { items?: unknown } | undefined)?.items;
         if (!Array.isArray(items)) throw new BadResponse('payment provider listed charges without items');
-        const charges = items.map(toCharge).filter((c) => c.orderId === orderId);
-        // One key per order means one charge; should there be more, a succeeded one is what matters.
-        const found = charges.find((c) => c.status === 'succeeded') ?? charges[0] ?? null;
+        // The charge made under this key: an order charged again after a refund has several charges,
+        // one per key (see chargeKey in the saga's ports).
+        const found =
+          items
+            .filter((c: unknown) => (c as { idempotencyKey?: unknown } | null)?.idempotencyKey === key)
+            .map(toCharge)
+            .find((c) => c.orderId === orderId) ?? null;
         return { value: found, outcome: 'ok' };
       });
     },

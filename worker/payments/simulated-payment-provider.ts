@@ -38,10 +38,10 @@ export function createSimulatedPaymentProvider(options: {
       if (options.failureRate > 0 && failureDraw(request.orderId, request.claims) < options.failureRate) {
         if (options.metrics) recordPaymentCall(options.metrics, 'charge', 'simulated_failure', undefined);
         throw new PaymentUnavailableError(
-          `simulated payment failure of ${request.orderId} on attempt ${request.claims}`,
+          `simulated failure of ${request.orderId} on attempt ${request.claims} (payment provider)`,
         );
       }
-      const key = `${request.orderId}:charge`;
+      const key = request.idempotencyKey ?? `${request.orderId}:charge`;
       const seen = charges.get(key);
       if (seen) {
         // As a real provider would: the key stands for one request, and a different one under it is refused.
@@ -66,26 +66,28 @@ export function createSimulatedPaymentProvider(options: {
       return charge;
     },
 
-    async findCharge(orderId: string): Promise<Charge | null> {
+    async findCharge(orderId: string, idempotencyKey?: string): Promise<Charge | null> {
       const started = performance.now();
-      const found = charges.get(`${orderId}:charge`)?.charge ?? null;
+      const found = charges.get(idempotencyKey ?? `${orderId}:charge`)?.charge ?? null;
       record('find_charge', 'ok', started);
       return found;
     },
 
     async refund(request): Promise<{ readonly id: string }> {
       const started = performance.now();
-      const key = `${request.orderId}:refund`;
+      // Refund keys are scoped to the charge they refund (the API's refund route names the charge), so
+      // a later charge of the same order, made after the first was refunded, gets its own refund.
+      const key = `${request.chargeId}\n${request.orderId}:refund`;
       const seen = refunds.get(key);
       if (seen) {
         if (seen.chargeId !== request.chargeId || seen.amountCents !== request.amountCents) {
-          throw new PaymentRequestError(`idempotency key ${key} was used with another request`, 422);
+          throw new PaymentRequestError(`idempotency key ${request.orderId}:refund was used with another request`, 422);
         }
         record('refund', 'ok', started);
         return { id: seen.id };
       }
-      const charge = charges.get(`${request.orderId}:charge`)?.charge;
-      if (!charge || charge.id !== request.chargeId) {
+      const charge = [...charges.values()].find((c) => c.charge.id === request.chargeId)?.charge;
+      if (!charge || charge.orderId !== request.orderId) {
         throw new PaymentRequestError(`charge ${request.chargeId} not found for ${request.orderId}`, 404);
       }
       if (charge.status !== 'succeeded') {

@@ -23,6 +23,8 @@ export interface SandboxCharge {
   readonly status: 'succeeded' | 'declined';
   readonly amountCents: number;
   readonly currency: string;
+  /** The Idempotency-Key the charge was made under. */
+  readonly idempotencyKey: string;
   readonly createdAt: string;
 }
 
@@ -163,6 +165,8 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
       status: body.testCard === 'declined' ? 'declined' : 'succeeded',
       amountCents: body.amountCents,
       currency: body.currency,
+      // Listed with the charge, so a caller that lost the answer can find the charge it asked for by key.
+      idempotencyKey: key,
       createdAt: new Date().toISOString(),
     });
     charges.set(charge.id, charge);
@@ -180,7 +184,10 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
     const body = validate<{ amountCents?: number }>(refundSchema, ctx.request.body ?? {});
     const chargeId = ctx.params.id;
     const print = fingerprint({ chargeId, amountCents: body.amountCents ?? null });
-    const seen = refundKeys.get(key);
+    // Refund keys are scoped to the charge the route names: the same key on another charge of the
+    // order (charged again after a refund) is a new refund.
+    const scopedKey = `${chargeId}\n${key}`;
+    const seen = refundKeys.get(scopedKey);
     if (seen) {
       if (seen.print !== print) throw keyReused(key);
       ctx.status = 200;
@@ -206,7 +213,7 @@ export function buildSandboxApp(settings: SandboxSettings, options: SandboxOptio
       createdAt: new Date().toISOString(),
     });
     refundsByCharge.set(chargeId, [...refunds, refund]);
-    refundKeys.set(key, { print, refund });
+    refundKeys.set(scopedKey, { print, refund });
     stats.refunds += 1;
     log?.info({ refundId: refund.id, chargeId, amountCents }, 'refund made');
     await answerLate();
