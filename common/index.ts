@@ -112,3 +112,18 @@ export {
 export { installProcessHandlers, withTimeout, signalReady } from './lifecycle/process.js';
 export { transitionOrder, applyTransition, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';
+export {
+  paymentBreakerKey,
+  publishBreakerState,
+  withdrawBreakerState,
+  readBreakerReport,
+  BREAKER_REPORT_STALE_MS,
+  type BreakerReport,
+  type PublishedBreakerState,
+} from './health/payment-breaker.js';
+export {
+  buildStepRecord,
+  CHECKPOINT_STATUSES,
+  COMPENSATION_STATUSES,
+  type StepRecordRequest,
+} from './domain/step-records.js';

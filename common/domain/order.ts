@@ -36,6 +36,11 @@ export interface HistoryEntry {
   readonly at: Date;
   readonly attempt?: number;
   readonly reason?: string;
+  /** Set on a workflow entry: the step whose effect was done or undone (the status does not change). */
+  readonly step?: StepName;
+  readonly action?: StepCheckpoint['status'];
+  /** The provider's reference of the effect (the charge id). */
+  readonly ref?: string;
 }
 
 /** An order as the repositories return it: a plain object, no driver types. */
@@ -101,7 +106,17 @@ export function toOrderView(order: Order) {
       at: h.at.toISOString(),
       ...(h.attempt !== undefined ? { attempt: h.attempt } : {}),
       ...(h.reason !== undefined ? { reason: h.reason } : {}),
+      ...(h.step !== undefined ? { step: h.step } : {}),
+      ...(h.action !== undefined ? { action: h.action } : {}),
+      ...(h.ref !== undefined ? { ref: h.ref } : {}),
     })),
+    steps: Object.fromEntries(
+      STEP_NAMES.flatMap((name) => {
+        const c = order.steps?.[name];
+        return c ? [[name, { status: c.status, at: c.at.toISOString(), ...(c.ref ? { ref: c.ref } : {}) }]] : [];
+      }),
+    ) as Partial<Record<StepName, { status: StepCheckpoint['status']; at: string; ref?: string }>>,
+    rejectionReason: order.rejectionReason ?? null,
     createdAt: order.createdAt.toISOString(),
     updatedAt: order.updatedAt.toISOString(),
     processedAt: order.processedAt?.toISOString() ?? null,

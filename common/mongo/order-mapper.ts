@@ -1,5 +1,8 @@
-import type { Order, OrderStatus } from '../domain/order.js';
+import type { Order, OrderStatus, RejectionReason, StepCheckpoints } from '../domain/order.js';
 import type { OrderDocument } from './order-model.js';
+
+type HistoryStep = NonNullable<Order['history'][number]['step']>;
+type HistoryAction = NonNullable<Order['history'][number]['action']>;
 
 /** Turns a lean stored document into the plain {@link Order} the rest of the code uses. */
 export function toOrder(doc: OrderDocument): Order {
@@ -20,6 +23,9 @@ export function toOrder(doc: OrderDocument): Order {
       at: h.at,
       ...(h.attempt != null ? { attempt: h.attempt } : {}),
       ...(h.reason != null ? { reason: h.reason } : {}),
+      ...(h.step != null ? { step: h.step as HistoryStep } : {}),
+      ...(h.action != null ? { action: h.action as HistoryAction } : {}),
+      ...(h.ref != null ? { ref: h.ref } : {}),
     })),
     fingerprint: doc.fingerprint ?? null,
     correlationId: doc.correlationId,
@@ -28,5 +34,7 @@ export function toOrder(doc: OrderDocument): Order {
     updatedAt: doc.updatedAt,
     processedAt: doc.processedAt ?? null,
     failedAt: doc.failedAt ?? null,
+    ...(doc.steps && Object.keys(doc.steps).length > 0 ? { steps: doc.steps as StepCheckpoints } : {}),
+    rejectionReason: (doc.rejectionReason as RejectionReason | undefined) ?? null,
   };
 }

@@ -13,7 +13,15 @@ export interface OrderDocument {
   metadata?: Record<string, string>;
   attempts: number;
   lastError: string | null;
-  history: { status: string; at: Date; attempt?: number; reason?: string }[];
+  history: {
+    status: string;
+    at: Date;
+    attempt?: number;
+    reason?: string;
+    step?: string;
+    action?: string;
+    ref?: string;
+  }[];
   fingerprint: string | null;
   correlationId: string;
   enqueuedAt: Date | null;
@@ -21,6 +29,9 @@ export interface OrderDocument {
   updatedAt: Date;
   processedAt: Date | null;
   failedAt: Date | null;
+  /** The workflow's checkpoints, by step name. */
+  steps?: Record<string, { status: string; at: Date; ref?: string }>;
+  rejectionReason?: string | null;
 }
 
 /** The record of an order's business effect; `_id` is the order id, so it can exist once only. */
@@ -48,7 +59,18 @@ const orderSchema = new Schema<OrderDocument>(
     metadata: { type: Schema.Types.Mixed, default: undefined },
     attempts: { type: Number, default: 0 },
     lastError: { type: String, default: null },
-    history: [{ _id: false, status: String, at: Date, attempt: Number, reason: String }],
+    history: [
+      {
+        _id: false,
+        status: String,
+        at: Date,
+        attempt: Number,
+        reason: String,
+        step: String,
+        action: String,
+        ref: String,
+      },
+    ],
     fingerprint: { type: String, default: null },
     correlationId: { type: String, required: true },
     enqueuedAt: { type: Date, default: null },
@@ -56,6 +78,8 @@ const orderSchema = new Schema<OrderDocument>(
     updatedAt: { type: Date, required: true },
     processedAt: { type: Date, default: null },
     failedAt: { type: Date, default: null },
+    steps: { type: Schema.Types.Mixed, default: undefined },
+    rejectionReason: { type: String, default: undefined },
   },
   { collection: 'orders', versionKey: false, strict: 'throw', minimize: true },
 );
