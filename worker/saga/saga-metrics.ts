@@ -35,10 +35,16 @@ export function createSagaMetrics(registry: Registry): SagaMetrics {
   };
 }
 
-/** An `onStep` observer for the saga that feeds the step-duration and compensation series. */
-export function observeSagaSteps(metrics: SagaMetrics): (event: SagaStepEvent) => void {
+/**
+ * An `onStep` observer for the saga that feeds the step-duration and compensation series. In a
+ * compensation (`phase` `compensate`), a step that fails is a failed compensation.
+ */
+export function observeSagaSteps(metrics: SagaMetrics, phase: 'run' | 'compensate'): (event: SagaStepEvent) => void {
   return (event) => {
     metrics.stepDuration.observe({ step: event.step, outcome: event.outcome }, event.ms / 1000);
     if (event.outcome === 'compensated') metrics.compensations.inc({ step: event.step, result: 'ok' });
+    if (phase === 'compensate' && event.outcome === 'failed') {
+      metrics.compensations.inc({ step: event.step, result: 'failed' });
+    }
   };
 }
