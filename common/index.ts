@@ -49,9 +49,12 @@ export {
   type TransitionRequest,
   type TransitionSpec,
 } from './domain/state-machine.js';
+export { orderMoves, reprocessedSinceLastFailure, DEAD_JOB_RETRIED_REASON } from './domain/order-moves.js';
+export { newOrder } from './domain/new-order.js';
 export {
   PUBLIC_SCOPE,
   IDEMPOTENCY_KEY,
+  ORDER_ID_PATTERN,
   orderIdFromKey,
   randomOrderId,
   isOrderId,
