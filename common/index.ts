@@ -45,6 +45,7 @@ export {
   canTransition,
   sourcesOf,
   buildTransition,
+  applyTransitionSpec,
   truncateReason,
   type TransitionRequest,
   type TransitionSpec,

@@ -1,4 +1,4 @@
-import { HISTORY_LIMIT, REASON_LIMIT, type OrderStatus } from './order.js';
+import { HISTORY_LIMIT, REASON_LIMIT, type HistoryEntry, type Order, type OrderStatus } from './order.js';
 
 /** Every legal transition, and nothing else (DESIGN.md, "State machine"). */
 export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = Object.freeze({
@@ -64,4 +64,25 @@ export function buildTransition(request: TransitionRequest): TransitionSpec {
 
 export function truncateReason(reason: string): string {
   return reason.length > REASON_LIMIT ? `${reason.slice(0, REASON_LIMIT - 1)}…` : reason;
+}
+
+/**
+ * What the conditional update of {@link buildTransition} does, applied to a plain order: the order
+ * after the move, or null when it is in none of the expected states. For in-memory fakes of the
+ * repositories; it reads the very spec the repositories send to MongoDB, so the two cannot drift.
+ */
+export function applyTransitionSpec<T extends Order>(order: T, request: TransitionRequest): T | null {
+  const spec = buildTransition(request);
+  if (!spec.filter.status.$in.includes(order.status)) return null;
+  const { $set, $push, $inc } = spec.update as {
+    $set: Partial<Order>;
+    $push: { history: { $each: HistoryEntry[]; $slice: number } };
+    $inc?: { attempts: number };
+  };
+  return {
+    ...order,
+    ...$set,
+    attempts: order.attempts + ($inc?.attempts ?? 0),
+    history: [...order.history, ...$push.history.$each].slice($push.history.$slice),
+  };
 }
