@@ -36,9 +36,9 @@ const reprocessed = move('PENDING', ['FAILED']);
  */
 export const orderMoves = {
   /** An attempt takes the order: PENDING, or PROCESSING left by a crashed or stalled attempt. */
-  claim: (jobAttempt: number) => toProcessing({ attempt: jobAttempt }),
+  claim: (jobAttempt: number) => toProcessing({ jobAttempt }),
   /** The first attempt of a fresh series takes a dead order whose job was retried as it was. */
-  claimDead: (jobAttempt: number) => fromDeadToProcessing({ attempt: jobAttempt, reason: DEAD_JOB_RETRIED_REASON }),
+  claimDead: (jobAttempt: number) => fromDeadToProcessing({ jobAttempt, reason: DEAD_JOB_RETRIED_REASON }),
   /** The business step succeeded (terminal). */
   complete: (at: Date = new Date()) => toProcessed({ at }),
   /** The attempt failed and a retry of the job follows. */

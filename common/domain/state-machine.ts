@@ -24,8 +24,11 @@ export interface TransitionRequest {
   /** The states the caller expects; each must be a legal source of `to`. Defaults to every legal source. */
   readonly from?: readonly OrderStatus[];
   readonly at?: Date;
-  /** Set on claims: the attempt number this claim starts (it also increments `attempts`). */
-  readonly attempt?: number;
+  /**
+   * Set on claims: the job's attempt in its BullMQ series that makes this claim, stored as the history
+   * entry's `attempt`. (The claim also adds one to the order's `attempts`, its count of claims.)
+   */
+  readonly jobAttempt?: number;
   readonly reason?: string;
   /** Extra fields to set with the move (e.g. `lastError`). */
   readonly set?: Readonly<Record<string, unknown>>;
@@ -49,7 +52,7 @@ export function buildTransition(request: TransitionRequest): TransitionSpec {
   }
   const at = request.at ?? new Date();
   const entry: Record<string, unknown> = { status: request.to, at };
-  if (request.attempt !== undefined) entry.attempt = request.attempt;
+  if (request.jobAttempt !== undefined) entry.attempt = request.jobAttempt;
   if (request.reason !== undefined) entry.reason = truncateReason(request.reason);
   const set: Record<string, unknown> = { ...request.set, status: request.to, updatedAt: at };
   if (request.to === 'PROCESSED') set.processedAt = at;

@@ -71,7 +71,7 @@ test('when 50 PENDING -> PROCESSING moves race through the conditional update, t
   const id = await seed('PENDING');
   const results = await Promise.all(
     Array.from({ length: 50 }, () =>
-      transitionOrder(models.Order, id, { to: 'PROCESSING', from: ['PENDING'], attempt: 1 }),
+      transitionOrder(models.Order, id, { to: 'PROCESSING', from: ['PENDING'], jobAttempt: 1 }),
     ),
   );
 
