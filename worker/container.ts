@@ -1,7 +1,3 @@
-import type { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Connection } from 'mongoose';
-import type { Registry } from 'prom-client';
 import {
   createMetricsRegistry,
   createMongoConnection,
@@ -13,8 +9,6 @@ import {
   type Config,
   type LogContext,
   type Logger,
-  type OrderModels,
-  type ProcessOrderJobData,
 } from '#common';
 import { createOrderWorker } from './order-worker.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
@@ -22,27 +16,13 @@ import { createOrderJobStore } from './repositories/order-job-store.js';
 import { createWorkerOrderRepository } from './repositories/order-repository.js';
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
 import { createSimulatedStep } from './services/business-step.js';
-import { createOrderProcessingService, type OrderProcessingService } from './services/order-processing-service.js';
-import { createReconciler, type Reconciler } from './services/reconciler-service.js';
+import { createOrderProcessingService } from './services/order-processing-service.js';
+import { createReconciler } from './services/reconciler-service.js';
 import { WORKER_MONGO_TIMEOUT_MS } from './settings.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
 /** What the entry point and the tests hold of a running worker. */
-export interface WorkerContainer {
-  readonly worker: Worker<ProcessOrderJobData>;
-  readonly service: OrderProcessingService;
-  readonly reconciler: Reconciler;
-  readonly mongo: Connection;
-  readonly models: OrderModels;
-  readonly connection: Redis;
-  readonly registry: Registry;
-  /** Opens MongoDB (retrying until it answers or `signal` aborts) and makes sure the indexes exist. */
-  connect(signal?: AbortSignal): Promise<void>;
-  /** Starts taking jobs and ticking the reconciler; resolves once both are connected to Redis. */
-  start(): Promise<void>;
-  /** Stops within about `timeoutMs` (see order-worker.ts); true when all jobs finished. */
-  close(timeoutMs: number): Promise<boolean>;
-}
+export type WorkerContainer = ReturnType<typeof createWorkerContainer>;
 
 /** The worker's composition root: every dependency made once, from the config, and wired. */
 export function createWorkerContainer(deps: {
@@ -50,7 +30,7 @@ export function createWorkerContainer(deps: {
   readonly logger: Logger;
   readonly logContext: LogContext;
   readonly workerId: string;
-}): WorkerContainer {
+}) {
   const { config, logger, logContext, workerId } = deps;
   const registry = createMetricsRegistry('worker');
   const metrics = createWorkerMetrics(registry);
@@ -85,7 +65,8 @@ export function createWorkerContainer(deps: {
     models,
     connection,
     registry,
-    async connect(signal) {
+    /** Opens MongoDB (retrying until it answers or `signal` aborts) and makes sure the indexes exist. */
+    async connect(signal?: AbortSignal): Promise<void> {
       await openMongo(mongo, config.mongoUrl, {
         timeoutMs: WORKER_MONGO_TIMEOUT_MS,
         appName: 'orders-worker',
@@ -94,10 +75,12 @@ export function createWorkerContainer(deps: {
       });
       await ensureOrderIndexes(models);
     },
-    async start() {
+    /** Starts taking jobs and ticking the reconciler; resolves once both are connected to Redis. */
+    async start(): Promise<void> {
       await Promise.all([orders.start(), schedule.start()]);
     },
-    async close(timeoutMs) {
+    /** Stops within about `timeoutMs` (three tiers, see order-worker.ts); true when all jobs finished. */
+    async close(timeoutMs: number): Promise<boolean> {
       const [finished] = await Promise.all([orders.close(timeoutMs), schedule.close(timeoutMs)]);
       await ordersQueue.close().catch(() => undefined);
       await mongo.close().catch(() => undefined);
