@@ -201,7 +201,7 @@ test('when fail is asked of a PENDING order, then nothing changes (PENDING -> FA
   t.deepEqual(await stored(id), before);
 });
 
-// What markDead (worker/services/order-processing-service.ts) does for a job that stalled out.
+// What onJobDead (worker/services/order-processing-service.ts) does for a job that stalled out.
 test('when fail is asked of a PROCESSING order, then it becomes FAILED with lastError', async (t) => {
   const id = await seed('PROCESSING', { attempts: 1 });
 
