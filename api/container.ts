@@ -25,13 +25,12 @@ import {
 import { buildApp } from './app.js';
 import { createEnqueueMarks } from './repositories/enqueue-marks.js';
 import { createInventoryRepository } from './repositories/inventory-repository.js';
-import { createOrderQueue } from './repositories/order-queue.js';
+import { createOrderJobs } from './repositories/order-jobs.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createDlqService } from './services/dlq-service.js';
 import { createInventoryService } from './services/inventory-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
 import { API_MONGO_TIMEOUT_MS, QUEUE_CALL_TIMEOUT_MS } from './settings.js';
-
 
 export interface ApiContainer {
   readonly app: Koa;
@@ -77,10 +76,10 @@ export function createApiContainer(deps: {
   const registry = createMetricsRegistry('api');
   const orderRepository = createOrderRepository({ models });
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
-  const orderQueue = createOrderQueue({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
+  const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
-  const orders = createOrderService({ orders: orderRepository, queue: orderQueue, marks, logger });
-  const dlq = createDlqService({ orders: orderRepository, queue: orderQueue, logger });
+  const orders = createOrderService({ repository: orderRepository, jobs: orderJobs, marks, logger });
+  const dlq = createDlqService({ repository: orderRepository, jobs: orderJobs, logger });
   const Inventory = registerInventoryModel(mongo);
   const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
   const board =

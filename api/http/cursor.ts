@@ -1,4 +1,4 @@
-import { AppError } from '#common';
+import { AppError, isOrderId } from '#common';
 
 /** A keyset position: the last order of a page (newest first: createdAt desc, id desc). */
 export interface PageCursor {
@@ -21,7 +21,7 @@ export function decodeCursor(raw: string): PageCursor {
       // A Date holds ±8.64e15 ms; anything beyond is no cursor this API made.
       Math.abs(parsed[0] as number) <= 8.64e15 &&
       typeof parsed[1] === 'string' &&
-      /^ord_[0-9a-f]{32}$/.test(parsed[1])
+      isOrderId(parsed[1])
     ) {
       return { createdAt: new Date(parsed[0] as number), id: parsed[1] };
     }

@@ -1,7 +1,7 @@
 import { Router } from '@koa/router';
 import Joi from 'joi';
 import type { Counter } from 'prom-client';
-import { AppError, isOrderId, toOrderView } from '#common';
+import { AppError, ORDER_ID_PATTERN, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
 import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
 import { requireAdmin, type Client } from './auth.js';
@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
 import { validate } from './order-schemas.js';
 
-const ORDER_ID = Joi.string().pattern(/^ord_[0-9a-f]{32}$/);
+const ORDER_ID = Joi.string().pattern(ORDER_ID_PATTERN);
 const reasonSchema = Joi.string()
   .max(200)
   .pattern(/^[^\x00-\x1f]*$/);

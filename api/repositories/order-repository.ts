@@ -3,13 +3,13 @@ import {
   QUERY_MAX_TIME_MS,
   findOrderById,
   markOrdersEnqueued,
+  orderMoves,
   toOrder,
   transitionOrder,
   type Order,
   type OrderDocument,
   type OrderModels,
   type OrderStatus,
-  type TransitionRequest,
 } from '#common';
 
 /** Raised when an order with the same id already exists (the idempotency key was used before). */
@@ -30,16 +30,19 @@ export interface ListOrdersQuery {
 
 export type OrderRepository = ReturnType<typeof createOrderRepository>;
 
-/** Data access for the api: plain objects in, plain objects out. */
+/**
+ * Data access for the api: plain objects in, plain objects out; the order's moves are the named ones
+ * of common/domain/order-moves.ts, each one atomic conditional update.
+ */
 export function createOrderRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }) {
-  const { Order } = models;
+  const { Order: OrderModel } = models;
   return {
     /** Inserts a new order; throws {@link DuplicateOrderError} when its id exists. One command. */
-    async insert(order: Omit<Order, 'history'> & { history: Order['history'] }): Promise<Order> {
+    async insert(order: Order): Promise<Order> {
       const { id, ...rest } = order;
       const doc = { _id: id, ...rest } as OrderDocument;
       try {
-        await Order.collection.insertOne(doc as never);
+        await OrderModel.collection.insertOne(doc as never);
       } catch (err) {
         if ((err as { code?: number }).code === 11000) throw new DuplicateOrderError(id);
         throw err;
@@ -47,12 +50,17 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
       return toOrder(doc);
     },
 
-    findById: (id: string) => findOrderById(Order, id),
+    findById: (id: string) => findOrderById(OrderModel, id),
 
     /** Records that these orders' jobs are in Redis (the outbox's second half). One command. */
-    markEnqueued: (ids: readonly string[], at: Date) => markOrdersEnqueued(Order, ids, at),
+    markEnqueued: (ids: readonly string[], at: Date) => markOrdersEnqueued(OrderModel, ids, at),
 
-    transition: (id: string, request: TransitionRequest) => transitionOrder(Order, id, request),
+    /** {@link orderMoves.cancel}: null when the order is missing or not cancellable. */
+    cancel: (id: string) => transitionOrder(OrderModel, id, orderMoves.cancel()),
+
+    /** {@link orderMoves.reprocess}: null when the order is missing or not FAILED. */
+    reprocess: (id: string, actor: string, why?: string) =>
+      transitionOrder(OrderModel, id, orderMoves.reprocess(actor, why)),
 
     /** One page of dead (FAILED) orders, newest failure first, served by the (status, failedAt, _id) index. */
     async listDead(query: {
@@ -66,7 +74,7 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
           { failedAt: query.after.failedAt, _id: mongoose.trusted({ $lt: query.after.id }) },
         ];
       }
-      const docs = await Order.find(filter)
+      const docs = await OrderModel.find(filter)
         .sort({ status: 1, failedAt: -1, _id: -1 })
         .limit(query.limit + 1)
         .maxTimeMS(QUERY_MAX_TIME_MS)
@@ -87,7 +95,7 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
           { createdAt: query.after.createdAt, _id: mongoose.trusted({ $lt: query.after.id }) },
         ];
       }
-      const docs = await Order.find(filter)
+      const docs = await OrderModel.find(filter)
         .sort({ createdAt: -1, _id: -1 })
         .limit(query.limit + 1)
         .maxTimeMS(QUERY_MAX_TIME_MS)

@@ -1,5 +1,5 @@
-import { AppError, type Logger, type Order } from '#common';
-import { QueueUnavailableError, type DeadJobInfo, type OrderQueue } from '../repositories/order-queue.js';
+import { AppError, reprocessedSinceLastFailure, type Logger, type Order } from '#common';
+import { QueueUnavailableError, type DeadJobInfo, type OrderJobs } from '../repositories/order-jobs.js';
 import type { OrderRepository } from '../repositories/order-repository.js';
 
 /** The most orders one bulk reprocess call handles; larger sets are walked in batches of this. */
@@ -21,33 +21,22 @@ export interface BulkReprocessResult {
 
 export type DlqService = ReturnType<typeof createDlqService>;
 
-const REPROCESS_REASON = 'reprocess requested';
-
-/** True when the order left FAILED through a reprocess and has not failed again or finished since. */
-function reprocessedSinceLastFailure(order: Order): boolean {
-  if (order.status !== 'PENDING' && order.status !== 'PROCESSING') return false;
-  const lastFailed = order.history.findLastIndex((h) => h.status === 'FAILED');
-  const lastReprocess = order.history.findLastIndex((h) => h.reason?.startsWith(REPROCESS_REASON) ?? false);
-  return lastReprocess > lastFailed;
-}
-
 /**
  * The dead-letter workflow: list FAILED orders with their failed job, and bring them back
  * (FAILED → PENDING, the job retried with its attempts reset, or re-added when cleaned from Redis).
  */
 export function createDlqService(deps: {
-  readonly orders: OrderRepository;
-  readonly queue: OrderQueue;
+  readonly repository: OrderRepository;
+  readonly jobs: OrderJobs;
   readonly logger: Logger;
   readonly now?: () => Date;
 }) {
-  const { orders, queue, logger } = deps;
+  const { repository, jobs, logger } = deps;
   const now = deps.now ?? (() => new Date());
 
   async function reprocess(id: string, who: { actor: string; reason?: string }): Promise<ReprocessResult> {
-    const reason = `${REPROCESS_REASON} by ${who.actor}${who.reason ? `: ${who.reason}` : ''}`;
-    const moved = await orders.transition(id, { to: 'PENDING', from: ['FAILED'], reason });
-    const order = moved ?? (await orders.findById(id));
+    const moved = await repository.reprocess(id, who.actor, who.reason);
+    const order = moved ?? (await repository.findById(id));
     if (!order) throw new AppError('NOT_FOUND', `order ${id} not found`);
     if (!moved) {
       // A repeated call: an earlier one already brought the order back (it may be running by now).
@@ -57,9 +46,9 @@ export function createDlqService(deps: {
       }
       if (order.status !== 'PENDING') return { order, changed: false };
     }
-    let action: Awaited<ReturnType<OrderQueue['revive']>>;
+    let action: Awaited<ReturnType<OrderJobs['revive']>>;
     try {
-      action = await queue.revive(id, order.correlationId);
+      action = await jobs.revive(id, order.correlationId);
     } catch (err) {
       if (!(err instanceof QueueUnavailableError)) throw err;
       // Redis is away, but the order is PENDING already: the reconciler finds a PENDING order whose
@@ -71,7 +60,7 @@ export function createDlqService(deps: {
       );
       return { order, changed: moved !== null };
     }
-    await orders.markEnqueued([id], now());
+    await repository.markEnqueued([id], now());
     logger.info({ orderId: id, action, actor: who.actor }, 'dead order reprocessed');
     return { order, changed: moved !== null };
   }
@@ -80,10 +69,10 @@ export function createDlqService(deps: {
     reprocess,
 
     async list(query: { limit: number; after?: { failedAt: Date; id: string } }) {
-      const page = await orders.listDead(query);
-      let jobs: (DeadJobInfo | null)[];
+      const page = await repository.listDead(query);
+      let deadJobs: (DeadJobInfo | null)[];
       try {
-        jobs = await Promise.all(page.items.map((o) => queue.deadJob(o.id)));
+        deadJobs = await Promise.all(page.items.map((o) => jobs.deadJob(o.id)));
       } catch (err) {
         // Without Redis the jobs are unknown; "no job" would read as "cleaned", so say it is away.
         if (err instanceof QueueUnavailableError) {
@@ -91,7 +80,7 @@ export function createDlqService(deps: {
         }
         throw err;
       }
-      return { items: page.items.map((order, i) => ({ order, job: jobs[i] })), hasMore: page.hasMore };
+      return { items: page.items.map((order, i) => ({ order, job: deadJobs[i] })), hasMore: page.hasMore };
     },
 
     /** Every dead order (walked in batches), or just the listed ones. */
@@ -122,7 +111,7 @@ export function createDlqService(deps: {
       // order seen twice (it failed again meanwhile) ends the walk: the call stays bounded.
       const seen = new Set<string>();
       for (;;) {
-        const page = await orders.listDead({ limit: REPROCESS_BATCH });
+        const page = await repository.listDead({ limit: REPROCESS_BATCH });
         const fresh = page.items.filter((o) => !seen.has(o.id));
         if (fresh.length === 0) break;
         for (const o of fresh) seen.add(o.id);

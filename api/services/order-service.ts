@@ -1,7 +1,7 @@
 import {
   AppError,
-  computeTotalCents,
   fingerprint,
+  newOrder,
   orderIdFromKey,
   randomOrderId,
   type Logger,
@@ -11,7 +11,7 @@ import {
 } from '#common';
 import { DuplicateOrderError, type OrderRepository } from '../repositories/order-repository.js';
 import type { EnqueueMarks } from '../repositories/enqueue-marks.js';
-import type { OrderQueue } from '../repositories/order-queue.js';
+import type { OrderJobs } from '../repositories/order-jobs.js';
 
 /**
  * How an intake ended: `created` (stored and queued), `replayed` (the idempotency key named an
@@ -40,14 +40,14 @@ export interface ListOrdersCommand {
 export type OrderService = ReturnType<typeof createOrderService>;
 
 export function createOrderService(deps: {
-  readonly orders: OrderRepository;
-  readonly queue: OrderQueue;
+  readonly repository: OrderRepository;
+  readonly jobs: OrderJobs;
   /** Records `enqueuedAt` in the background, batched (the reply never waits for it). */
   readonly marks: EnqueueMarks;
   readonly logger: Logger;
   readonly now?: () => Date;
 }) {
-  const { orders, queue, marks, logger } = deps;
+  const { repository, jobs, marks, logger } = deps;
   const now = deps.now ?? (() => new Date());
 
   /**
@@ -56,7 +56,7 @@ export function createOrderService(deps: {
    */
   async function enqueue(order: Order): Promise<boolean> {
     try {
-      await queue.enqueue(order.id, order.correlationId);
+      await jobs.enqueue(order.id, order.correlationId);
     } catch (err) {
       logger.warn({ err, orderId: order.id }, 'order stored but not queued; the reconciler will enqueue it');
       return false;
@@ -66,7 +66,7 @@ export function createOrderService(deps: {
   }
 
   async function replay(id: string, requestFingerprint: string | null): Promise<Order> {
-    const existing = await orders.findById(id);
+    const existing = await repository.findById(id);
     if (!existing) throw new Error(`order ${id} reported as duplicate but not found`);
     if (existing.fingerprint !== requestFingerprint) {
       throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used with a different request body', {
@@ -81,7 +81,7 @@ export function createOrderService(deps: {
 
   /** The order, if it exists and belongs to `clientId`; another client's order is a 404 too. */
   async function get(id: string, clientId: string): Promise<Order> {
-    const order = await orders.findById(id);
+    const order = await repository.findById(id);
     if (!order || order.clientId !== clientId) throw new AppError('NOT_FOUND', `order ${id} not found`);
     return order;
   }
@@ -91,30 +91,18 @@ export function createOrderService(deps: {
       // Only a keyed request can be replayed, so only it needs a fingerprint to judge the replay by.
       const requestFingerprint = command.idempotencyKey ? fingerprint(command.input) : null;
       const id = command.idempotencyKey ? orderIdFromKey(command.scope, command.idempotencyKey) : randomOrderId();
-      const at = now();
-      const { customerId, items, currency, metadata } = command.input;
       let order: Order;
       try {
-        order = await orders.insert({
-          id,
-          status: 'PENDING',
-          clientId: command.scope,
-          customerId,
-          items: items.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents })),
-          totalCents: computeTotalCents(items),
-          currency,
-          ...(metadata ? { metadata: { ...metadata } } : {}),
-          attempts: 0,
-          lastError: null,
-          history: [{ status: 'PENDING', at }],
-          fingerprint: requestFingerprint,
-          correlationId: command.correlationId,
-          enqueuedAt: null,
-          createdAt: at,
-          updatedAt: at,
-          processedAt: null,
-          failedAt: null,
-        });
+        order = await repository.insert(
+          newOrder({
+            id,
+            clientId: command.scope,
+            input: command.input,
+            fingerprint: requestFingerprint,
+            correlationId: command.correlationId,
+            at: now(),
+          }),
+        );
       } catch (err) {
         if (err instanceof DuplicateOrderError && command.idempotencyKey) {
           return { order: await replay(id, requestFingerprint), outcome: 'replayed' };
@@ -127,16 +115,12 @@ export function createOrderService(deps: {
 
     get,
 
-    list: (command: ListOrdersCommand) => orders.list(command),
+    list: (command: ListOrdersCommand) => repository.list(command),
 
     /** PENDING or FAILED → CANCELLED; a job still queued for it completes as a no-op. */
     async cancel(id: string, clientId: string): Promise<Order> {
       await get(id, clientId);
-      const cancelled = await orders.transition(id, {
-        to: 'CANCELLED',
-        from: ['PENDING', 'FAILED'],
-        reason: 'cancelled through the API',
-      });
+      const cancelled = await repository.cancel(id);
       if (cancelled) return cancelled;
       const existing = await get(id, clientId);
       throw new AppError(

@@ -1,4 +1,5 @@
 import Joi from 'joi';
+import { PUBLIC_SCOPE } from '../domain/identity.js';
 
 /** The validated, frozen configuration every process reads. Names follow DESIGN.md's table. */
 export interface Config {
@@ -59,7 +60,7 @@ export interface ApiKey {
 }
 
 // The scope of unauthenticated callers (DESIGN.md); no API client may take it.
-const PUBLIC_CLIENT_ID = 'public';
+const PUBLIC_CLIENT_ID = PUBLIC_SCOPE;
 
 // `clientId:sha256hex` or `clientId:sha256hex:admin`, comma-separated.
 const API_KEY_ENTRY = /^[A-Za-z0-9_-]{1,64}:[0-9a-f]{64}(:admin)?$/;

@@ -3,7 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 /** The idempotency scope of unauthenticated callers (DESIGN.md, "Identity and idempotency"). */
 export const PUBLIC_SCOPE = 'public';
 
-const ORDER_ID = /^ord_[0-9a-f]{32}$/;
+/** An order id: `ord_` + 32 lowercase hex. The one pattern the api's validation and its documents use. */
+export const ORDER_ID_PATTERN = /^ord_[0-9a-f]{32}$/;
 
 /** `Idempotency-Key`: 1–255 visible ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -19,7 +20,7 @@ export function randomOrderId(): string {
 }
 
 export function isOrderId(value: string): boolean {
-  return ORDER_ID.test(value);
+  return ORDER_ID_PATTERN.test(value);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { HISTORY_LIMIT, REASON_LIMIT, type OrderStatus } from './order.js';
+import { HISTORY_LIMIT, REASON_LIMIT, type HistoryEntry, type Order, type OrderStatus } from './order.js';
 
 /** Every legal transition, and nothing else (DESIGN.md, "State machine"). */
 export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = Object.freeze({
@@ -24,8 +24,11 @@ export interface TransitionRequest {
   /** The states the caller expects; each must be a legal source of `to`. Defaults to every legal source. */
   readonly from?: readonly OrderStatus[];
   readonly at?: Date;
-  /** Set on claims: the attempt number this claim starts (it also increments `attempts`). */
-  readonly attempt?: number;
+  /**
+   * Set on claims: the job's attempt in its BullMQ series that makes this claim, stored as the history
+   * entry's `attempt`. (The claim also adds one to the order's `attempts`, its count of claims.)
+   */
+  readonly jobAttempt?: number;
   readonly reason?: string;
   /** Extra fields to set with the move (e.g. `lastError`). */
   readonly set?: Readonly<Record<string, unknown>>;
@@ -49,7 +52,7 @@ export function buildTransition(request: TransitionRequest): TransitionSpec {
   }
   const at = request.at ?? new Date();
   const entry: Record<string, unknown> = { status: request.to, at };
-  if (request.attempt !== undefined) entry.attempt = request.attempt;
+  if (request.jobAttempt !== undefined) entry.attempt = request.jobAttempt;
   if (request.reason !== undefined) entry.reason = truncateReason(request.reason);
   const set: Record<string, unknown> = { ...request.set, status: request.to, updatedAt: at };
   if (request.to === 'PROCESSED') set.processedAt = at;
@@ -64,4 +67,25 @@ export function buildTransition(request: TransitionRequest): TransitionSpec {
 
 export function truncateReason(reason: string): string {
   return reason.length > REASON_LIMIT ? `${reason.slice(0, REASON_LIMIT - 1)}…` : reason;
+}
+
+/**
+ * What the conditional update of {@link buildTransition} does, applied to a plain order: the order
+ * after the move, or null when it is in none of the expected states. For in-memory fakes of the
+ * repositories; it reads the very spec the repositories send to MongoDB, so the two cannot drift.
+ */
+export function applyTransitionSpec<T extends Order>(order: T, request: TransitionRequest): T | null {
+  const spec = buildTransition(request);
+  if (!spec.filter.status.$in.includes(order.status)) return null;
+  const { $set, $push, $inc } = spec.update as {
+    $set: Partial<Order>;
+    $push: { history: { $each: HistoryEntry[]; $slice: number } };
+    $inc?: { attempts: number };
+  };
+  return {
+    ...order,
+    ...$set,
+    attempts: order.attempts + ($inc?.attempts ?? 0),
+    history: [...order.history, ...$push.history.$each].slice($push.history.$slice),
+  };
 }

@@ -7,10 +7,14 @@ import type { OrderDocument } from './order-model.js';
  * lookup on the primary index however many orders the collection holds). Only orders not yet marked
  * are touched, so a late or repeated mark never moves an earlier `enqueuedAt`.
  */
-export async function markOrdersEnqueued(Order: Model<OrderDocument>, ids: readonly string[], at: Date): Promise<void> {
+export async function markOrdersEnqueued(
+  OrderModel: Model<OrderDocument>,
+  ids: readonly string[],
+  at: Date,
+): Promise<void> {
   if (ids.length === 0) return;
   // Straight to the driver: ids are ours (order ids the caller just stored or read), nothing to cast.
-  await Order.collection.bulkWrite(
+  await OrderModel.collection.bulkWrite(
     ids.map((id) => ({
       updateOne: { filter: { _id: id, enqueuedAt: null } as never, update: { $set: { enqueuedAt: at } } },
     })),

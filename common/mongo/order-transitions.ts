@@ -10,14 +10,14 @@ import type { OrderDocument } from './order-model.js';
  * Resolves with the order after the move, or null when the order is missing or in another state.
  */
 export async function transitionOrder(
-  Order: Model<OrderDocument>,
+  OrderModel: Model<OrderDocument>,
   id: string,
   request: TransitionRequest,
 ): Promise<Order | null> {
   const spec = buildTransition(request);
   // Straight to the driver: the filter and update are built here from validated values (no user
   // input, nothing for mongoose to cast or sanitize), and this is the hot path of every attempt.
-  const doc = await Order.collection.findOneAndUpdate({ _id: id, ...spec.filter } as never, spec.update, {
+  const doc = await OrderModel.collection.findOneAndUpdate({ _id: id, ...spec.filter } as never, spec.update, {
     returnDocument: 'after',
   });
   return doc ? toOrder(doc as unknown as OrderDocument) : null;
@@ -28,17 +28,17 @@ export async function transitionOrder(
  * `updateOne`, nothing read back). True when the order was in an expected state and moved.
  */
 export async function applyTransition(
-  Order: Model<OrderDocument>,
+  OrderModel: Model<OrderDocument>,
   id: string,
   request: TransitionRequest,
 ): Promise<boolean> {
   const spec = buildTransition(request);
-  const result = await Order.collection.updateOne({ _id: id, ...spec.filter } as never, spec.update);
+  const result = await OrderModel.collection.updateOne({ _id: id, ...spec.filter } as never, spec.update);
   return result.modifiedCount === 1;
 }
 
 /** Reads one order as a plain object, or null. */
-export async function findOrderById(Order: Model<OrderDocument>, id: string): Promise<Order | null> {
-  const doc = await Order.findById(id).lean();
+export async function findOrderById(OrderModel: Model<OrderDocument>, id: string): Promise<Order | null> {
+  const doc = await OrderModel.findById(id).lean();
   return doc ? toOrder(doc as OrderDocument) : null;
 }

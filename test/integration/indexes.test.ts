@@ -282,7 +282,7 @@ const SHAPES: readonly {
     shape: 'transition by _id (cancel)',
     index: '_id_',
     residual: ['status'],
-    run: () => api.transition(seeded.failed, { to: 'CANCELLED', from: ['PENDING', 'FAILED'] }),
+    run: () => api.cancel(seeded.failed),
   },
   {
     shape: 'markEnqueued (api, reconciler)',

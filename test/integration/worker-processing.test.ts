@@ -334,10 +334,10 @@ test('when the service runs one order twice at once and once more after, then on
   const { service } = system.worker;
 
   const outcomes = await Promise.all([
-    service.attempt({ orderId: id, jobId: id, attempt: 1, isLastAttempt: false }),
-    service.attempt({ orderId: id, jobId: id, attempt: 2, isLastAttempt: false }),
+    service.attempt({ orderId: id, jobId: id, jobAttempt: 1, isLastAttempt: false }),
+    service.attempt({ orderId: id, jobId: id, jobAttempt: 2, isLastAttempt: false }),
   ]);
-  const again = await service.attempt({ orderId: id, jobId: id, attempt: 3, isLastAttempt: true });
+  const again = await service.attempt({ orderId: id, jobId: id, jobAttempt: 3, isLastAttempt: true });
 
   t.true(outcomes.every((o) => o === 'completed' || o === 'noop_terminal'));
   t.true(outcomes.includes('completed'));
@@ -373,8 +373,8 @@ test('when a job stalled out and the worker marks its PROCESSING order dead, the
   // No job: the order is as a crashed attempt left it.
   const id = await seedOrder(system, 'PROCESSING', { attempts: 1 });
 
-  // What the worker's 'failed' listener (worker/container.ts) calls for "job stalled more than allowable limit".
-  await system.worker.service.markDead(id, 'job stalled more than allowable limit');
+  // What the worker's 'failed' listener (worker/order-worker.ts) calls for "job stalled more than allowable limit".
+  await system.worker.service.onJobDead(id, 'job stalled more than allowable limit');
 
   const order = await getOrder(system, id);
   t.is(order.status, 'FAILED');

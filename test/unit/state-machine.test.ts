@@ -42,7 +42,7 @@ test('when a terminal state is the target source list, then no move leaves it', 
 
 test('when a claim is built, then it increments attempts and records the attempt in history', (t) => {
   const at = new Date('2026-01-01T00:00:00Z');
-  const spec = buildTransition({ to: 'PROCESSING', attempt: 2, at });
+  const spec = buildTransition({ to: 'PROCESSING', jobAttempt: 2, at });
   t.deepEqual(spec.filter, { status: { $in: sourcesOf('PROCESSING') } });
   t.deepEqual(spec.update.$inc, { attempts: 1 });
   const push = spec.update.$push as { history: { $each: unknown[]; $slice: number } };

@@ -7,6 +7,7 @@ import {
   OrderNotFoundError,
   type OrderProcessingService,
 } from '../services/order-processing-service.js';
+import type { RestartSeries } from './job-series.js';
 
 export interface ProcessorMetrics {
   readonly jobs: Counter<'outcome'>;
@@ -14,7 +15,7 @@ export interface ProcessorMetrics {
 }
 
 /**
- * Job → service: works out the attempt, runs it in the job's log context and in a `process-order`
+ * Job → service: works out the job's attempt in its series, runs it in the job's log context and in a `process-order`
  * span whose parent is the span that added the job (the api's request, from the job's `trace`
  * headers), maps errors for BullMQ. Without a tracing SDK the span is a no-op.
  */
@@ -23,8 +24,8 @@ export function createOrderProcessor(deps: {
   readonly logger: Logger;
   readonly logContext: LogContext;
   readonly metrics: ProcessorMetrics;
-  /** Sets the job's attempts-made counter back to 0, in Redis and on the job object. */
-  readonly resetAttempts: (job: Job<ProcessOrderJobData>) => Promise<void>;
+  /** Gives a job a fresh series of attempts (see job-series.ts). */
+  readonly restartSeries: RestartSeries;
 }) {
   const { service, logger, logContext, metrics } = deps;
   // A proxy: it follows whichever tracer provider is registered, now or later (none: no-op spans).
@@ -69,30 +70,34 @@ export function createOrderProcessor(deps: {
     // A dead job retried as it is (Bull Board's Retry keeps attemptsMade) would get one run and no
     // back-off. Operators expect a retry to mean "try again properly", and the DLQ API resets the
     // counters, so the worker gives such a job a fresh series of attempts too.
-    const revived = job.attemptsMade >= maxAttempts;
-    if (revived) await deps.resetAttempts(job);
-    const attempt = job.attemptsMade + 1;
+    if (job.attemptsMade >= maxAttempts && token) return restart(job, token, span, 'job past its attempts');
+    const jobAttempt = job.attemptsMade + 1;
     const spanContext = span.spanContext();
     const fields = {
       correlationId: job.data.correlationId,
       orderId: job.data.orderId,
       jobId: job.id,
-      attempt,
+      // The public log field and span attribute keep their name: it is the job's attempt in its series.
+      attempt: jobAttempt,
       // Joins the log lines of the job to its trace when tracing is on.
       traceId: isSpanContextValid(spanContext) ? spanContext.traceId : undefined,
     };
-    span.setAttribute('job.attempt', attempt);
+    span.setAttribute('job.attempt', jobAttempt);
     return logContext.run(fields, async () => {
       const end = metrics.duration.startTimer();
+      const isLastAttempt = jobAttempt >= maxAttempts;
       try {
         const outcome = await service.attempt({
           orderId: job.data.orderId,
           jobId: job.id ?? job.data.orderId,
-          attempt,
-          isLastAttempt: attempt >= maxAttempts,
-          claimReason: revived ? 'dead job retried from the dashboard; attempts start again' : undefined,
+          jobAttempt,
+          isLastAttempt,
           signal,
         });
+        if (outcome === 'restart_series' && token) {
+          end({ outcome });
+          return await restart(job, token, span, 'dead order taken mid-series');
+        }
         end({ outcome });
         metrics.jobs.inc({ outcome });
         span.setAttribute('job.outcome', outcome);
@@ -109,7 +114,8 @@ export function createOrderProcessor(deps: {
           await job.moveToWait(token);
           throw new WaitingError();
         }
-        const outcome = attempt >= maxAttempts || err instanceof OrderNotFoundError ? 'dead' : 'failed_retry';
+        // The job is dead when no retry follows; the service already sent the order down onJobDead.
+        const outcome = isLastAttempt || err instanceof OrderNotFoundError ? 'dead' : 'failed_retry';
         end({ outcome });
         metrics.jobs.inc({ outcome });
         span.setAttribute('job.outcome', outcome);
@@ -121,5 +127,17 @@ export function createOrderProcessor(deps: {
         throw err;
       }
     });
+  }
+
+  /** Restarts the job's series (public BullMQ API), then tells the worker the job went back to waiting. */
+  async function restart(job: Job<ProcessOrderJobData>, token: string, span: Span, why: string): Promise<never> {
+    metrics.jobs.inc({ outcome: 'restart_series' });
+    span.setAttribute('job.outcome', 'restart_series');
+    logger.warn(
+      { orderId: job.data.orderId, jobId: job.id, attemptsMade: job.attemptsMade, why },
+      'dead job retried as it was; its series of attempts starts again',
+    );
+    await deps.restartSeries(job, token);
+    throw new WaitingError();
   }
 }

@@ -1,31 +1,32 @@
-import { applyTransition, findOrderById, transitionOrder, type Order, type OrderModels } from '#common';
+import { applyTransition, findOrderById, orderMoves, transitionOrder, type Order, type OrderModels } from '#common';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
-/** Data access for the worker: the moves of an attempt, each one atomic conditional update. */
+/**
+ * Data access for the worker: executes the order's named moves (common/domain/order-moves.ts), each
+ * one atomic conditional update, and records effects.
+ */
 export function createWorkerOrderRepository({ models }: { readonly models: OrderModels }) {
-  const { Order, Effect } = models;
+  const { Order: OrderModel, Effect } = models;
   return {
-    findById: (id: string) => findOrderById(Order, id),
+    findById: (id: string) => findOrderById(OrderModel, id),
 
-    /**
-     * Claims the order for an attempt: PENDING, FAILED (a retried dead job) or PROCESSING (an earlier
-     * attempt crashed or stalled) → PROCESSING, adding one to `attempts`. Null when it is in none of those.
-     */
-    claim: (id: string, attempt: number, reason?: string): Promise<Order | null> =>
-      transitionOrder(Order, id, { to: 'PROCESSING', from: ['PENDING', 'FAILED', 'PROCESSING'], attempt, reason }),
+    /** {@link orderMoves.claim}; adds one to the order's claims (`attempts`). Null when it is in neither source. */
+    claim: (id: string, jobAttempt: number): Promise<Order | null> =>
+      transitionOrder(OrderModel, id, orderMoves.claim(jobAttempt)),
 
-    /** PROCESSING → PROCESSED at `at`; true when it moved (one updateOne, nothing read back). */
-    complete: (id: string, at: Date = new Date()) =>
-      applyTransition(Order, id, { to: 'PROCESSED', from: ['PROCESSING'], at }),
+    /** {@link orderMoves.claimDead}: a dead order taken by the first attempt of a fresh series. */
+    claimDead: (id: string, jobAttempt: number): Promise<Order | null> =>
+      transitionOrder(OrderModel, id, orderMoves.claimDead(jobAttempt)),
 
-    /** An attempt failed and BullMQ will retry: back to PENDING with the error recorded. */
-    scheduleRetry: (id: string, error: string) =>
-      transitionOrder(Order, id, { to: 'PENDING', from: ['PROCESSING'], reason: error, set: { lastError: error } }),
+    /** {@link orderMoves.complete} at `at`; true when it moved (one updateOne, nothing read back). */
+    complete: (id: string, at: Date = new Date()) => applyTransition(OrderModel, id, orderMoves.complete(at)),
 
-    /** Attempts exhausted or unrecoverable: FAILED, the dead letter. */
-    fail: (id: string, error: string) =>
-      transitionOrder(Order, id, { to: 'FAILED', from: ['PROCESSING'], reason: error, set: { lastError: error } }),
+    /** {@link orderMoves.scheduleRetry}. */
+    scheduleRetry: (id: string, error: string) => transitionOrder(OrderModel, id, orderMoves.scheduleRetry(error)),
+
+    /** {@link orderMoves.fail}: the dead letter. */
+    fail: (id: string, error: string) => transitionOrder(OrderModel, id, orderMoves.fail(error)),
 
     /**
      * Records the business effect under the order id. A second run finds it already there and
@@ -35,7 +36,7 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
       orderId: string;
       totalCents: number;
       currency: string;
-      attempt: number;
+      jobAttempt: number;
       jobId: string;
     }): Promise<boolean> {
       try {
@@ -43,7 +44,8 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
           _id: effect.orderId,
           totalCents: effect.totalCents,
           currency: effect.currency,
-          attempt: effect.attempt,
+          // The stored field keeps its name: the job's attempt that produced the effect.
+          attempt: effect.jobAttempt,
           jobId: effect.jobId,
           createdAt: new Date(),
         } as never);

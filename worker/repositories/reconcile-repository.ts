@@ -12,11 +12,11 @@ export type ReconcileRepository = ReturnType<typeof createReconcileRepository>;
 
 /** The reconciler's reads and its one write, each served by an index of order-model.ts. */
 export function createReconcileRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }) {
-  const { Order } = models;
+  const { Order: OrderModel } = models;
   return {
     /** PENDING orders whose job was never confirmed in Redis, created before `before` (oldest first). */
     async findUnqueued(before: Date, limit: number): Promise<Order[]> {
-      const docs = await Order.find({
+      const docs = await OrderModel.find({
         status: 'PENDING',
         enqueuedAt: null,
         createdAt: mongoose.trusted({ $lt: before }),
@@ -46,7 +46,7 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
             ],
           }
         : { updatedAt: mongoose.trusted({ $lt: before }) };
-      const docs = await Order.find({ status, ...range })
+      const docs = await OrderModel.find({ status, ...range })
         .sort({ status: 1, updatedAt: 1, _id: 1 })
         .limit(limit)
         .maxTimeMS(QUERY_MAX_TIME_MS)
@@ -54,6 +54,6 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       return (docs as OrderDocument[]).map(toOrder);
     },
 
-    markEnqueuedMany: (ids: readonly string[], at: Date) => markOrdersEnqueued(Order, ids, at),
+    markEnqueuedMany: (ids: readonly string[], at: Date) => markOrdersEnqueued(OrderModel, ids, at),
   };
 }

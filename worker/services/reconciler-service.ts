@@ -20,8 +20,8 @@ export interface ReconcileReport {
 /** Where an order's job stands in Redis. */
 export type JobPresence = 'missing' | 'failed' | 'queued';
 
-/** Redis-side needs of the reconciler. */
-export interface ReconcileQueue {
+/** Redis-side needs of the reconciler: the jobs of the `orders` queue. */
+export interface OrderJobStore {
   /** Adds the jobs of these orders (job id = order id, so existing jobs are left as they are). */
   enqueueMany(orders: readonly { readonly id: string; readonly correlationId: string }[]): Promise<void>;
   /** For each id, where its job stands (one round trip). */
@@ -39,17 +39,17 @@ export type Reconciler = ReturnType<typeof createReconciler>;
  * adds nothing twice. Bounded: at most `batchSize` × `maxPages` orders per kind per tick.
  */
 export function createReconciler(deps: {
-  readonly orders: ReconcileRepository;
-  /** Marks an order FAILED (from PROCESSING) when its job is dead but the order never heard. */
-  readonly markDead: (orderId: string, reason: string) => Promise<void>;
-  readonly queue: ReconcileQueue;
+  readonly repository: ReconcileRepository;
+  /** The worker's one path for an order whose job is dead (PROCESSING → FAILED); see the processing service. */
+  readonly onJobDead: (orderId: string, reason: string) => Promise<unknown>;
+  readonly jobs: OrderJobStore;
   readonly logger: Logger;
   readonly graceMs: number;
   readonly batchSize?: number;
   readonly maxPages?: number;
   readonly now?: () => Date;
 }) {
-  const { orders, queue, logger } = deps;
+  const { repository, jobs, logger } = deps;
   const batchSize = deps.batchSize ?? 500;
   const maxPages = deps.maxPages ?? 10;
   const now = deps.now ?? (() => new Date());
@@ -57,8 +57,8 @@ export function createReconciler(deps: {
   /** One round trip to Redis and one to MongoDB for a whole batch. */
   async function requeue(batch: readonly Order[]): Promise<void> {
     if (batch.length === 0) return;
-    await queue.enqueueMany(batch);
-    await orders.markEnqueuedMany(
+    await jobs.enqueueMany(batch);
+    await repository.markEnqueuedMany(
       batch.map((o) => o.id),
       now(),
     );
@@ -76,7 +76,7 @@ export function createReconciler(deps: {
         truncated: false,
       };
 
-      const unqueued = await orders.findUnqueued(before, batchSize);
+      const unqueued = await repository.findUnqueued(before, batchSize);
       report.unqueued = unqueued.length;
       if (unqueued.length === batchSize) report.truncated = true;
       await requeue(unqueued);
@@ -85,10 +85,10 @@ export function createReconciler(deps: {
       for (const status of ['PENDING', 'PROCESSING'] as const) {
         let after: { updatedAt: Date; id: string } | undefined;
         for (let page = 0; page < maxPages; page += 1) {
-          const batch = await orders.findInFlight(status, before, batchSize, after);
+          const batch = await repository.findInFlight(status, before, batchSize, after);
           if (batch.length === 0) break;
           report.scanned += batch.length;
-          const states = await queue.jobStates(batch.map((o) => o.id));
+          const states = await jobs.jobStates(batch.map((o) => o.id));
           const missing = batch.filter((_, i) => states[i] === 'missing');
           if (missing.length > 0) {
             logger.warn(
@@ -105,12 +105,12 @@ export function createReconciler(deps: {
               if (order.status === 'PENDING') {
                 // Reprocess moved the order to PENDING but its job was never retried.
                 logger.warn({ orderId: order.id }, 'PENDING order with a dead job; retrying the job');
-                await queue.retryFailed(order.id);
+                await jobs.retryFailed(order.id);
                 report.reenqueued += 1;
               } else {
                 // The job died (e.g. stalled too often) but the order was never told.
                 logger.warn({ orderId: order.id }, 'PROCESSING order with a dead job; marking it FAILED');
-                await deps.markDead(order.id, 'job failed without finishing the order (found by the reconciler)');
+                await deps.onJobDead(order.id, 'job failed without finishing the order (found by the reconciler)');
               }
             }
           }

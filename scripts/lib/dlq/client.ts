@@ -1,5 +1,5 @@
 import type { OrderView } from '#common';
-import type { DeadJobInfo } from '../../../api/repositories/order-queue.js';
+import type { DeadJobInfo } from '../../../api/repositories/order-jobs.js';
 
 /** GET /dlq's view of a failed job (DESIGN.md): what the api's queue repository reports. */
 export type DeadJob = DeadJobInfo;

@@ -7,7 +7,7 @@ import {
   type ProcessOrderJobData,
 } from '#common';
 
-export type OrderQueue = ReturnType<typeof createOrderQueue>;
+export type OrderJobs = ReturnType<typeof createOrderJobs>;
 
 /** What the dead-letter views show of a failed job (never a full stack trace). */
 export interface DeadJobInfo {
@@ -44,10 +44,10 @@ function isQueued(state: string): boolean {
 }
 
 /**
- * The api's side of the `orders` queue. The job id is the order id, so adding the job of an order
+ * The api's side of the `orders` queue's jobs: add one, read a dead one, revive one. The job id is the order id, so adding the job of an order
  * twice leaves one job. `timeoutMs` bounds each call even while the connection is still opening.
  */
-export function createOrderQueue({
+export function createOrderJobs({
   queue,
   timeoutMs,
 }: {

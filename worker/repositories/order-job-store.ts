@@ -1,16 +1,19 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { PROCESS_ORDER_JOB, type ProcessOrderJobData } from '#common';
-import type { ReconcileQueue } from '../services/reconciler-service.js';
+import type { OrderJobStore } from '../services/reconciler-service.js';
 
-/** The reconciler's view of the `orders` queue: add a job by order id, check which jobs exist. */
-export function createReconcileQueue({
+/**
+ * The reconciler's view of the `orders` queue's jobs: add a job by order id, check which jobs exist,
+ * retry a dead one with its attempts reset (BullMQ's public `Job.retry`).
+ */
+export function createOrderJobStore({
   queue,
   redis,
 }: {
   readonly queue: Queue<ProcessOrderJobData>;
   readonly redis: Redis;
-}): ReconcileQueue {
+}): OrderJobStore {
   return {
     async enqueueMany(orders) {
       await queue.addBulk(

@@ -1,0 +1,61 @@
+import type { Order, OrderStatus } from './order.js';
+import { canTransition, type TransitionRequest } from './state-machine.js';
+
+/**
+ * Why a dead order runs again when its job was retried as it was (Bull Board's Retry), not through
+ * the DLQ API's reprocess: the worker restarts the job's series, so its attempts start again.
+ */
+export const DEAD_JOB_RETRIED_REASON = 'dead job retried from the dashboard; attempts start again';
+
+/** The prefix of every reprocess's history reason (the DLQ service recognises a repeated call by it). */
+export const REPROCESS_REASON = 'reprocess requested';
+
+/**
+ * A named move: `to` from exactly `from`, each pair checked against the state machine once, when this
+ * module loads, so a move the state machine does not allow fails at start, not in production.
+ */
+function move(to: OrderStatus, from: readonly OrderStatus[]) {
+  const illegal = from.filter((s) => !canTransition(s, to));
+  if (illegal.length > 0) throw new Error(`order move ${illegal.join(',')} -> ${to} is not in the state machine`);
+  return (extra: Omit<TransitionRequest, 'to' | 'from'> = {}): TransitionRequest => ({ ...extra, to, from });
+}
+
+const toProcessing = move('PROCESSING', ['PENDING', 'PROCESSING']);
+const fromDeadToProcessing = move('PROCESSING', ['FAILED']);
+const toProcessed = move('PROCESSED', ['PROCESSING']);
+const backToPending = move('PENDING', ['PROCESSING']);
+const toFailed = move('FAILED', ['PROCESSING']);
+const toCancelled = move('CANCELLED', ['PENDING', 'FAILED']);
+const reprocessed = move('PENDING', ['FAILED']);
+
+/**
+ * The order's named moves, the only ones the code makes: each returns the {@link TransitionRequest}
+ * a repository executes as one atomic conditional update. `jobAttempt` is the job's attempt in its
+ * current BullMQ series (1-based); it is what `history[].attempt` records. A claim also adds one to
+ * the order's `attempts` (its count of claims).
+ */
+export const orderMoves = {
+  /** An attempt takes the order: PENDING, or PROCESSING left by a crashed or stalled attempt. */
+  claim: (jobAttempt: number) => toProcessing({ jobAttempt }),
+  /** The first attempt of a fresh series takes a dead order whose job was retried as it was. */
+  claimDead: (jobAttempt: number) => fromDeadToProcessing({ jobAttempt, reason: DEAD_JOB_RETRIED_REASON }),
+  /** The business step succeeded (terminal). */
+  complete: (at: Date = new Date()) => toProcessed({ at }),
+  /** The attempt failed and a retry of the job follows. */
+  scheduleRetry: (error: string) => backToPending({ reason: error, set: { lastError: error } }),
+  /** The job is dead (attempts spent, unrecoverable, stalled out): the order is the dead letter. */
+  fail: (error: string) => toFailed({ reason: error, set: { lastError: error } }),
+  /** The client cancelled it through the API (terminal). */
+  cancel: () => toCancelled({ reason: 'cancelled through the API' }),
+  /** An operator brought a dead order back through the DLQ API. */
+  reprocess: (actor: string, why?: string) =>
+    reprocessed({ reason: `${REPROCESS_REASON} by ${actor}${why ? `: ${why}` : ''}` }),
+} as const;
+
+/** True when the order left FAILED through a reprocess and has not failed again or finished since. */
+export function reprocessedSinceLastFailure(order: Order): boolean {
+  if (order.status !== 'PENDING' && order.status !== 'PROCESSING') return false;
+  const lastFailed = order.history.findLastIndex((h) => h.status === 'FAILED');
+  const lastReprocess = order.history.findLastIndex((h) => h.reason?.startsWith(REPROCESS_REASON) ?? false);
+  return lastReprocess > lastFailed;
+}

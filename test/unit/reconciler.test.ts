@@ -1,0 +1,137 @@
+import test from 'ava';
+import { createLogger, toOrder, type Order, type OrderDocument, type OrderStatus } from '#common';
+import { createFakeOrderJobStore } from '../../worker/repositories/fake-order-job-store.js';
+import { createFakeReconcileRepository } from '../../worker/repositories/fake-reconcile-repository.js';
+import { createReconciler } from '../../worker/services/reconciler-service.js';
+import { storedOrder } from '../helpers/orders.js';
+
+const logger = createLogger({ service: 'test', level: 'silent' });
+const NOW = new Date('2026-01-01T12:00:00Z');
+const GRACE_MS = 60_000;
+const OLD = new Date(NOW.getTime() - 10 * GRACE_MS);
+
+const order = (status: OrderStatus, overrides: Partial<OrderDocument> = {}) =>
+  toOrder(storedOrder(status, { updatedAt: OLD, ...overrides }, OLD));
+
+function build(seed: Order[], jobs: Parameters<typeof createFakeOrderJobStore>[0] = {}, bounds = {}) {
+  const repository = createFakeReconcileRepository(seed);
+  const store = createFakeOrderJobStore(jobs);
+  const dead: string[] = [];
+  const reconciler = createReconciler({
+    repository,
+    jobs: store,
+    onJobDead: (orderId) => {
+      dead.push(orderId);
+      return Promise.resolve(true);
+    },
+    logger,
+    graceMs: GRACE_MS,
+    now: () => NOW,
+    ...bounds,
+  });
+  return { reconciler, repository, store, dead };
+}
+
+test('when a PENDING order was never enqueued, then its job is added and enqueuedAt recorded', async (t) => {
+  const o = order('PENDING', { enqueuedAt: null });
+  const { reconciler, repository, store } = build([o], {});
+
+  const report = await reconciler.tick();
+
+  t.like(report, { unqueued: 1, reenqueued: 1, missingJob: 0, truncated: false });
+  t.is(store.jobs.get(o.id), 'queued');
+  t.deepEqual(repository.orders.get(o.id)?.enqueuedAt, NOW);
+});
+
+test('when an unqueued order is younger than the grace period, then it is left to the api', async (t) => {
+  const young = new Date(NOW.getTime() - GRACE_MS / 2);
+  const o = toOrder(storedOrder('PENDING', { enqueuedAt: null }, young));
+  const { reconciler, store } = build([o]);
+
+  const report = await reconciler.tick();
+
+  t.is(report.unqueued, 0);
+  t.false(store.jobs.has(o.id));
+});
+
+for (const status of ['PENDING', 'PROCESSING'] as const) {
+  test(`when a ${status} order's job is missing from Redis, then it is added again`, async (t) => {
+    const o = order(status);
+    const { reconciler, store } = build([o]);
+
+    const report = await reconciler.tick();
+
+    t.like(report, { missingJob: 1, reenqueued: 1, scanned: 1 });
+    t.is(store.jobs.get(o.id), 'queued');
+  });
+}
+
+test('when an in-flight order has its job queued, then nothing is done', async (t) => {
+  const o = order('PENDING');
+  const { reconciler, store, dead } = build([o], { [o.id]: 'queued' });
+
+  const report = await reconciler.tick();
+
+  t.like(report, { missingJob: 0, failedJob: 0, reenqueued: 0, scanned: 1 });
+  t.deepEqual(store.retried, []);
+  t.deepEqual(dead, []);
+});
+
+test('when a PENDING order has a failed job, then the job is retried and the order is not marked dead', async (t) => {
+  const o = order('PENDING');
+  const { reconciler, store, dead } = build([o], { [o.id]: 'failed' });
+
+  const report = await reconciler.tick();
+
+  t.like(report, { failedJob: 1, reenqueued: 1 });
+  t.deepEqual(store.retried, [o.id]);
+  t.deepEqual(dead, []);
+});
+
+test('when a PROCESSING order has a failed job, then it goes down onJobDead and its job stays dead', async (t) => {
+  const o = order('PROCESSING', { attempts: 1 });
+  const { reconciler, store, dead } = build([o], { [o.id]: 'failed' });
+
+  const report = await reconciler.tick();
+
+  t.like(report, { failedJob: 1, reenqueued: 0 });
+  t.deepEqual(dead, [o.id]);
+  t.deepEqual(store.retried, []);
+});
+
+test('when more unqueued orders wait than one batch, then the tick takes one batch and says it was truncated', async (t) => {
+  const orders = Array.from({ length: 5 }, (_, i) =>
+    order('PENDING', { enqueuedAt: null, createdAt: new Date(OLD.getTime() + i) }),
+  );
+  const { reconciler, store } = build(orders, {}, { batchSize: 3 });
+
+  const report = await reconciler.tick();
+
+  t.true(report.truncated);
+  t.is(report.unqueued, 3);
+  // The same tick's walk over PENDING orders finds the other two with no job, and adds them too.
+  t.is(report.missingJob, 2);
+  t.is(store.jobs.size, 5);
+});
+
+test('when more in-flight orders exist than the pages allow, then the walk stops there and says it was truncated', async (t) => {
+  const orders = Array.from({ length: 7 }, (_, i) => order('PROCESSING', { updatedAt: new Date(OLD.getTime() + i) }));
+  const queued = Object.fromEntries(orders.map((o) => [o.id, 'queued' as const]));
+  const { reconciler } = build(orders, queued, { batchSize: 2, maxPages: 2 });
+
+  const report = await reconciler.tick();
+
+  t.true(report.truncated);
+  t.is(report.scanned, 4);
+});
+
+test('when the in-flight orders fit in the pages, then every one is scanned and the tick is not truncated', async (t) => {
+  const orders = Array.from({ length: 5 }, (_, i) => order('PENDING', { updatedAt: new Date(OLD.getTime() + i) }));
+  const queued = Object.fromEntries(orders.map((o) => [o.id, 'queued' as const]));
+  const { reconciler } = build(orders, queued, { batchSize: 2, maxPages: 3 });
+
+  const report = await reconciler.tick();
+
+  t.false(report.truncated);
+  t.is(report.scanned, 5);
+});

@@ -1,0 +1,110 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Gauge } from 'prom-client';
+import {
+  withTimeout,
+  ORDERS_QUEUE,
+  type Config,
+  type LogContext,
+  type Logger,
+  type ProcessOrderJobData,
+} from '#common';
+import { createSeriesRestart } from './processors/job-series.js';
+import { createOrderProcessor, type ProcessorMetrics } from './processors/order-processor.js';
+import type { OrderProcessingService } from './services/order-processing-service.js';
+import { LOCK_DURATION_MS, MAX_STALLED_COUNT, STALLED_INTERVAL_MS } from './settings.js';
+
+/** How long the jobs aborted at the shutdown bound get to hand themselves back before a forced close. */
+const HAND_BACK_MS = 3000;
+
+/** BullMQ's failed reason for a job that stalled more than `maxStalledCount` times. */
+const STALLED_OUT = /stalled more than allowable limit/;
+
+export interface OrderWorker {
+  readonly worker: Worker<ProcessOrderJobData>;
+  /** Starts taking jobs; resolves once the worker is connected to Redis. */
+  start(): Promise<void>;
+  /**
+   * Stops taking jobs, bounded in three tiers: wait up to `timeoutMs` for active jobs; past that,
+   * abort them so each hands its job back to the wait list (up to 3 s); past that, close by force
+   * (the stalled check hands the jobs back once their locks expire). True when every job finished.
+   */
+  close(timeoutMs: number): Promise<boolean>;
+}
+
+/** The BullMQ worker of the `orders` queue, with its event handlers and its bounded close. */
+export function createOrderWorker(deps: {
+  readonly connection: Redis;
+  readonly config: Pick<Config, 'queuePrefix' | 'workerConcurrency'>;
+  readonly workerId: string;
+  /** Runs each attempt; its `onJobDead` also takes the orders of jobs that stalled out. */
+  readonly service: OrderProcessingService;
+  readonly metrics: ProcessorMetrics & { readonly active: Gauge };
+  readonly logContext: LogContext;
+  readonly logger: Logger;
+}): OrderWorker {
+  const { config, service, metrics, logger } = deps;
+  const processor = createOrderProcessor({
+    service,
+    logger,
+    logContext: deps.logContext,
+    metrics,
+    restartSeries: createSeriesRestart({ logger }),
+  });
+  const worker = new Worker<ProcessOrderJobData, string>(
+    ORDERS_QUEUE,
+    // Counted around the processor itself: a job handed back or restarted emits no 'completed' or
+    // 'failed', and a job failed for stalling never ran here.
+    async (job, token, signal) => {
+      metrics.active.inc();
+      try {
+        return await processor(job, token, signal);
+      } finally {
+        metrics.active.dec();
+      }
+    },
+    {
+      connection: deps.connection,
+      prefix: config.queuePrefix,
+      concurrency: config.workerConcurrency,
+      name: deps.workerId,
+      lockDuration: LOCK_DURATION_MS,
+      stalledInterval: STALLED_INTERVAL_MS,
+      maxStalledCount: MAX_STALLED_COUNT,
+      autorun: false,
+    },
+  );
+  worker.on('failed', (job, err) => {
+    // A job that stalled too often fails without its processor running: bring the order along.
+    if (!job || !STALLED_OUT.test(err.message)) return;
+    logger.error({ orderId: job.data.orderId, jobId: job.id, err }, 'job failed after stalling; marking order FAILED');
+    service
+      .onJobDead(job.data.orderId, err.message)
+      .catch((e: unknown) => logger.error({ err: e }, 'could not mark order FAILED'));
+  });
+  worker.on('error', (err) => logger.error({ err }, 'worker error'));
+
+  return {
+    worker,
+    async start() {
+      void worker.run().catch((err: unknown) => logger.error({ err }, 'worker loop stopped'));
+      await worker.waitUntilReady();
+    },
+    async close(timeoutMs) {
+      try {
+        // close() waits for active jobs and has no bound of its own.
+        await withTimeout(worker.close(), timeoutMs, `active jobs did not finish within ${timeoutMs} ms`);
+        return true;
+      } catch (err) {
+        // Past the bound: abort the running attempts; each hands its job back to the wait list.
+        logger.warn({ err }, 'shutdown bound reached; handing unfinished jobs back to the queue');
+        worker.cancelAllJobs('shutdown');
+        await withTimeout(worker.close(), HAND_BACK_MS, 'jobs did not hand back in time').catch(async () => {
+          // Last resort: close by force; the stalled check hands the jobs back after the lock expires.
+          await worker.close(true).catch(() => undefined);
+        });
+        return false;
+      }
+    },
+  };
+}
