@@ -11,11 +11,11 @@ import {
   type Logger,
 } from '#common';
 import { createOrderWorker } from './order-worker.js';
+import { createOrderWorkflow } from './order-workflow.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
 import { createOrderJobStore } from './repositories/order-job-store.js';
 import { createWorkerOrderRepository } from './repositories/order-repository.js';
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
-import { createSimulatedStep } from './services/business-step.js';
 import { createOrderProcessingService } from './services/order-processing-service.js';
 import { createReconciler } from './services/reconciler-service.js';
 import { WORKER_MONGO_TIMEOUT_MS } from './settings.js';
@@ -39,14 +39,29 @@ export function createWorkerContainer(deps: {
   const connection = createRedisConnection(config.redisUrl, { role: 'worker', connectionName: `worker:${workerId}` });
   connection.on('error', (err) => logger.warn({ err }, 'Redis connection error; BullMQ reconnects by itself'));
 
+  const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger });
   const service = createOrderProcessingService({
     repository: createWorkerOrderRepository({ models }),
-    step: createSimulatedStep({ delayMs: config.processingDelayMs, failureRate: config.failureRate }),
+    saga: workflow.saga,
     logger,
-    onProcessed: (order) =>
-      metrics.endToEnd.observe(((order.processedAt ?? new Date()).getTime() - order.createdAt.getTime()) / 1000),
+    observer: {
+      ...workflow.observer,
+      processed: (order) => {
+        workflow.observer.processed?.(order);
+        metrics.endToEnd.observe(((order.processedAt ?? new Date()).getTime() - order.createdAt.getTime()) / 1000);
+      },
+    },
   });
-  const orders = createOrderWorker({ connection, config, workerId, service, metrics, logContext, logger });
+  const orders = createOrderWorker({
+    connection,
+    config,
+    workerId,
+    service,
+    metrics,
+    logContext,
+    logger,
+    onStep: workflow.onStep,
+  });
   const ordersQueue = createOrdersQueue(connection, { prefix: config.queuePrefix, ...config });
   const reconciler = createReconciler({
     repository: createReconcileRepository({ models }),
@@ -73,15 +88,17 @@ export function createWorkerContainer(deps: {
         logger,
         signal,
       });
-      await ensureOrderIndexes(models);
+      await Promise.all([ensureOrderIndexes(models), workflow.ensureIndexes()]);
     },
     /** Starts taking jobs and ticking the reconciler; resolves once both are connected to Redis. */
     async start(): Promise<void> {
       await Promise.all([orders.start(), schedule.start()]);
+      workflow.start();
     },
     /** Stops within about `timeoutMs` (three tiers, see order-worker.ts); true when all jobs finished. */
     async close(timeoutMs: number): Promise<boolean> {
       const [finished] = await Promise.all([orders.close(timeoutMs), schedule.close(timeoutMs)]);
+      await workflow.close();
       await ordersQueue.close().catch(() => undefined);
       await mongo.close().catch(() => undefined);
       connection.disconnect();

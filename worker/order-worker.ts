@@ -11,6 +11,7 @@ import {
 } from '#common';
 import { createSeriesRestart } from './processors/job-series.js';
 import { createOrderProcessor, type ProcessorMetrics } from './processors/order-processor.js';
+import type { SagaStepEvent } from './saga/order-saga.js';
 import type { OrderProcessingService } from './services/order-processing-service.js';
 import { LOCK_DURATION_MS, MAX_STALLED_COUNT, STALLED_INTERVAL_MS } from './settings.js';
 
@@ -42,6 +43,8 @@ export function createOrderWorker(deps: {
   readonly metrics: ProcessorMetrics & { readonly active: Gauge };
   readonly logContext: LogContext;
   readonly logger: Logger;
+  /** Told of each saga step that ends (the workflow's metrics). */
+  readonly onStep?: (event: SagaStepEvent) => void;
 }): OrderWorker {
   const { config, service, metrics, logger } = deps;
   const processor = createOrderProcessor({
@@ -50,6 +53,7 @@ export function createOrderWorker(deps: {
     logContext: deps.logContext,
     metrics,
     restartSeries: createSeriesRestart({ logger }),
+    onStep: deps.onStep,
   });
   const worker = new Worker<ProcessOrderJobData, string>(
     ORDERS_QUEUE,

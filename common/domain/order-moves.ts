@@ -1,4 +1,4 @@
-import type { Order, OrderStatus } from './order.js';
+import type { Order, OrderStatus, RejectionReason } from './order.js';
 import { canTransition, type TransitionRequest } from './state-machine.js';
 
 /**
@@ -25,6 +25,7 @@ const fromDeadToProcessing = move('PROCESSING', ['FAILED']);
 const toProcessed = move('PROCESSED', ['PROCESSING']);
 const backToPending = move('PENDING', ['PROCESSING']);
 const toFailed = move('FAILED', ['PROCESSING']);
+const toRejected = move('REJECTED', ['PROCESSING']);
 const toCancelled = move('CANCELLED', ['PENDING', 'FAILED']);
 const reprocessed = move('PENDING', ['FAILED']);
 
@@ -39,8 +40,14 @@ export const orderMoves = {
   claim: (jobAttempt: number) => toProcessing({ jobAttempt }),
   /** The first attempt of a fresh series takes a dead order whose job was retried as it was. */
   claimDead: (jobAttempt: number) => fromDeadToProcessing({ jobAttempt, reason: DEAD_JOB_RETRIED_REASON }),
-  /** The business step succeeded (terminal). */
-  complete: (at: Date = new Date()) => toProcessed({ at }),
+  /**
+   * The workflow's last step: the sale is made, and this same update writes `steps.confirm`, so the
+   * order is never confirmed without being PROCESSED (terminal).
+   */
+  complete: (at: Date = new Date()) => toProcessed({ at, set: { 'steps.confirm': { status: 'done', at } } }),
+  /** A business refusal (out of stock, payment declined): terminal, not a dead letter, never retried. */
+  reject: (reason: RejectionReason, detail: string) =>
+    toRejected({ reason: `${reason}: ${detail}`, set: { rejectionReason: reason } }),
   /** The attempt failed and a retry of the job follows. */
   scheduleRetry: (error: string) => backToPending({ reason: error, set: { lastError: error } }),
   /** The job is dead (attempts spent, unrecoverable, stalled out): the order is the dead letter. */

@@ -82,9 +82,17 @@ export function applyTransitionSpec<T extends Order>(order: T, request: Transiti
     $push: { history: { $each: HistoryEntry[]; $slice: number } };
     $inc?: { attempts: number };
   };
+  // `$set` may name a field inside a sub-document (`steps.confirm`), as MongoDB allows.
+  const set: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries($set)) {
+    const [head, ...rest] = key.split('.');
+    if (rest.length === 0) set[head] = value;
+    else
+      set[head] = { ...((set[head] ?? (order as Record<string, unknown>)[head]) as object), [rest.join('.')]: value };
+  }
   return {
     ...order,
-    ...$set,
+    ...set,
     attempts: order.attempts + ($inc?.attempts ?? 0),
     history: [...order.history, ...$push.history.$each].slice($push.history.$slice),
   };

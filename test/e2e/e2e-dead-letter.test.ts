@@ -1,6 +1,6 @@
 import test from 'ava';
 import { PUBLIC_SCOPE, orderIdFromKey, type EffectDocument, type OrderView } from '#common';
-import { failureDraw } from '../../worker/services/business-step.js';
+import { failureDraw } from '../../worker/payments/failure-draw.js';
 import {
   countBy,
   createOrders,

@@ -15,7 +15,7 @@ import {
   type OrderStatus,
 } from '#common';
 import { createWorkerContainer, type WorkerContainer } from '../../worker/container.js';
-import { failureDraw } from '../../worker/services/business-step.js';
+import { failureDraw } from '../../worker/payments/failure-draw.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { enqueuedAtRecorded } from '../helpers/api-http.js';
 import { storedOrder } from '../helpers/orders.js';

@@ -6,7 +6,7 @@ import { createPaymentProvider } from '../../worker/payments/payment-provider.js
 import { PaymentRequestError } from '../../worker/payments/payment-request-error.js';
 import { createSimulatedPaymentProvider } from '../../worker/payments/simulated-payment-provider.js';
 import { PaymentUnavailableError, type ChargeRequest } from '../../worker/saga/ports.js';
-import { failureDraw } from '../../worker/services/business-step.js';
+import { failureDraw } from '../../worker/payments/failure-draw.js';
 
 const request = (orderId: string, extra: Partial<ChargeRequest> = {}): ChargeRequest => ({
   orderId,

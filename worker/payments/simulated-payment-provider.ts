@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PaymentUnavailableError, type Charge, type ChargeRequest, type PaymentPort } from '../saga/ports.js';
-import { failureDraw } from '../services/business-step.js';
+import { failureDraw } from './failure-draw.js';
 import { recordPaymentCall, type PaymentMetrics } from './payment-metrics.js';
 import { PaymentRequestError } from './payment-request-error.js';
 

@@ -1,10 +1,12 @@
 import { SpanKind, SpanStatusCode, isSpanContextValid, trace, type Span } from '@opentelemetry/api';
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Counter, Histogram } from 'prom-client';
 import { extractTraceContext, type LogContext, type Logger, type ProcessOrderJobData } from '#common';
+import type { SagaStepEvent } from '../saga/order-saga.js';
 import {
   AttemptAbandonedError,
   OrderNotFoundError,
+  WaitForProviderError,
   type OrderProcessingService,
 } from '../services/order-processing-service.js';
 import type { RestartSeries } from './job-series.js';
@@ -26,6 +28,8 @@ export function createOrderProcessor(deps: {
   readonly metrics: ProcessorMetrics;
   /** Gives a job a fresh series of attempts (see job-series.ts). */
   readonly restartSeries: RestartSeries;
+  /** Told of each saga step that ends (step metrics); it must not throw. */
+  readonly onStep?: (event: SagaStepEvent) => void;
 }) {
   const { service, logger, logContext, metrics } = deps;
   // A proxy: it follows whichever tracer provider is registered, now or later (none: no-op spans).
@@ -93,6 +97,7 @@ export function createOrderProcessor(deps: {
           jobAttempt,
           isLastAttempt,
           signal,
+          onStep: progressOf(job),
         });
         if (outcome === 'restart_series' && token) {
           end({ outcome });
@@ -114,6 +119,18 @@ export function createOrderProcessor(deps: {
           await job.moveToWait(token);
           throw new WaitingError();
         }
+        if (err instanceof WaitForProviderError && token) {
+          // The breaker is open: the job waits for it in the delayed set; moving it there spends no attempt.
+          end({ outcome: 'waiting_provider' });
+          metrics.jobs.inc({ outcome: 'waiting_provider' });
+          span.setAttribute('job.outcome', 'waiting_provider');
+          logger.warn(
+            { delayMs: err.delayMs },
+            'payment provider unavailable; job delayed without spending an attempt',
+          );
+          await job.moveToDelayed(Date.now() + err.delayMs, token);
+          throw new DelayedError();
+        }
         // The job is dead when no retry follows; the service already sent the order down onJobDead.
         const outcome = isLastAttempt || err instanceof OrderNotFoundError ? 'dead' : 'failed_retry';
         end({ outcome });
@@ -127,6 +144,18 @@ export function createOrderProcessor(deps: {
         throw err;
       }
     });
+  }
+
+  /**
+   * Each saga step that ends is the job's progress (Bull Board shows it with the job) and a line of the
+   * job's log; both best effort (a Redis hiccup must not fail the order's step).
+   */
+  function progressOf(job: Job<ProcessOrderJobData>) {
+    return (event: SagaStepEvent) => {
+      deps.onStep?.(event);
+      void job.updateProgress({ step: event.step, outcome: event.outcome }).catch(() => undefined);
+      void job.log(`${event.step} ${event.outcome} in ${Math.round(event.ms)} ms`).catch(() => undefined);
+    };
   }
 
   /** Restarts the job's series (public BullMQ API), then tells the worker the job went back to waiting. */

@@ -29,6 +29,7 @@ export function createFakeWorkerOrderRepository(seed: readonly Order[] = []) {
     claimDead: (id, jobAttempt) => Promise.resolve(move(id, orderMoves.claimDead(jobAttempt))),
     complete: (id, at) => Promise.resolve(move(id, orderMoves.complete(at)) !== null),
     scheduleRetry: (id, error) => Promise.resolve(move(id, orderMoves.scheduleRetry(error))),
+    reject: (id, reason, detail) => Promise.resolve(move(id, orderMoves.reject(reason, detail)) !== null),
     fail: (id, error) => Promise.resolve(move(id, orderMoves.fail(error))),
     recordEffect(effect) {
       if (effects.has(effect.orderId)) return Promise.resolve(false);

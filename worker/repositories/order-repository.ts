@@ -1,4 +1,12 @@
-import { applyTransition, findOrderById, orderMoves, transitionOrder, type Order, type OrderModels } from '#common';
+import {
+  applyTransition,
+  findOrderById,
+  orderMoves,
+  transitionOrder,
+  type Order,
+  type OrderModels,
+  type RejectionReason,
+} from '#common';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -24,6 +32,10 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
 
     /** {@link orderMoves.scheduleRetry}. */
     scheduleRetry: (id: string, error: string) => transitionOrder(OrderModel, id, orderMoves.scheduleRetry(error)),
+
+    /** {@link orderMoves.reject}: a business refusal (terminal); true when it moved. */
+    reject: (id: string, reason: RejectionReason, detail: string) =>
+      applyTransition(OrderModel, id, orderMoves.reject(reason, detail)),
 
     /** {@link orderMoves.fail}: the dead letter. */
     fail: (id: string, error: string) => transitionOrder(OrderModel, id, orderMoves.fail(error)),

@@ -1,6 +1,7 @@
 import { TERMINAL_STATUSES, truncateReason, type Logger, type Order } from '#common';
 import type { WorkerOrderRepository } from '../repositories/order-repository.js';
-import type { BusinessStep } from './business-step.js';
+import type { OrderSaga, SagaContext } from '../saga/order-saga.js';
+import { CircuitOpenError } from '../saga/ports.js';
 
 /** The order a job names does not exist: retrying cannot help. */
 export class OrderNotFoundError extends Error {
@@ -19,6 +20,8 @@ export interface AttemptInput {
   readonly isLastAttempt: boolean;
   /** Aborted when the worker hands the job back unfinished; the order is then left for the next claim. */
   readonly signal?: AbortSignal;
+  /** Told of each saga step that ends (job progress, metrics); it must not throw. */
+  readonly onStep?: SagaContext['onStep'];
 }
 
 /** The attempt was abandoned (shutdown): the order stays PROCESSING and the next claim takes it over. */
@@ -30,59 +33,108 @@ export class AttemptAbandonedError extends Error {
 }
 
 /**
- * How an attempt ended when it did not throw. `restart_series`: the order is dead (FAILED) and its
- * job was retried in the middle of a series; a dead order is taken only by the first attempt of a
- * fresh series, so the worker restarts the job's series and leaves the order as it is.
+ * The payment provider's breaker is open: the order went back to PENDING and the job is to wait
+ * `delayMs` without spending an attempt (the processor moves it to the delayed set).
  */
-export type AttemptOutcome = 'completed' | 'noop_terminal' | 'restart_series';
+export class WaitForProviderError extends Error {
+  constructor(
+    orderId: string,
+    readonly delayMs: number,
+  ) {
+    super(`payment provider unavailable (circuit open); ${orderId} waits ${delayMs} ms without spending an attempt`);
+    this.name = 'WaitForProviderError';
+  }
+}
+
+/**
+ * How an attempt ended when it did not throw. `completed`: PROCESSED; `rejected`: REJECTED (a business
+ * refusal); `compensated`: a cancelled order's effects were undone; `noop_terminal`: nothing to do;
+ * `restart_series`: the order is dead (FAILED) and its job was retried in the middle of a series; a
+ * dead order is taken only by the first attempt of a fresh series, so the worker restarts the job's
+ * series and leaves the order as it is.
+ */
+export type AttemptOutcome = 'completed' | 'rejected' | 'compensated' | 'noop_terminal' | 'restart_series';
+
+/** What the worker's metrics are told as orders end. */
+export interface OrderOutcomeObserver {
+  processed?(order: Order): void;
+  rejected?(order: Order, reason: string): void;
+  dead?(orderId: string): void;
+  compensationFailed?(orderId: string, err: unknown): void;
+}
 
 export type OrderProcessingService = ReturnType<typeof createOrderProcessingService>;
 
+const hasEffects = (order: Order) =>
+  order.steps !== undefined && Object.values(order.steps).some((c) => c?.status === 'done');
+
 /**
- * One attempt at an order: claim it (atomic), run the business step, record its effect under the
- * order id (exactly once), mark it PROCESSED. A failure moves it back to PENDING when a retry
- * follows, else down {@link onJobDead}, and is rethrown so the queue retries or dead-letters the job.
+ * One attempt at an order: claim it (atomic), run the order workflow (the saga: reserve, charge,
+ * confirm) from its first step not done, record its effect under the order id (exactly once), mark it
+ * PROCESSED. A business refusal makes it REJECTED; an open payment breaker sends it back to PENDING
+ * with its job delayed; any other failure moves it back to PENDING when a retry follows, else down
+ * {@link onJobDead} (compensation, then FAILED), and is rethrown so the queue retries or dead-letters
+ * the job.
  */
 export function createOrderProcessingService(deps: {
   readonly repository: WorkerOrderRepository;
-  readonly step: BusinessStep;
+  readonly saga: OrderSaga;
   readonly logger: Logger;
-  /** Told of each order this service moves to PROCESSED (the worker measures end-to-end latency with it). */
-  readonly onProcessed?: (order: Order) => void;
+  readonly observer?: OrderOutcomeObserver;
 }) {
-  const { repository, step, logger, onProcessed } = deps;
+  const { repository, saga, logger } = deps;
   // An observer must never turn a finished order into a failed attempt.
-  const notifyProcessed = (order: Order) => {
+  const tell = (fn: () => void) => {
     try {
-      onProcessed?.(order);
+      fn();
     } catch (err) {
-      logger.warn({ err }, 'onProcessed observer failed');
+      logger.warn({ err }, 'order outcome observer failed');
     }
   };
 
   /**
-   * The one path by which an order follows its dead job (the last attempt failed, the job stalled out,
-   * the reconciler found it failed): PROCESSING → FAILED, so order and dead-letter queue agree. True
-   * when the order moved. A PENDING order is left alone (PENDING → FAILED is no legal move): the
-   * reconciler finds a PENDING order with a failed job and retries the job.
+   * Undoes what the order still holds (refund, release), recording each undo. Best effort here: a
+   * failure is logged and counted, and the effects stay recorded as done on the order, so a cancel
+   * or a reprocess of the dead order finds them (a reprocess resumes with them; a cancel undoes them).
    */
-  async function onJobDead(orderId: string, reason: string): Promise<boolean> {
-    return (await repository.fail(orderId, truncateReason(reason))) !== null;
+  async function compensate(order: Order, onStep?: SagaContext['onStep']): Promise<boolean> {
+    try {
+      await saga.compensate(order, { onStep });
+      return true;
+    } catch (err) {
+      logger.error({ err, orderId: order.id }, 'compensation failed; the order keeps its effects recorded');
+      tell(() => deps.observer?.compensationFailed?.(order.id, err));
+      return false;
+    }
   }
 
-  /** Takes the order for this attempt, or says why not. */
-  async function claim(input: AttemptInput): Promise<Order | Exclude<AttemptOutcome, 'completed'>> {
+  /**
+   * The one path by which an order follows its dead job (the last attempt failed, the job stalled out,
+   * the reconciler found it failed): what it holds is undone, then PROCESSING → FAILED, so order and
+   * dead-letter queue agree. True when the order moved. A PENDING order is left alone (PENDING →
+   * FAILED is no legal move): the reconciler finds a PENDING order with a failed job and retries the job.
+   * `sold`: the sale was made in this attempt (the workflow's pivot), so nothing is undone: a reprocess
+   * completes the order without charging or selling again.
+   */
+  async function onJobDead(orderId: string, reason: string, options: { sold?: boolean } = {}): Promise<boolean> {
+    const order = await repository.findById(orderId);
+    if (!order || order.status !== 'PROCESSING') return false;
+    if (!options.sold && hasEffects(order)) await compensate(order);
+    const failed = (await repository.fail(orderId, truncateReason(reason))) !== null;
+    if (failed) tell(() => deps.observer?.dead?.(orderId));
+    return failed;
+  }
+
+  /** Takes the order for this attempt, or says why not (with the order as it is, when it exists). */
+  async function claim(input: AttemptInput): Promise<Order | { outcome: AttemptOutcome; order?: Order }> {
     const claimed = await repository.claim(input.orderId, input.jobAttempt);
     if (claimed) return claimed;
     const existing = await repository.findById(input.orderId);
     if (!existing) throw new OrderNotFoundError(input.orderId);
-    if (TERMINAL_STATUSES.includes(existing.status)) {
-      logger.info({ status: existing.status }, 'order already terminal; job completes as a no-op');
-      return 'noop_terminal';
-    }
+    if (TERMINAL_STATUSES.includes(existing.status)) return { outcome: 'noop_terminal', order: existing };
     if (existing.status === 'FAILED') {
       // A dead order's job was retried as it was. It runs again as a fresh series, or not at all.
-      if (input.jobAttempt > 1) return 'restart_series';
+      if (input.jobAttempt > 1) return { outcome: 'restart_series' };
       const revived = await repository.claimDead(input.orderId, input.jobAttempt);
       if (revived) return revived;
     }
@@ -90,15 +142,39 @@ export function createOrderProcessingService(deps: {
     throw new Error(`order ${input.orderId} could not be claimed from ${existing.status}`);
   }
 
+  /** A terminal order's job: a cancelled order that still holds effects has them undone (retried until done). */
+  async function settleTerminal(order: Order, input: AttemptInput): Promise<AttemptOutcome> {
+    if (order.status === 'CANCELLED' && hasEffects(order)) {
+      await saga.compensate(order, { onStep: input.onStep });
+      logger.info('cancelled order compensated (refund, release)');
+      return 'compensated';
+    }
+    logger.info({ status: order.status }, 'order already terminal; job completes as a no-op');
+    return 'noop_terminal';
+  }
+
   return {
     async attempt(input: AttemptInput): Promise<AttemptOutcome> {
-      const order = await claim(input);
-      if (typeof order === 'string') return order;
+      const claimed = await claim(input);
+      if (!('id' in claimed)) return claimed.order ? settleTerminal(claimed.order, input) : claimed.outcome;
+      let order = claimed;
+      let sold = false;
       try {
-        // The step's attempt is the order's count of claims (`attempts`), which keeps growing across
-        // reprocessing; the job's attempt starts again, and a reprocessed order must not simply
-        // replay the failures of its first series.
-        await step(order, order.attempts, input.signal);
+        // An order that died before may hold half-undone effects (a refund made, its record lost):
+        // finish its compensation before it runs again, so no step is skipped on a stale checkpoint.
+        if (order.failedAt !== null && hasEffects(order)) {
+          await saga.compensate(order, { onStep: input.onStep });
+          order = (await repository.findById(order.id)) ?? order;
+        }
+        const result = await saga.run(order, { signal: input.signal, onStep: input.onStep });
+        if (result.outcome === 'rejected') {
+          if (await repository.reject(order.id, result.reason, result.detail)) {
+            tell(() => deps.observer?.rejected?.(order, result.reason));
+          }
+          return 'rejected';
+        }
+        // The sale is made: from here on the order only rolls forward.
+        sold = true;
         const recorded = await repository.recordEffect({
           orderId: order.id,
           totalCents: order.totalCents,
@@ -109,18 +185,24 @@ export function createOrderProcessingService(deps: {
         if (!recorded) logger.warn('effect already recorded by an earlier attempt; not applied again');
         const processedAt = new Date();
         if (await repository.complete(order.id, processedAt)) {
-          notifyProcessed({ ...order, status: 'PROCESSED', processedAt, updatedAt: processedAt });
+          const done = { ...order, status: 'PROCESSED' as const, processedAt, updatedAt: processedAt };
+          tell(() => deps.observer?.processed?.(done));
         }
         return 'completed';
       } catch (err) {
         if (input.signal?.aborted) throw new AttemptAbandonedError(order.id);
         const message = truncateReason(err instanceof Error ? err.message : String(err));
-        if (input.isLastAttempt) await onJobDead(order.id, message);
+        if (err instanceof CircuitOpenError) {
+          // Not the order's fault and not a spent attempt: back to PENDING, the job waits for the breaker.
+          await repository.scheduleRetry(order.id, message);
+          throw new WaitForProviderError(order.id, err.retryAfterMs);
+        }
+        if (input.isLastAttempt) await onJobDead(order.id, message, { sold });
         else await repository.scheduleRetry(order.id, message);
         throw err;
       }
     },
 
-    onJobDead,
+    onJobDead: (orderId: string, reason: string) => onJobDead(orderId, reason),
   };
 }
