@@ -76,12 +76,20 @@ export function redisServerArgs(port: number, extra: readonly string[] = []): st
 }
 
 /**
- * A throwaway `redis-server` from the PATH on a free port, in memory only, with the eviction policy
- * BullMQ needs (`noeviction`).
+ * Runs `redis-server` with {@link redisServerArgs} on `port` and resolves with the child once the
+ * port answers (the port of a server just stopped can take a moment to be free: `timeoutMs`).
+ * `onSpawn` sees the child first (the fault battery registers it with its reaper).
  */
-export async function startRedisServer(): Promise<EmbeddedService> {
-  const port = await freePort();
-  const child = spawn('redis-server', redisServerArgs(port), { stdio: 'ignore' });
+export async function spawnRedisServer(
+  port: number,
+  options: {
+    readonly extraArgs?: readonly string[];
+    readonly timeoutMs?: number;
+    readonly onSpawn?: (child: ChildProcess) => void;
+  } = {},
+): Promise<ChildProcess> {
+  const child = spawn('redis-server', redisServerArgs(port, options.extraArgs), { stdio: 'ignore' });
+  options.onSpawn?.(child);
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
       reject(
@@ -91,15 +99,28 @@ export async function startRedisServer(): Promise<EmbeddedService> {
       ),
     );
   });
+  failed.catch(() => undefined); // raced below; an error after the start is the caller's exit to see
   const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i += 1) {
-    if (await Promise.race([answers(url, port, 200), failed])) {
-      return { url, embedded: true, stop: () => stopChild(child) };
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`redis-server on port ${port} exited during start`);
     }
+    if (await Promise.race([answers(url, port, 200), failed])) return child;
     await sleep(100);
   }
   await stopChild(child);
-  throw new Error(`redis-server did not listen on port ${port} within 10 s`);
+  throw new Error(`redis-server did not listen on port ${port} within ${options.timeoutMs ?? 10_000} ms`);
+}
+
+/**
+ * A throwaway `redis-server` from the PATH on a free port, in memory only, with the eviction policy
+ * BullMQ needs (`noeviction`).
+ */
+export async function startRedisServer(): Promise<EmbeddedService> {
+  const port = await freePort();
+  const child = await spawnRedisServer(port);
+  return { url: `redis://127.0.0.1:${port}`, embedded: true, stop: () => stopChild(child) };
 }
 
 /**
