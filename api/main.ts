@@ -4,11 +4,11 @@ import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTerminus, HealthCheckError } from '@godaddy/terminus';
 import {
-  ConfigError,
   createLogContext,
   createLogger,
   installProcessHandlers,
   loadConfig,
+  runMain,
   redactUrl,
   signalReady,
 } from '#common';
@@ -92,11 +92,4 @@ async function main(): Promise<void> {
   signalReady();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`api: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`api: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('api', main);

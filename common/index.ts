@@ -94,6 +94,7 @@ export {
   type JobPolicy,
 } from './queues/orders-queue.js';
 export { createMetricsRegistry } from './metrics/registry.js';
+export { createMetricsServer } from './metrics/metrics-server.js';
 export {
   startTracing,
   injectTraceContext,
@@ -101,6 +102,6 @@ export {
   type Tracing,
   type TracingOptions,
 } from './telemetry/tracing.js';
-export { installProcessHandlers, withTimeout, signalReady } from './lifecycle/process.js';
+export { installProcessHandlers, withTimeout, signalReady, runMain } from './lifecycle/process.js';
 export { transitionOrder, applyTransition, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';

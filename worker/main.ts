@@ -2,17 +2,17 @@
 import { tracing } from './instrument.js';
 import { hostname } from 'node:os';
 import {
-  ConfigError,
   createLogContext,
+  createMetricsServer,
   createLogger,
   installProcessHandlers,
   loadConfig,
+  runMain,
   redactUrl,
   signalReady,
   ORDERS_QUEUE,
 } from '#common';
 import { createWorkerContainer } from './container.js';
-import { createMetricsServer } from './worker-metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -70,13 +70,4 @@ async function main(): Promise<void> {
   signalReady();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(
-      `worker: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`,
-    );
-    process.exit(78);
-  }
-  process.stderr.write(`worker: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('worker', main);

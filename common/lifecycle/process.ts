@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/config.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -54,4 +55,21 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, message: s
 /** Tells pm2 (or any parent with an IPC channel) that the process can serve. */
 export function signalReady(): void {
   process.send?.('ready');
+}
+
+/**
+ * The tail of every entry point: runs `main`; when it fails, says why on stderr and exits — 78
+ * (EX_CONFIG) with what to fix for a {@link ConfigError}, 1 with the stack for anything else.
+ */
+export function runMain(service: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `${service}: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`,
+      );
+      process.exit(78);
+    }
+    process.stderr.write(`${service}: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
 }
