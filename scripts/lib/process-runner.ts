@@ -58,6 +58,8 @@ export function killAllChildren(): void {
 export function startProcess(options: {
   readonly name: string;
   readonly script: string;
+  /** Arguments of the script. */
+  readonly args?: readonly string[];
   readonly env: Record<string, string>;
   readonly nodeArgs?: readonly string[];
   readonly onLine?: (line: string) => void;
@@ -67,7 +69,7 @@ export function startProcess(options: {
 }): RunningProcess {
   const { name } = options;
   const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.env },
     stdio: options.onMessage ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
@@ -114,7 +116,9 @@ export function startProcess(options: {
         };
         const timer = setTimeout(
           () =>
-            finish(() => reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail()}`))),
+            finish(() =>
+              reject(new Error(`${name}: no line matching ${pattern} within ${timeoutMs} ms; last lines:\n${tail()}`)),
+            ),
           timeoutMs,
         );
         const listener = (line: string) => {
