@@ -7,6 +7,7 @@ import {
   createLogContext,
   createLogger,
   installProcessHandlers,
+  listen,
   loadConfig,
   runMain,
   redactUrl,
@@ -72,9 +73,7 @@ async function main(): Promise<void> {
     logger: (msg, err) => logger.error({ err }, msg),
   });
 
-  await new Promise<void>((resolve) => server.listen(config.apiPort, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.apiPort;
+  const port = await listen(server, config.apiPort);
   logger.info(
     { port, mongo: redactUrl(config.mongoUrl), redis: redactUrl(config.redisUrl) },
     `api listening on http://127.0.0.1:${port}`,

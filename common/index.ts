@@ -102,6 +102,6 @@ export {
   type Tracing,
   type TracingOptions,
 } from './telemetry/tracing.js';
-export { installProcessHandlers, withTimeout, signalReady, runMain } from './lifecycle/process.js';
+export { installProcessHandlers, withTimeout, signalReady, runMain, listen } from './lifecycle/process.js';
 export { transitionOrder, applyTransition, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';

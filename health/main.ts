@@ -10,6 +10,7 @@ import {
   createOrdersQueue,
   createRedisConnection,
   installProcessHandlers,
+  listen,
   loadConfig,
   runMain,
   openMongo,
@@ -85,9 +86,7 @@ async function main(): Promise<void> {
     logger: (msg, err) => logger.warn({ err }, msg),
   });
 
-  await new Promise<void>((resolve) => server.listen(config.healthPort, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.healthPort;
+  const port = await listen(server, config.healthPort);
   logger.info({ port }, `health listening on http://127.0.0.1:${port}`);
   signalReady();
   // Not awaited: the probes report MongoDB down until it answers.

@@ -6,6 +6,7 @@ import {
   createMetricsServer,
   createLogger,
   installProcessHandlers,
+  listen,
   loadConfig,
   runMain,
   redactUrl,
@@ -43,11 +44,7 @@ async function main(): Promise<void> {
   });
 
   if (metricsServer) {
-    const port = config.workerMetricsPort + config.instance;
-    await new Promise<void>((resolve, reject) => {
-      metricsServer.once('error', reject);
-      metricsServer.listen(port, () => resolve());
-    });
+    const port = await listen(metricsServer, config.workerMetricsPort + config.instance);
     logger.info({ port }, `worker metrics on http://127.0.0.1:${port}/metrics`);
   }
 

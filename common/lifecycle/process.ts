@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/config.js';
 
@@ -50,6 +51,22 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, message: s
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Starts `server` listening on `port` (0: a free one) and resolves with the port it got; rejects when
+ * it cannot listen (e.g. EADDRINUSE).
+ */
+export async function listen(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
 }
 
 /** Tells pm2 (or any parent with an IPC channel) that the process can serve. */
