@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort, spawnRedisServer } from '../lib/embedded-services.js';
+import { freePort, spawnRedisServer, startMongodServer } from '../lib/embedded-services.js';
 import { STANDIN_DIR, startStandin } from '../lib/mongo-standin.js';
 import { track, untrack } from './reaper.js';
 
@@ -181,20 +181,17 @@ export class PrivateMongo {
   }
 
   private static async startMongod(): Promise<PrivateMongo> {
-    const { MongoMemoryServer } = await import('mongodb-memory-server-core');
-    const server = await MongoMemoryServer.create({ instance: { ip: '127.0.0.1' } });
-    const pid = server.instanceInfo?.instance.mongodProcess?.pid;
+    const { baseUrl, pid, stop } = await startMongodServer();
     track(pid, 'mongod');
-    const uri = server.getUri().replace(/\/[^/]*$/, '');
-    return new PrivateMongo('mongod', uri, pid, async () => {
+    return new PrivateMongo('mongod', baseUrl, pid, async () => {
       if (pid !== undefined) {
         try {
-          process.kill(pid, 'SIGCONT');
+          process.kill(pid, 'SIGCONT'); // a frozen mongod cannot stop
         } catch {
           // gone already
         }
       }
-      await server.stop({ doCleanup: true, force: true }).catch(() => undefined);
+      await stop().catch(() => undefined);
       untrack(pid);
     });
   }

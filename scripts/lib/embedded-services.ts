@@ -123,15 +123,27 @@ export async function startRedisServer(): Promise<EmbeddedService> {
   return { url: `redis://127.0.0.1:${port}`, embedded: true, stop: () => stopChild(child) };
 }
 
+/** A `mongod` this process started (see {@link startMongodServer}). */
+export interface MongodServer {
+  /** `mongodb://127.0.0.1:PORT` without a database name. */
+  readonly baseUrl: string;
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
 /**
- * A real `mongod` through mongodb-memory-server-core: downloaded on first use where the machine can,
- * or the binary named by MONGOMS_SYSTEM_BINARY. Fails with a message that says what to do.
+ * A real `mongod` on loopback through mongodb-memory-server-core: downloaded on first use where the
+ * machine can, or the binary named by MONGOMS_SYSTEM_BINARY. Fails with a message that says what to do.
  */
-export async function startMongod(dbName: string): Promise<EmbeddedService> {
+export async function startMongodServer(): Promise<MongodServer> {
   const { MongoMemoryServer } = await import('mongodb-memory-server-core');
   try {
-    const server = await MongoMemoryServer.create();
-    return { url: server.getUri(dbName), embedded: true, stop: async () => void (await server.stop()) };
+    const server = await MongoMemoryServer.create({ instance: { ip: '127.0.0.1' } });
+    return {
+      baseUrl: server.getUri().replace(/\/[^/]*$/, ''),
+      pid: server.instanceInfo?.instance.mongodProcess?.pid,
+      stop: async () => void (await server.stop({ doCleanup: true, force: true })),
+    };
   } catch (err) {
     throw new Error(
       [
@@ -143,6 +155,12 @@ export async function startMongod(dbName: string): Promise<EmbeddedService> {
       ].join('\n'),
     );
   }
+}
+
+/** {@link startMongodServer} as an embedded service, with the URL of database `dbName`. */
+export async function startMongod(dbName: string): Promise<EmbeddedService> {
+  const server = await startMongodServer();
+  return { url: `${server.baseUrl}/${dbName}`, embedded: true, stop: server.stop };
 }
 
 /**
