@@ -4,9 +4,11 @@ import { freePort } from '../lib/embedded-services.js';
 import {
   READY_LINE,
   startService,
-  type ExitStatus, type RunningProcess, type ServiceName } from '../lib/process-runner.js';
+  type ExitStatus,
+  type RunningProcess,
+  type ServiceName,
+} from '../lib/process-runner.js';
 import { track, untrack } from './reaper.js';
-
 
 /** One process of the fleet and how it ended, if it did. */
 export interface FleetProcess {

@@ -13,7 +13,6 @@ import {
 } from '../../scripts/lib/process-runner.js';
 import { testServices, uniqueName } from './services.js';
 
-
 /** One pino line, parsed; undefined for anything that is not a JSON object (stderr text, stack traces). */
 export function parseLine(line: string): Record<string, unknown> | undefined {
   if (!line.startsWith('{')) return undefined;
