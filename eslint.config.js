@@ -59,4 +59,31 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // Scripts (dev launcher, bench, fault battery, dlq CLI) drive the processes from outside: through
+    // #common, a process's settings module, HTTP, BullMQ and MongoDB; never through their internals.
+    files: ['scripts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/api/**',
+                '**/worker/**',
+                '**/health/**',
+                '!**/api/settings.js',
+                '!**/worker/settings.js',
+                '!**/health/settings.js',
+                '**/common/*',
+              ],
+              message:
+                "scripts import only #common, a process's settings module (e.g. ../../worker/settings.js) and HTTP",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -4,11 +4,12 @@ import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTerminus, HealthCheckError } from '@godaddy/terminus';
 import {
-  ConfigError,
   createLogContext,
   createLogger,
   installProcessHandlers,
+  listen,
   loadConfig,
+  runMain,
   redactUrl,
   signalReady,
 } from '#common';
@@ -72,9 +73,7 @@ async function main(): Promise<void> {
     logger: (msg, err) => logger.error({ err }, msg),
   });
 
-  await new Promise<void>((resolve) => server.listen(config.apiPort, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.apiPort;
+  const port = await listen(server, config.apiPort);
   logger.info(
     { port, mongo: redactUrl(config.mongoUrl), redis: redactUrl(config.redisUrl) },
     `api listening on http://127.0.0.1:${port}`,
@@ -92,11 +91,4 @@ async function main(): Promise<void> {
   signalReady();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`api: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`api: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('api', main);

@@ -85,8 +85,15 @@ export {
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
 export { createMetricsRegistry } from './metrics/registry.js';
-export { startTracing, injectTraceContext, extractTraceContext, type Tracing } from './telemetry/tracing.js';
-export { installProcessHandlers, withTimeout, signalReady } from './lifecycle/process.js';
+export { createMetricsServer } from './metrics/metrics-server.js';
+export {
+  startTracing,
+  injectTraceContext,
+  extractTraceContext,
+  type Tracing,
+  type TracingOptions,
+} from './telemetry/tracing.js';
+export { installProcessHandlers, withTimeout, signalReady, runMain, listen } from './lifecycle/process.js';
 export { transitionOrder, applyTransition, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';
 export {

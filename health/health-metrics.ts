@@ -1,14 +1,9 @@
 import { Gauge, type Registry } from 'prom-client';
-import type { CheckResult, DependencyChecks } from '#common';
 import { QUEUE_STATES, type QueueReport } from './checks/queue-check.js';
+import type { HealthSnapshot } from './health-snapshot.js';
 
 /** One refresh serves every gauge of a scrape (prom-client collects them concurrently). */
 const REFRESH_TTL_MS = 500;
-
-interface Snapshot {
-  readonly dependencies: Record<'mongodb' | 'redis', CheckResult>;
-  readonly queue?: QueueReport;
-}
 
 /**
  * Queue and dependency gauges, refreshed when Prometheus scrapes (collect callbacks), so nothing
@@ -18,20 +13,21 @@ interface Snapshot {
  */
 export function registerHealthMetrics(deps: {
   readonly registry: Registry;
-  readonly checks: DependencyChecks;
-  readonly queueReport: () => Promise<QueueReport>;
+  readonly snapshot: () => Promise<HealthSnapshot>;
 }): void {
-  const { registry, checks, queueReport } = deps;
-  let last: { at: number; snapshot: Promise<Snapshot> } | undefined;
-  const refresh = (): Promise<Snapshot> => {
+  const { registry } = deps;
+  let last:
+    | { at: number; snapshot: Promise<{ dependencies: HealthSnapshot['dependencies']; queue?: QueueReport }> }
+    | undefined;
+  const refresh = () => {
     if (!last || Date.now() - last.at > REFRESH_TTL_MS) {
       last = {
         at: Date.now(),
-        snapshot: (async () => {
-          const [mongodb, redis] = await Promise.all([checks.mongodb(), checks.redis()]);
-          const queue = redis.status === 'up' ? await queueReport().catch(() => undefined) : undefined;
-          return { dependencies: { mongodb, redis }, queue };
-        })(),
+        snapshot: deps.snapshot().then(({ dependencies, queue }) => ({
+          dependencies,
+          // A failed report sets no queue gauge, as when Redis is down.
+          queue: queue && 'counts' in queue ? queue : undefined,
+        })),
       };
     }
     return last.snapshot;

@@ -1,23 +1,25 @@
 // First: starts tracing (when configured) before the modules it instruments load.
 import { tracing } from './instrument.js';
-import { createServer } from 'node:http';
 import { createTerminus } from '@godaddy/terminus';
 import {
-  ConfigError,
   createDependencyChecks,
   createLogger,
   createMetricsRegistry,
+  createMetricsServer,
   createMongoConnection,
   createOrdersQueue,
   createRedisConnection,
   installProcessHandlers,
+  listen,
   loadConfig,
+  runMain,
   openMongo,
   signalReady,
 } from '#common';
 import { createQueueCheck } from './checks/queue-check.js';
 import { createReadinessCheck } from './checks/readiness.js';
 import { registerHealthMetrics } from './health-metrics.js';
+import { createHealthSnapshot } from './health-snapshot.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -42,30 +44,19 @@ async function main(): Promise<void> {
   const readiness = createReadinessCheck(checks);
   const queueReport = createQueueCheck({ queue, timeoutMs: config.healthTimeoutMs });
   const registry = createMetricsRegistry('health');
-  registerHealthMetrics({ registry, checks, queueReport });
+  const snapshot = createHealthSnapshot({ checks, queueReport });
+  registerHealthMetrics({ registry, snapshot });
 
-  const server = createServer((req, res) => {
-    const send = (status: number, body: unknown, type = 'application/json') => {
-      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
-      res.end(typeof body === 'string' ? body : JSON.stringify(body));
+  const server = createMetricsServer(registry, (req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+      res.end(JSON.stringify(body));
     };
-    if (req.method === 'GET' && req.url === '/metrics') {
-      registry.metrics().then(
-        (text) => send(200, text, registry.contentType),
-        () => send(500, ''),
-      );
-    } else if (req.method === 'GET' && req.url === '/health') {
-      void (async () => {
-        const [mongodb, redisResult] = await Promise.all([checks.mongodb(), checks.redis()]);
-        const queueResult =
-          redisResult.status === 'up' ? await queueReport().catch((err: Error) => ({ error: err.message })) : null;
-        const ok = mongodb.status === 'up' && redisResult.status === 'up';
-        send(ok ? 200 : 503, {
-          status: ok ? 'ok' : 'error',
-          dependencies: { mongodb, redis: redisResult },
-          queue: queueResult,
-        });
-      })();
+    if (req.method === 'GET' && req.url === '/health') {
+      void snapshot().then(({ dependencies, queue }) => {
+        const ok = dependencies.mongodb.status === 'up' && dependencies.redis.status === 'up';
+        send(ok ? 200 : 503, { status: ok ? 'ok' : 'error', dependencies, queue });
+      });
     } else {
       send(404, { error: { code: 'NOT_FOUND', message: `no route for ${req.method} ${req.url}`, details: [] } });
     }
@@ -95,9 +86,7 @@ async function main(): Promise<void> {
     logger: (msg, err) => logger.warn({ err }, msg),
   });
 
-  await new Promise<void>((resolve) => server.listen(config.healthPort, resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.healthPort;
+  const port = await listen(server, config.healthPort);
   logger.info({ port }, `health listening on http://127.0.0.1:${port}`);
   signalReady();
   // Not awaited: the probes report MongoDB down until it answers.
@@ -109,13 +98,4 @@ async function main(): Promise<void> {
   }).catch(() => undefined);
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(
-      `health: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`,
-    );
-    process.exit(78);
-  }
-  process.stderr.write(`health: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('health', main);

@@ -2,14 +2,20 @@
  * Local launcher (`npm start`, `npm run dev`): the api, two workers and the health process, over
  * REDIS_URL/MONGO_URL when set (they must answer), else over an embedded redis-server and mongod.
  * Ctrl-C or SIGTERM stops everything gracefully; a second one kills at once.
+ *
+ * `--watch` (`npm run dev`): `tsc --watch` rebuilds on save and each process whose compiled files
+ * changed is restarted (all three for `common/`); a process that crashes waits for the next save;
+ * log lines are human-readable (pino-pretty) when stdout is a terminal or LOG_PRETTY=1.
+ * `--no-tsc`: watch `dist/` only (rebuilt by something else). `npm start` stays the production-like run.
  */
+import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '#common';
 import { describeBackingService, formatBanner, isServed, portFromLogLine } from './lib/banner.js';
 import { resolveMongo, resolveRedis } from './lib/embedded-services.js';
 import { withWarningsAsCauses } from './lib/library-warnings.js';
-import { colourWanted, createPrefixer } from './lib/prefix.js';
+import { colourWanted, createPrefixer, prettyLogLine } from './lib/prefix.js';
 import { runInOwnProcessGroup } from './lib/process-group.js';
-import type { RunningProcess } from './lib/process-runner.js';
+import { READY_LINE, REPO_ROOT, startProcess, type RunningProcess, type ServiceName } from './lib/process-runner.js';
 import {
   createSupervisor,
   describeExit,
@@ -18,21 +24,33 @@ import {
   StopRequested,
   type Supervisor,
 } from './lib/supervisor.js';
+import { watchDist } from './lib/watch.js';
 
 const WORKERS = ['worker-1', 'worker-2'];
 const READY_TIMEOUT_MS = 60_000;
 const DATABASE = 'orders';
 const REDIS = { variable: 'REDIS_URL', program: 'redis-server' };
 const MONGO = { variable: 'MONGO_URL', program: 'mongod' };
-// The launcher's own lines are labelled `dev`.
-const prefixer = createPrefixer(['api', ...WORKERS, 'health', 'dev'], {
-  color: colourWanted(process.stdout, process.env),
-});
+const WATCH = process.argv.includes('--watch');
+const TSC = !process.argv.includes('--no-tsc');
+const RESTART_DEBOUNCE_MS = 300;
+const colour = colourWanted(process.stdout, process.env);
+// The launcher's own lines are labelled `dev`, the compiler's `tsc`.
+const prefixer = createPrefixer(['api', ...WORKERS, 'health', 'dev', 'tsc'], { color: colour });
 const say = (text: string) => process.stdout.write(`${prefixer.formatLines('dev', text)}\n`);
 const complain = (text: string) => process.stderr.write(`${prefixer.formatLines('dev', text)}\n`);
-const printer = (name: string) => (line: string) => process.stdout.write(`${prefixer.format(name, line)}\n`);
+/** Set in watch mode for a terminal (or LOG_PRETTY=1): JSON log lines are shown through pino-pretty. */
+let pretty: ((line: string) => string) | undefined;
+const printer = (name: string) => (line: string) =>
+  process.stdout.write(`${prefixer.formatLines(name, pretty ? pretty(line) : line)}\n`);
 
-async function startFleet(supervisor: Supervisor, config: Config): Promise<void> {
+/** A process of the local fleet: which program it runs, and its current run (replaced on restart). */
+interface FleetEntry {
+  readonly service: ServiceName;
+  proc: RunningProcess;
+}
+
+async function startFleet(supervisor: Supervisor, config: Config): Promise<FleetEntry[]> {
   const env = process.env;
   if (!env.REDIS_URL) say('REDIS_URL is not set: starting an embedded redis-server from the PATH');
   const redis = { ...(await supervisor.acquire(resolveRedis(env, { strict: true }))), ...REDIS };
@@ -66,9 +84,9 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<void>
   const ready = (proc: RunningProcess, pattern: RegExp) => proc.waitForLine(pattern, READY_TIMEOUT_MS);
   await supervisor.untilStop(
     Promise.all([
-      ready(api, /MongoDB connected, indexes in place/),
-      ...workers.map((w) => ready(w, /"msg":"worker running"/)),
-      ready(health, /health listening on/),
+      ready(api, READY_LINE.api),
+      ...workers.map((w) => ready(w, READY_LINE.worker)),
+      ready(health, READY_LINE.health),
     ]),
   );
 
@@ -90,6 +108,59 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<void>
     mongo,
   });
   say(banner.join('\n'));
+  return [
+    { service: 'api', proc: api },
+    ...workers.map((proc) => ({ service: 'worker' as const, proc })),
+    { service: 'health', proc: health },
+  ];
+}
+
+/**
+ * Watch mode: `tsc --watch` (unless --no-tsc) rebuilds dist/ on save; each rebuild restarts the
+ * processes whose files changed, one rebuild at a time.
+ */
+async function watchAndRestart(supervisor: Supervisor, fleet: FleetEntry[]): Promise<void> {
+  // tsc's first pass in watch mode rewrites every file: changes count only after it.
+  let compiled = !TSC;
+  if (TSC) {
+    const tsc = startProcess({
+      name: 'tsc',
+      script: join('node_modules', 'typescript', 'bin', 'tsc'),
+      args: ['-p', 'tsconfig.json', '--watch', '--preserveWatchOutput', '--pretty', 'false'],
+      env: {},
+      onLine: (line) => {
+        if (/error TS|Found \d+ errors?/.test(line)) printer('tsc')(line.replace(/^\[?[\d:]+( [AP]M)?\]? - /, ''));
+        if (/Watching for file changes/.test(line)) compiled = true;
+      },
+    });
+    await supervisor.acquire(Promise.resolve({ stop: async () => void (await tsc.stop('SIGTERM', 5000)) }));
+  }
+  let queue = Promise.resolve();
+  const watcher = watchDist({
+    distDir: join(REPO_ROOT, 'dist'),
+    debounceMs: RESTART_DEBOUNCE_MS,
+    paused: () => !compiled,
+    onChange: (services, files) => {
+      queue = queue.then(async () => {
+        const targets = fleet.filter((entry) => services.has(entry.service));
+        const shown = files.slice(0, 3).join(', ') + (files.length > 3 ? ` and ${files.length - 3} more` : '');
+        say(`changed: ${shown}; restarting ${targets.map((e) => e.proc.name).join(', ')}`);
+        await Promise.all(
+          targets.map(async (entry) => {
+            try {
+              entry.proc = await supervisor.restart(entry.proc);
+              await entry.proc.waitForLine(READY_LINE[entry.service], READY_TIMEOUT_MS);
+              say(`${entry.proc.name} restarted (pid ${entry.proc.pid})`);
+            } catch (err) {
+              if (!(err instanceof StopRequested)) complain(`${entry.proc.name} did not restart: ${errorMessage(err)}`);
+            }
+          }),
+        );
+      });
+    },
+  });
+  await supervisor.acquire(Promise.resolve({ stop: async () => watcher.close() }));
+  say(`watching dist/${TSC ? ' (tsc --watch rebuilds it on save)' : ''}: a change restarts the processes that run it`);
 }
 
 async function main(): Promise<number> {
@@ -104,7 +175,8 @@ async function main(): Promise<number> {
     complain(`${err.message}\nFix the environment variables above (see README, "Configuration").`);
     return 78;
   }
-  const supervisor = createSupervisor({ stopTimeoutMs: config.shutdownTimeoutMs + 5000, say });
+  if (WATCH && (config.logPretty || process.stdout.isTTY === true)) pretty = prettyLogLine({ color: colour });
+  const supervisor = createSupervisor({ stopTimeoutMs: config.shutdownTimeoutMs + 5000, say, keepGoing: WATCH });
   handleStopSignals(supervisor, {
     say,
     onSecondSignal: () => void supervisor.kill().finally(() => process.exit(130)),
@@ -115,7 +187,8 @@ async function main(): Promise<number> {
   });
 
   try {
-    await startFleet(supervisor, config);
+    const fleet = await startFleet(supervisor, config);
+    if (WATCH) await watchAndRestart(supervisor, fleet);
   } catch (err) {
     if (!(err instanceof StopRequested)) {
       complain(errorMessage(err));

@@ -2,17 +2,18 @@
 import { tracing } from './instrument.js';
 import { hostname } from 'node:os';
 import {
-  ConfigError,
   createLogContext,
+  createMetricsServer,
   createLogger,
   installProcessHandlers,
+  listen,
   loadConfig,
+  runMain,
   redactUrl,
   signalReady,
   ORDERS_QUEUE,
 } from '#common';
 import { createWorkerContainer } from './container.js';
-import { createMetricsServer } from './worker-metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -43,11 +44,7 @@ async function main(): Promise<void> {
   });
 
   if (metricsServer) {
-    const port = config.workerMetricsPort + config.instance;
-    await new Promise<void>((resolve, reject) => {
-      metricsServer.once('error', reject);
-      metricsServer.listen(port, () => resolve());
-    });
+    const port = await listen(metricsServer, config.workerMetricsPort + config.instance);
     logger.info({ port }, `worker metrics on http://127.0.0.1:${port}/metrics`);
   }
 
@@ -70,13 +67,4 @@ async function main(): Promise<void> {
   signalReady();
 }
 
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(
-      `worker: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`,
-    );
-    process.exit(78);
-  }
-  process.stderr.write(`worker: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('worker', main);

@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ProcessorMetrics } from './processors/order-processor.js';
 
@@ -40,24 +39,4 @@ export function createWorkerMetrics(registry: Registry): ProcessorMetrics & {
       registers: [registry],
     }),
   };
-}
-
-/** A bare HTTP server for `GET /metrics` (the worker has no other HTTP surface). */
-export function createMetricsServer(registry: Registry): Server {
-  return createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/metrics') {
-      registry
-        .metrics()
-        .then((body) => {
-          res.writeHead(200, { 'Content-Type': registry.contentType });
-          res.end(body);
-        })
-        .catch(() => {
-          res.writeHead(500).end();
-        });
-      return;
-    }
-    res.writeHead(404, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'only GET /metrics is served here', details: [] } }));
-  });
 }

@@ -1,4 +1,6 @@
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/config.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
@@ -51,7 +53,40 @@ export async function withTimeout<T>(promise: Promise<T>, ms: number, message: s
   }
 }
 
+/**
+ * Starts `server` listening on `port` (0: a free one) and resolves with the port it got; rejects when
+ * it cannot listen (e.g. EADDRINUSE).
+ */
+export async function listen(server: Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
 /** Tells pm2 (or any parent with an IPC channel) that the process can serve. */
 export function signalReady(): void {
   process.send?.('ready');
+}
+
+/**
+ * The tail of every entry point: runs `main`; when it fails, says why on stderr and exits — 78
+ * (EX_CONFIG) with what to fix for a {@link ConfigError}, 1 with the stack for anything else.
+ */
+export function runMain(service: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        `${service}: ${err.message}\nFix the environment variables above (see README, "Configuration").\n`,
+      );
+      process.exit(78);
+    }
+    process.stderr.write(`${service}: failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
 }

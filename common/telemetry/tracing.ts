@@ -116,3 +116,16 @@ export function injectTraceContext(): Record<string, string> | undefined {
 export function extractTraceContext(carrier: Readonly<Record<string, string>> | undefined): Context {
   return carrier ? propagation.extract(ROOT_CONTEXT, carrier) : ROOT_CONTEXT;
 }
+
+/**
+ * What every process's `instrument.ts` (its first import) does: {@link startTracing}, or, when the
+ * tracing configuration is wrong, the reason on stderr and exit 78 (EX_CONFIG, as for any bad setting).
+ */
+export function instrumentProcess(options: TracingOptions): Tracing {
+  try {
+    return startTracing(options);
+  } catch (err) {
+    process.stderr.write(`${options.serviceName}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(78);
+  }
+}

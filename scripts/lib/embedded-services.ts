@@ -76,12 +76,20 @@ export function redisServerArgs(port: number, extra: readonly string[] = []): st
 }
 
 /**
- * A throwaway `redis-server` from the PATH on a free port, in memory only, with the eviction policy
- * BullMQ needs (`noeviction`).
+ * Runs `redis-server` with {@link redisServerArgs} on `port` and resolves with the child once the
+ * port answers (the port of a server just stopped can take a moment to be free: `timeoutMs`).
+ * `onSpawn` sees the child first (the fault battery registers it with its reaper).
  */
-export async function startRedisServer(): Promise<EmbeddedService> {
-  const port = await freePort();
-  const child = spawn('redis-server', redisServerArgs(port), { stdio: 'ignore' });
+export async function spawnRedisServer(
+  port: number,
+  options: {
+    readonly extraArgs?: readonly string[];
+    readonly timeoutMs?: number;
+    readonly onSpawn?: (child: ChildProcess) => void;
+  } = {},
+): Promise<ChildProcess> {
+  const child = spawn('redis-server', redisServerArgs(port, options.extraArgs), { stdio: 'ignore' });
+  options.onSpawn?.(child);
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
       reject(
@@ -91,26 +99,51 @@ export async function startRedisServer(): Promise<EmbeddedService> {
       ),
     );
   });
+  failed.catch(() => undefined); // raced below; an error after the start is the caller's exit to see
   const url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i += 1) {
-    if (await Promise.race([answers(url, port, 200), failed])) {
-      return { url, embedded: true, stop: () => stopChild(child) };
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`redis-server on port ${port} exited during start`);
     }
+    if (await Promise.race([answers(url, port, 200), failed])) return child;
     await sleep(100);
   }
   await stopChild(child);
-  throw new Error(`redis-server did not listen on port ${port} within 10 s`);
+  throw new Error(`redis-server did not listen on port ${port} within ${options.timeoutMs ?? 10_000} ms`);
 }
 
 /**
- * A real `mongod` through mongodb-memory-server-core: downloaded on first use where the machine can,
- * or the binary named by MONGOMS_SYSTEM_BINARY. Fails with a message that says what to do.
+ * A throwaway `redis-server` from the PATH on a free port, in memory only, with the eviction policy
+ * BullMQ needs (`noeviction`).
  */
-export async function startMongod(dbName: string): Promise<EmbeddedService> {
+export async function startRedisServer(): Promise<EmbeddedService> {
+  const port = await freePort();
+  const child = await spawnRedisServer(port);
+  return { url: `redis://127.0.0.1:${port}`, embedded: true, stop: () => stopChild(child) };
+}
+
+/** A `mongod` this process started (see {@link startMongodServer}). */
+export interface MongodServer {
+  /** `mongodb://127.0.0.1:PORT` without a database name. */
+  readonly baseUrl: string;
+  readonly pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real `mongod` on loopback through mongodb-memory-server-core: downloaded on first use where the
+ * machine can, or the binary named by MONGOMS_SYSTEM_BINARY. Fails with a message that says what to do.
+ */
+export async function startMongodServer(): Promise<MongodServer> {
   const { MongoMemoryServer } = await import('mongodb-memory-server-core');
   try {
-    const server = await MongoMemoryServer.create();
-    return { url: server.getUri(dbName), embedded: true, stop: async () => void (await server.stop()) };
+    const server = await MongoMemoryServer.create({ instance: { ip: '127.0.0.1' } });
+    return {
+      baseUrl: server.getUri().replace(/\/[^/]*$/, ''),
+      pid: server.instanceInfo?.instance.mongodProcess?.pid,
+      stop: async () => void (await server.stop({ doCleanup: true, force: true })),
+    };
   } catch (err) {
     throw new Error(
       [
@@ -122,6 +155,12 @@ export async function startMongod(dbName: string): Promise<EmbeddedService> {
       ].join('\n'),
     );
   }
+}
+
+/** {@link startMongodServer} as an embedded service, with the URL of database `dbName`. */
+export async function startMongod(dbName: string): Promise<EmbeddedService> {
+  const server = await startMongodServer();
+  return { url: `${server.baseUrl}/${dbName}`, embedded: true, stop: server.stop };
 }
 
 /**

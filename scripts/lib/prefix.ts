@@ -1,3 +1,5 @@
+import { prettyFactory } from 'pino-pretty';
+
 /** Foreground colours (ANSI SGR codes) handed out in order: cyan, magenta, yellow, green, blue, grey. */
 const PALETTE = ['36', '35', '33', '32', '34', '90'];
 
@@ -33,4 +35,17 @@ export function createPrefixer(names: readonly string[], options: { readonly col
 /** Colour for a terminal only, and never when NO_COLOR is set (https://no-color.org). */
 export function colourWanted(stream: { readonly isTTY?: boolean }, env: NodeJS.ProcessEnv): boolean {
   return stream.isTTY === true && !env.NO_COLOR;
+}
+
+/**
+ * pino-pretty's human-readable form of a JSON log line (time, level, message, then the fields); any
+ * other line is returned as it is. The processes always write JSON to the launcher, which reads it.
+ */
+export function prettyLogLine(options: { readonly color: boolean }): (line: string) => string {
+  const format = prettyFactory({
+    colorize: options.color,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname,service',
+  });
+  return (line) => (line.startsWith('{') ? format(line).replace(/\n$/, '') : line);
 }

@@ -31,6 +31,11 @@ export interface Supervisor {
   requestStop(reason: StopReason): void;
   /** Starts a process; if it exits before a stop was requested, that requests one. */
   start(options: Parameters<typeof startService>[0]): RunningProcess;
+  /**
+   * Stops `proc` (SIGTERM, bounded by `stopTimeoutMs`) and starts it again with the same options; its
+   * exit does not stop the others. Resolves with the new process.
+   */
+  restart(proc: RunningProcess): Promise<RunningProcess>;
   /** `work`'s result, unless a stop is requested first: then rejects with {@link StopRequested}. */
   untilStop<T>(work: Promise<T>): Promise<T>;
   /**
@@ -58,11 +63,16 @@ export function describeExit(status: ExitStatus): string {
 export function createSupervisor(options: {
   readonly stopTimeoutMs: number;
   readonly say: (text: string) => void;
+  /**
+   * Watch mode: a process that exits on its own is reported, and the others run on (the next save
+   * restarts it); by default its exit stops everything.
+   */
+  readonly keepGoing?: boolean;
 }): Supervisor {
   const { say } = options;
   const processes: RunningProcess[] = [];
-  // 'close' comes after 'exit', once the process's output is read to the end.
-  const outputEnded: Promise<void>[] = [];
+  const startOptions = new Map<RunningProcess, Parameters<typeof startService>[0]>();
+  const restarting = new Set<RunningProcess>();
   const services: Stoppable[] = [];
   const acquiring = new Set<Promise<unknown>>();
   let reason: StopReason | undefined;
@@ -85,6 +95,23 @@ export function createSupervisor(options: {
       }),
     ]);
 
+  const { stopTimeoutMs } = options;
+  function start(procOptions: Parameters<typeof startService>[0]): RunningProcess {
+    const proc = startService(procOptions);
+    processes.push(proc);
+    startOptions.set(proc, procOptions);
+    void proc.exited.then((status) => {
+      if (reason || restarting.has(proc)) return; // stopping or restarting: this exit is expected
+      if (options.keepGoing) {
+        say(`${proc.name} exited (${describeExit(status)}); the next change restarts it`);
+        return;
+      }
+      say(`${proc.name} exited unexpectedly (${describeExit(status)}); stopping the others`);
+      requestStop({ kind: 'exited', name: proc.name, status });
+    });
+    return proc;
+  }
+
   const stopServices = async (): Promise<void> => {
     for (const service of services.splice(0).reverse()) {
       await service.stop().catch((err: unknown) => say(`could not stop a service: ${errorMessage(err)}`));
@@ -96,16 +123,18 @@ export function createSupervisor(options: {
     requestStop,
     untilStop,
 
-    start(startOptions) {
-      const proc = startService(startOptions);
-      processes.push(proc);
-      outputEnded.push(new Promise((resolve) => proc.child.once('close', () => resolve())));
-      void proc.exited.then((status) => {
-        if (reason) return; // stopping: every exit is expected now
-        say(`${proc.name} exited unexpectedly (${describeExit(status)}); stopping the others`);
-        requestStop({ kind: 'exited', name: proc.name, status });
-      });
-      return proc;
+    start,
+
+    async restart(proc) {
+      const procOptions = startOptions.get(proc);
+      if (!procOptions) throw new Error(`${proc.name} was not started by this supervisor`);
+      restarting.add(proc);
+      await proc.stop('SIGTERM', stopTimeoutMs);
+      processes.splice(processes.indexOf(proc), 1);
+      startOptions.delete(proc);
+      restarting.delete(proc);
+      if (reason) throw new StopRequested(reason);
+      return start(procOptions);
     },
 
     acquire(work) {
@@ -127,13 +156,13 @@ export function createSupervisor(options: {
       if (running.length > 0) {
         say(
           `sending SIGTERM to ${running.map((p) => p.name).join(', ')}; ` +
-            `SIGKILL after ${Math.round(options.stopTimeoutMs / 1000)} s (Ctrl-C again to kill now)`,
+            `SIGKILL after ${Math.round(stopTimeoutMs / 1000)} s (Ctrl-C again to kill now)`,
         );
       }
+      // `exited` resolves once each process's output is read to the end.
       const stopped = await Promise.all(
-        processes.map(async (p) => ({ name: p.name, status: await p.stop('SIGTERM', options.stopTimeoutMs) })),
+        processes.map(async (p) => ({ name: p.name, status: await p.stop('SIGTERM', stopTimeoutMs) })),
       );
-      await Promise.race([Promise.all(outputEnded), sleep(1000)]);
       if (acquiring.size > 0) say('waiting for a service that is still starting, to stop it');
       await Promise.all(acquiring);
       await stopServices();

@@ -1,12 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
-import { crashBeforeEnqueue, idempotencyStorm } from '../../scripts/lib/chaos/scenarios-outbox.js';
-import { mongoFrozen } from '../../scripts/lib/chaos/scenarios-mongo.js';
-import { redisStopped } from '../../scripts/lib/chaos/scenarios-redis.js';
-import { shutdownUnderLoad, workerKills } from '../../scripts/lib/chaos/scenarios-crash.js';
-import { scenarioDetail } from '../../scripts/lib/chaos/report.js';
-import { silentProgress, type ScenarioContext, type ScenarioResult } from '../../scripts/lib/chaos/types.js';
+import { crashBeforeEnqueue, idempotencyStorm } from '../../scripts/chaos/scenarios-outbox.js';
+import { mongoFrozen } from '../../scripts/chaos/scenarios-mongo.js';
+import { redisStopped } from '../../scripts/chaos/scenarios-redis.js';
+import { shutdownUnderLoad, workerKills } from '../../scripts/chaos/scenarios-crash.js';
+import { scenarioDetail } from '../../scripts/chaos/report.js';
+import { silentProgress, type ScenarioContext, type ScenarioResult } from '../../scripts/chaos/types.js';
 
-// The smaller versions of the fault battery (scripts/chaos.ts, `npm run chaos -- --quick`): the real
+// The smaller versions of the fault battery (scripts/chaos/main.ts, `npm run chaos -- --quick`): the real
 // processes against a private redis-server and a private MongoDB per scenario (never the shared ones,
 // which these faults stop and freeze). Serial: each scenario loads the machine on its own. Time
 // bounds are generous (a shared two-core machine); counts are strict.

@@ -92,6 +92,6 @@ test.serial(
     const exits = await stopAndExpectCleanExit(t, fleet);
     t.deepEqual(Object.keys(exits).sort(), ['api', 'health', 'worker-1', 'worker-2']);
     const counts = await fleet.queue().getJobCounts('active', 'waiting', 'delayed', 'failed', 'completed');
-    t.deepEqual(counts, { active: 0, waiting: 0, paused: 0, delayed: 0, failed: 0, completed: ORDERS });
+    t.deepEqual(counts, { active: 0, waiting: 0, delayed: 0, failed: 0, completed: ORDERS });
   },
 );

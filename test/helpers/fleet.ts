@@ -6,25 +6,12 @@ import mongoose, { type Connection } from 'mongoose';
 import { ORDERS_QUEUE, type OrderView, type ProcessOrderJobData } from '#common';
 import { freePort } from '../../scripts/lib/embedded-services.js';
 import {
-  startService,
+  startReady,
   type ExitStatus,
   type RunningProcess,
   type ServiceName,
 } from '../../scripts/lib/process-runner.js';
 import { testServices, uniqueName } from './services.js';
-
-/** The line each process writes once it can do its work (DESIGN.md and the brief of each entry point). */
-const READY_LINE: Record<ServiceName, RegExp> = {
-  api: /"msg":"MongoDB connected, indexes in place"/,
-  worker: /"msg":"worker running"/,
-  health: /"msg":"health listening on http:\/\/127\.0\.0\.1:\d+"/,
-};
-
-/** Children still running when the test process exits are killed, so a crashed test leaves nothing behind. */
-const running = new Set<RunningProcess>();
-process.once('exit', () => {
-  for (const p of running) p.child.kill('SIGKILL');
-});
 
 /** One pino line, parsed; undefined for anything that is not a JSON object (stderr text, stack traces). */
 export function parseLine(line: string): Record<string, unknown> | undefined {
@@ -39,28 +26,6 @@ export function parseLine(line: string): Record<string, unknown> | undefined {
 /** The parsed log lines of a process whose `msg` is `msg`. */
 export function logEntries(p: RunningProcess, msg: string): Record<string, unknown>[] {
   return p.lines.map(parseLine).filter((e): e is Record<string, unknown> => e?.msg === msg);
-}
-
-/**
- * Starts a compiled process with `env` (added to this process's environment) and resolves once it has
- * written its ready line; if it exits or stays silent for `timeoutMs` it is killed and the error
- * carries its last lines.
- */
-export async function startReady(
-  service: ServiceName,
-  env: Record<string, string>,
-  options: { readonly name?: string; readonly timeoutMs?: number } = {},
-): Promise<RunningProcess> {
-  const p = startService({ service, name: options.name ?? service, env });
-  running.add(p);
-  void p.exited.then(() => running.delete(p));
-  try {
-    await p.waitForLine(READY_LINE[service], options.timeoutMs ?? 60_000);
-  } catch (err) {
-    await p.stop('SIGKILL');
-    throw err;
-  }
-  return p;
 }
 
 export interface FleetOptions {

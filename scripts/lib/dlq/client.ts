@@ -1,8 +1,18 @@
 import type { OrderView } from '#common';
-import type { DeadJobInfo } from '../../../api/repositories/order-jobs.js';
 
-/** GET /dlq's view of a failed job (DESIGN.md): what the api's queue repository reports. */
-export type DeadJob = DeadJobInfo;
+/**
+ * GET /dlq's view of a failed job, as the api sends it over HTTP (the CLI's only contract with the
+ * api: it reads the JSON, never the api's modules).
+ */
+export interface DeadJob {
+  readonly id: string;
+  readonly state: string;
+  readonly failedReason: string | null;
+  readonly attemptsMade: number;
+  readonly finishedOn: number | null;
+  /** The top frame of the last stack trace, e.g. `at attempt (file.js:10:5)`; null when none. */
+  readonly lastFrame: string | null;
+}
 
 export interface DlqPage {
   readonly items: readonly { readonly order: OrderView; readonly job: DeadJob | null }[];

@@ -291,7 +291,7 @@ export function methodNotes(meta: BenchMeta): string[] {
       .join(
         ' ',
       )}; rate limiting off and logging at warn (as the issue asks); reconciler ticks moved out of the measured windows.`,
-    'Baselines are minimal plain code in scripts/lib/bench/bare-*.ts (no validation, logging or metrics), run as child processes like the real ones.',
+    'Baselines are minimal plain code in scripts/bench/bare-*.ts (no validation, logging or metrics), run as child processes like the real ones.',
     'Other work shares this machine, so throughput and latency are noisy: every such figure is a ratio against a baseline measured in the same run, or a count that noise cannot move.',
     'Redis commands are INFO commandstats calls, which include the commands BullMQ’s Lua scripts run inside Redis; "scripts" counts EVALSHA/EVAL round trips.',
   ];

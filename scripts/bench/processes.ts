@@ -1,19 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { REPO_ROOT } from '../process-runner.js';
+import { startProcess, type RunningProcess } from '../lib/process-runner.js';
+
+export { killAllChildren, type ExitStatus } from '../lib/process-runner.js';
 
 /**
  * The processes the bench measures: the real api and worker (`dist/<service>/main.js`) and the bare
- * baselines (`dist/scripts/lib/bench/bare-*.js`), all spawned the same way, with an IPC channel so
+ * baselines (`dist/scripts/bench/bare-*.js`), all spawned the same way, with an IPC channel so
  * that each says `ready` (the real processes through `signalReady`, as they do for pm2).
  */
-
-export interface ExitStatus {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
 
 /** What a bare baseline sends over IPC while it works. */
 export interface ProgressMessage {
@@ -24,14 +18,7 @@ export interface ProgressMessage {
   readonly lastAt: number;
 }
 
-export interface BenchProcess {
-  readonly name: string;
-  readonly pid: number;
-  /** Date.now() just before the spawn (profiles count their samples from about then). */
-  readonly spawnedAt: number;
-  /** Output lines (stdout and stderr), the last 2000. */
-  readonly lines: string[];
-  readonly exited: Promise<ExitStatus>;
+export interface BenchProcess extends RunningProcess {
   /** The last progress message (bare workers), if any. */
   readonly progress: ProgressMessage | undefined;
   /** Resolves when the child has sent `ready`; rejects on exit or after `timeoutMs`. */
@@ -42,24 +29,11 @@ export interface BenchProcess {
   cpuMs(): Promise<number>;
   /** Peak resident set size (VmHWM) so far, in bytes. */
   peakRss(): Promise<number>;
-  /** SIGTERM, then SIGKILL after `timeoutMs`. */
-  stop(timeoutMs?: number): Promise<ExitStatus>;
 }
 
 const LINES_KEPT = 2000;
 /** Linux reports process CPU time in clock ticks; 100 per second on every mainstream kernel build. */
 const CLOCK_TICKS_PER_SECOND = 100;
-
-/** Every child still running; killed when the bench exits, whatever the reason. */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
-/** Kills every child the bench started (used on Ctrl-C and on fatal errors). */
-export function killAllChildren(): void {
-  for (const child of live) child.kill('SIGKILL');
-}
 
 export async function readCpuMs(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -76,8 +50,8 @@ export async function readPeakRss(pid: number): Promise<number> {
 }
 
 /**
- * Runs `node [nodeArgs] <script>` (relative to the repository root) with `env` added to this
- * process's environment. `nodeArgs` carries `--cpu-prof` (not allowed in NODE_OPTIONS).
+ * Runs `node [nodeArgs] <script>` (relative to the repository root) through the shared
+ * {@link startProcess}, with an IPC channel. `nodeArgs` carries `--cpu-prof` (not allowed in NODE_OPTIONS).
  */
 export function spawnNode(options: {
   readonly name: string;
@@ -85,38 +59,19 @@ export function spawnNode(options: {
   readonly env: Record<string, string>;
   readonly nodeArgs?: readonly string[];
 }): BenchProcess {
-  const spawnedAt = Date.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script], {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-  });
-  if (child.pid === undefined) throw new Error(`could not start ${options.name} (node ${options.script})`);
-  const pid = child.pid;
-  live.add(child);
-  const lines: string[] = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream! }).on('line', (line) => {
-      lines.push(line);
-      if (lines.length > LINES_KEPT) lines.splice(0, lines.length - LINES_KEPT);
-    });
-  }
-  const exited = new Promise<ExitStatus>((resolve) => {
-    // 'close' comes after the output streams ended, so the last lines are there when it resolves.
-    child.once('close', (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    });
-  });
   let isReady = false;
   let progress: ProgressMessage | undefined;
   const messageListeners = new Set<() => void>();
-  child.on('message', (message: unknown) => {
-    if (message === 'ready') isReady = true;
-    else if ((message as ProgressMessage)?.type === 'progress') progress = message as ProgressMessage;
-    for (const listener of messageListeners) listener();
+  const proc = startProcess({
+    ...options,
+    maxLines: LINES_KEPT,
+    onMessage: (message) => {
+      if (message === 'ready') isReady = true;
+      else if ((message as ProgressMessage)?.type === 'progress') progress = message as ProgressMessage;
+      for (const listener of messageListeners) listener();
+    },
   });
-  const tail = () => lines.slice(-15).join('\n');
+  const tail = () => proc.lines.slice(-15).join('\n');
 
   /** Resolves when `check()` holds after a message; rejects on exit or timeout. */
   function waitFor<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
@@ -138,7 +93,7 @@ export function spawnNode(options: {
         timeoutMs,
       );
       messageListeners.add(listener);
-      void exited.then((status) => {
+      void proc.exited.then((status) => {
         if (messageListeners.has(listener)) {
           finish(() =>
             reject(
@@ -151,11 +106,7 @@ export function spawnNode(options: {
   }
 
   return {
-    name: options.name,
-    pid,
-    spawnedAt,
-    lines,
-    exited,
+    ...proc,
     get progress() {
       return progress;
     },
@@ -172,14 +123,7 @@ export function spawnNode(options: {
         `${done} jobs done (${progress?.done ?? 0} so far)`,
       );
     },
-    cpuMs: () => readCpuMs(pid),
-    peakRss: () => readPeakRss(pid),
-    async stop(timeoutMs = 15_000) {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const status = await Promise.race([exited, sleep(timeoutMs).then(() => undefined)]);
-      if (status) return status;
-      child.kill('SIGKILL');
-      return exited;
-    },
+    cpuMs: () => readCpuMs(proc.pid),
+    peakRss: () => readPeakRss(proc.pid),
   };
 }

@@ -13,22 +13,22 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { API_MONGO_TIMEOUT_MS } from '../api/settings.js';
+import { API_MONGO_TIMEOUT_MS } from '../../api/settings.js';
 import {
   LOCK_DURATION_MS,
   MAX_STALLED_COUNT,
   STALLED_INTERVAL_MS,
   WORKER_MONGO_TIMEOUT_MS,
-} from '../worker/settings.js';
-import { BATTERY, selectScenarios } from './lib/chaos/battery.js';
-import { RECOVERY_BOUND_MS } from './lib/chaos/measure.js';
-import { PrivateMongo, type MongoChoice } from './lib/chaos/private-services.js';
-import { createProgressDisplay } from './lib/chaos/progress.js';
-import { killAllNow, trackedProcesses } from './lib/chaos/reaper.js';
-import { fullReport } from './lib/chaos/report.js';
-import { BATTERY_ENV } from './lib/chaos/rig.js';
-import type { ScenarioResult } from './lib/chaos/types.js';
-import { REPO_ROOT } from './lib/process-runner.js';
+} from '../../worker/settings.js';
+import { BATTERY, selectScenarios } from './battery.js';
+import { RECOVERY_BOUND_MS } from './measure.js';
+import { PrivateMongo, type MongoChoice } from './private-services.js';
+import { createProgressDisplay } from './progress.js';
+import { killAllNow, trackedProcesses } from './reaper.js';
+import { fullReport } from './report.js';
+import { BATTERY_ENV } from './rig.js';
+import type { ScenarioResult } from './types.js';
+import { REPO_ROOT } from '../lib/process-runner.js';
 
 const USAGE = `usage: npm run chaos -- [--quick] [--only 1,2,...] [--mongo auto|standin|mongod]
                         [--env NAME=VALUE ...] [--logs DIR | --no-logs] [--json FILE]

@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { answers, freePort, redisServerArgs } from '../embedded-services.js';
-import { REPO_ROOT } from '../process-runner.js';
+import { freePort, spawnRedisServer, startMongodServer } from '../lib/embedded-services.js';
+import { STANDIN_DIR, startStandin } from '../lib/mongo-standin.js';
 import { track, untrack } from './reaper.js';
 
 /**
@@ -76,26 +75,16 @@ export class PrivateRedis {
     }
   }
 
-  private static async spawnOn(port: number, dir: string): Promise<ChildProcess> {
-    const child = spawn('redis-server', redisServerArgs(port, ['--dir', dir, '--dbfilename', 'dump.rdb']), {
-      stdio: 'ignore',
+  private static spawnOn(port: number, dir: string): Promise<ChildProcess> {
+    return spawnRedisServer(port, {
+      extraArgs: ['--dir', dir, '--dbfilename', 'dump.rdb'],
+      // The port of a stopped server can take a moment to be free again: allow 15 s.
+      timeoutMs: 15_000,
+      onSpawn: (child) => {
+        track(child.pid, `redis-server:${port}`);
+        child.once('exit', () => untrack(child.pid));
+      },
     });
-    track(child.pid, `redis-server:${port}`);
-    child.once('exit', () => untrack(child.pid));
-    const failed = new Promise<never>((_, reject) =>
-      child.once('error', (err) =>
-        reject(new Error(`could not run redis-server (${err.message}); install it (apt-get install -y redis-server)`)),
-      ),
-    );
-    const url = `redis://127.0.0.1:${port}`;
-    // The port of a stopped server can take a moment to be free again: allow 15 s.
-    for (let i = 0; i < 150; i += 1) {
-      if (!running(child)) throw new Error(`redis-server on port ${port} exited during start`);
-      if (await Promise.race([answers(url, port, 200), failed])) return child;
-      await sleep(100);
-    }
-    await terminate(child);
-    throw new Error(`redis-server did not listen on port ${port} within 15 s`);
   }
 
   /** SIGSTOP: the port stays open, connections stay up, nothing is answered. */
@@ -147,9 +136,6 @@ export class PrivateRedis {
 /** Which MongoDB a scenario runs against. */
 export type MongoChoice = 'auto' | 'standin' | 'mongod';
 
-/** Where the stand-in lives: `../shared/mongo-standin` beside the repository (test infrastructure). */
-export const STANDIN_DIR = resolve(REPO_ROOT, '..', 'shared', 'mongo-standin');
-
 /**
  * A MongoDB of the battery's own: a real `mongod` through mongodb-memory-server-core when one can
  * be had without a download (MONGOMS_SYSTEM_BINARY, or a binary already in its cache) or when asked
@@ -195,58 +181,25 @@ export class PrivateMongo {
   }
 
   private static async startMongod(): Promise<PrivateMongo> {
-    const { MongoMemoryServer } = await import('mongodb-memory-server-core');
-    const server = await MongoMemoryServer.create({ instance: { ip: '127.0.0.1' } });
-    const pid = server.instanceInfo?.instance.mongodProcess?.pid;
+    const { baseUrl, pid, stop } = await startMongodServer();
     track(pid, 'mongod');
-    const uri = server.getUri().replace(/\/[^/]*$/, '');
-    return new PrivateMongo('mongod', uri, pid, async () => {
+    return new PrivateMongo('mongod', baseUrl, pid, async () => {
       if (pid !== undefined) {
         try {
-          process.kill(pid, 'SIGCONT');
+          process.kill(pid, 'SIGCONT'); // a frozen mongod cannot stop
         } catch {
           // gone already
         }
       }
-      await server.stop({ doCleanup: true, force: true }).catch(() => undefined);
+      await stop().catch(() => undefined);
       untrack(pid);
     });
   }
 
   private static async startStandin(): Promise<PrivateMongo> {
-    if (!existsSync(join(STANDIN_DIR, 'server.js'))) {
-      throw new Error(`no mongod binary and no MongoDB stand-in at ${STANDIN_DIR}; set MONGOMS_SYSTEM_BINARY`);
-    }
-    // The real path: the stand-in runs its server only when started by its own file name.
-    const server = realpathSync(join(STANDIN_DIR, 'server.js'));
-    if (!existsSync(join(STANDIN_DIR, 'node_modules', 'bson', 'package.json'))) {
-      throw new Error(`the stand-in's dependencies are missing: run (cd ${STANDIN_DIR} && npm ci --omit=dev)`);
-    }
-    const child = spawn(process.execPath, [server, '--port', '0', '--host', '127.0.0.1'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { uri, child } = await startStandin();
     track(child.pid, 'mongo-standin');
     child.once('exit', () => untrack(child.pid));
-    const output: string[] = [];
-    const uri = await new Promise<string>((done, fail) => {
-      const timer = setTimeout(
-        () => fail(new Error(`the stand-in did not start in 20 s:\n${output.join('\n')}`)),
-        20_000,
-      );
-      createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        output.push(line);
-        const match = /listening on (mongodb:\/\/\S+)/.exec(line);
-        if (match) {
-          clearTimeout(timer);
-          done(match[1]);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        fail(new Error(`the stand-in exited (${code}) during start:\n${output.join('\n')}`));
-      });
-    });
     return new PrivateMongo('standin', uri, child.pid, () => terminate(child));
   }
 

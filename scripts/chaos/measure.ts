@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../../worker/settings.js';
+import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../worker/settings.js';
 import { Recorder, formatStatuses, percentile, steadyLoad, type Sample } from './load.js';
 import type { Outcome, Rig } from './rig.js';
 import type { ScenarioContext } from './types.js';

@@ -1,12 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
-import { answers, startRedisServer, withDatabase } from '../embedded-services.js';
-import { REPO_ROOT } from '../process-runner.js';
+import { answers, startRedisServer, withDatabase } from '../lib/embedded-services.js';
+import { STANDIN_DIR, startStandin, type StandinProcess } from '../lib/mongo-standin.js';
 import { readCpuMs } from './processes.js';
 
 /**
@@ -15,9 +11,6 @@ import { readCpuMs } from './processes.js';
  * use private servers the bench starts itself: INFO commandstats and the server's op counters are
  * global, and other work on this machine would pollute them.
  */
-
-/** Where the MongoDB wire-protocol stand-in lives (test infrastructure, referenced by path). */
-export const STANDIN_DIR = resolve(REPO_ROOT, '..', 'shared', 'mongo-standin');
 
 /** The commands that read or write data; everything else (hello, ping, serverStatus…) is not counted. */
 export const DATA_COMMANDS = [
@@ -193,20 +186,11 @@ export async function configuredMongo(env: NodeJS.ProcessEnv): Promise<MongoBack
  * names every command and its database, which gives exact per-database command counts.
  */
 export async function privateStandin(): Promise<MongoBackend | { error: string }> {
-  const script = resolve(STANDIN_DIR, 'server.js');
-  if (!existsSync(script)) return { error: `no stand-in at ${script}` };
-  if (!existsSync(resolve(STANDIN_DIR, 'node_modules'))) {
-    return { error: `the stand-in's dependencies are missing: run \`npm ci --omit=dev\` in ${STANDIN_DIR}` };
-  }
-  const child: ChildProcess = spawn(process.execPath, [script, '--port', '0', '--verbose'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  process.once('exit', () => child.kill('SIGKILL'));
   const counts = new Map<string, CommandCounts>();
   const seen = new Set<string>();
   const seenListeners = new Set<() => void>();
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    // "[mongo-standin] conn12 findAndModify bench_x.orders" (target is "<db>" or "<db>.<collection>")
+  // "[mongo-standin] conn12 findAndModify bench_x.orders" (target is "<db>" or "<db>.<collection>")
+  const countLine = (line: string) => {
     const match = /^\[mongo-standin\] conn\S+ (\S+) ([^.\s]+)/.exec(line);
     if (!match) return;
     const [, name, db] = match;
@@ -218,25 +202,15 @@ export async function privateStandin(): Promise<MongoBackend | { error: string }
     const forDb = counts.get(db) ?? {};
     forDb[name] = (forDb[name] ?? 0) + 1;
     counts.set(db, forDb);
-  });
-  const uri = await new Promise<string>((resolveUri, reject) => {
-    const timer = setTimeout(() => reject(new Error('the stand-in did not print its URI within 20 s')), 20_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const found = /listening on (mongodb:\/\/\S+)/.exec(line)?.[1];
-      if (found) {
-        clearTimeout(timer);
-        resolveUri(found);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the stand-in exited with code ${code} before listening`));
-    });
-  }).catch((err: unknown) => {
-    child.kill('SIGKILL');
+  };
+  let standin: StandinProcess;
+  try {
+    standin = await startStandin({ verbose: true, onStderrLine: countLine });
+  } catch (err) {
     return { error: err instanceof Error ? err.message : String(err) };
-  });
-  if (typeof uri !== 'string') return uri;
+  }
+  const { child, uri } = standin;
+  process.once('exit', () => child.kill('SIGKILL'));
   const client = await connectMongo(`${uri}/admin`);
   const { server, version } = await identifyMongo(client);
   let markers = 0;
@@ -274,7 +248,7 @@ export async function privateStandin(): Promise<MongoBackend | { error: string }
     },
     opcounters: async () => numbers((await serverStatus(client)).opcounters),
     cpuMs: async () => (child.pid ? readCpuMs(child.pid) : undefined),
-    description: `a private stand-in (${STANDIN_DIR}/server.js --verbose), started by the bench`,
+    description: `a private stand-in (${standin.server} --verbose), started by the bench`,
     async stop() {
       await client.close().catch(() => undefined);
       if (child.exitCode === null) {

@@ -26,9 +26,9 @@ import {
   privateStandin,
   type MongoBackend,
   type RedisBackend,
-} from './lib/bench/backends.js';
-import { countsWeight, measureCounts } from './lib/bench/phase-counts.js';
-import { growthWeight, measureGrowth } from './lib/bench/phase-growth.js';
+} from './backends.js';
+import { countsWeight, measureCounts } from './phase-counts.js';
+import { growthWeight, measureGrowth } from './phase-growth.js';
 import {
   e2eWeight,
   intakeWeight,
@@ -36,18 +36,11 @@ import {
   measureE2e,
   measureIntake,
   processingWeight,
-} from './lib/bench/phase-throughput.js';
-import { killAllChildren } from './lib/bench/processes.js';
-import { comparisonMarkdown, profileMarkdown, summarizeProfiles } from './lib/bench/profile.js';
-import { Progress } from './lib/bench/progress.js';
-import {
-  buildRows,
-  markdownReport,
-  methodNotes,
-  textTable,
-  type BenchFigures,
-  type BenchMeta,
-} from './lib/bench/report.js';
+} from './phase-throughput.js';
+import { killAllChildren } from './processes.js';
+import { comparisonMarkdown, profileMarkdown, summarizeProfiles } from './profile.js';
+import { Progress } from './progress.js';
+import { buildRows, markdownReport, methodNotes, textTable, type BenchFigures, type BenchMeta } from './report.js';
 import {
   Cleanup,
   DEFAULT_SIZES,
@@ -56,9 +49,9 @@ import {
   type BackendPair,
   type BenchContext,
   type BenchSizes,
-} from './lib/bench/rig.js';
-import { fmt } from './lib/bench/stats.js';
-import { REPO_ROOT } from './lib/process-runner.js';
+} from './rig.js';
+import { fmt } from './stats.js';
+import { REPO_ROOT } from '../lib/process-runner.js';
 
 const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth'] as const;
 type Phase = (typeof PHASES)[number];
@@ -140,7 +133,7 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  for (const file of ['dist/api/main.js', 'dist/worker/main.js', 'dist/scripts/lib/bench/bare-worker.js']) {
+  for (const file of ['dist/api/main.js', 'dist/worker/main.js', 'dist/scripts/bench/bare-worker.js']) {
     if (!existsSync(join(REPO_ROOT, file))) {
       throw new BenchSetupError(`${file} is missing: run the bench with \`npm run bench\` (it builds first).`);
     }

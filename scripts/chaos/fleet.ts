@@ -1,15 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort } from '../embedded-services.js';
-import { startService, type ExitStatus, type RunningProcess, type ServiceName } from '../process-runner.js';
+import { freePort } from '../lib/embedded-services.js';
+import {
+  READY_LINE,
+  startService,
+  type ExitStatus,
+  type RunningProcess,
+  type ServiceName,
+} from '../lib/process-runner.js';
 import { track, untrack } from './reaper.js';
-
-/** The line each process writes once it can do its work. */
-const READY_LINE: Record<ServiceName, RegExp> = {
-  api: /"msg":"MongoDB connected, indexes in place"/,
-  worker: /"msg":"worker running"/,
-  health: /"msg":"health listening on http:\/\/127\.0\.0\.1:\d+"/,
-};
 
 /** One process of the fleet and how it ended, if it did. */
 export interface FleetProcess {

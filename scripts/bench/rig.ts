@@ -3,7 +3,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { ORDERS_QUEUE, RECONCILE_QUEUE } from '#common';
-import { freePort } from '../embedded-services.js';
+import { freePort } from '../lib/embedded-services.js';
 import { deletePrefix, pollUntil, type MongoBackend, type RedisBackend } from './backends.js';
 import { spawnNode, type BenchProcess } from './processes.js';
 import type { Progress } from './progress.js';
@@ -200,7 +200,7 @@ async function spawnReady(
     await proc.ready(spec.readyMs);
     await settled?.();
   } catch (err) {
-    await proc.stop(2000);
+    await proc.stop('SIGTERM', 2000);
     await saveLog(ctx, proc);
     throw err;
   }
@@ -358,7 +358,7 @@ export async function startBareIntake(
   const port = await freePort();
   const proc = await spawnReady(ctx, {
     name: options.name,
-    script: 'dist/scripts/lib/bench/bare-intake.js',
+    script: 'dist/scripts/bench/bare-intake.js',
     env: {
       MONGO_URL: options.backends.mongo.url(options.db),
       REDIS_URL: options.backends.redis.url,
@@ -383,7 +383,7 @@ export async function startBareWorker(
 ): Promise<Started> {
   const proc = await spawnReady(ctx, {
     name: options.name,
-    script: 'dist/scripts/lib/bench/bare-worker.js',
+    script: 'dist/scripts/bench/bare-worker.js',
     env: {
       ...(options.role === 'processing' ? { MONGO_URL: options.backends.mongo.url(options.db) } : {}),
       REDIS_URL: options.backends.redis.url,
