@@ -21,13 +21,13 @@ import {
   type ProcessOrderJobData,
 } from '#common';
 import { buildApp } from './app.js';
+import { createApiProbes } from './http/probes.js';
 import { createEnqueueMarks } from './repositories/enqueue-marks.js';
 import { createOrderQueue } from './repositories/order-queue.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createDlqService } from './services/dlq-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
 import { API_MONGO_TIMEOUT_MS, QUEUE_CALL_TIMEOUT_MS } from './settings.js';
-
 
 export interface ApiContainer {
   readonly app: Koa;
@@ -39,6 +39,8 @@ export interface ApiContainer {
   readonly queue: Queue<ProcessOrderJobData>;
   readonly registry: Registry;
   readonly checks: DependencyChecks;
+  /** From now on readiness answers 503 (shutdown has begun), so load balancers stop sending traffic. */
+  startDraining(): void;
   /** Opens MongoDB (retrying until it answers or `signal` aborts) and makes sure the indexes exist. */
   connect(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -81,6 +83,8 @@ export function createApiContainer(deps: {
     config.bullBoardUser && config.bullBoardPassword
       ? { queues: [queue], user: config.bullBoardUser, password: config.bullBoardPassword }
       : undefined;
+  const checks = createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs });
+  let draining = false;
   if (!config.apiAuth) logger.warn('API authentication is off: every caller is the public client (set API_KEYS)');
   const { app, routers } = buildApp({
     orders,
@@ -90,7 +94,13 @@ export function createApiContainer(deps: {
     logger,
     logContext,
     bodyLimit: config.bodyLimit,
-    auth: { enabled: config.apiAuth, keys: config.apiKeys },
+    auth: {
+      enabled: config.apiAuth,
+      keys: config.apiKeys,
+      failureLimit: config.authFailureLimit,
+      jwt: config.jwt,
+    },
+    probes: createApiProbes({ mongodb: checks.mongodb, draining: () => draining }),
     rateLimit: { redis, keyPrefix: `${config.queuePrefix}:ratelimit`, perMinute: config.rateLimitPerMinute },
     corsOrigins: config.corsOrigins,
   });
@@ -103,7 +113,10 @@ export function createApiContainer(deps: {
     redis,
     queue,
     registry,
-    checks: createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs }),
+    checks,
+    startDraining() {
+      draining = true;
+    },
     async connect(signal) {
       await openMongo(mongo, config.mongoUrl, {
         timeoutMs: API_MONGO_TIMEOUT_MS,

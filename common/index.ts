@@ -2,7 +2,7 @@
  * The public surface of `common`: what every process (api, worker, health) and the scripts share.
  * Import it as `#common`; never reach into its files.
  */
-export { loadConfig, ConfigError, type Config, type ApiKey } from './config/config.js';
+export { loadConfig, ConfigError, type Config, type ApiKey, type JwtConfig } from './config/config.js';
 export {
   createLogger,
   createLogContext,

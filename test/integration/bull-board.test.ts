@@ -16,7 +16,8 @@ import { stopTestServices } from '../helpers/services.js';
 
 const USER = 'ops';
 const PASSWORD = 'correct-horse-battery-staple';
-const BOARD_ENV = { BULL_BOARD_USER: USER, BULL_BOARD_PASSWORD: PASSWORD };
+// Wrong credentials are sent on purpose, many times: the guessing limit has its own tests (test/security).
+const BOARD_ENV = { BULL_BOARD_USER: USER, BULL_BOARD_PASSWORD: PASSWORD, AUTH_FAILURE_LIMIT: '0' };
 const BOARD = '/admin/queues';
 const DASHBOARD_RETRY_REASON = 'dead job retried from the dashboard; attempts start again';
 
