@@ -376,3 +376,25 @@ test.serial(
     t.is((await s.order(untouched)).status, 'FAILED', 'only the retried order came back');
   },
 );
+
+test.serial(
+  'when the board lists dead jobs, then their stack traces show file names, no file-system paths, and are not cached',
+  async (t) => {
+    const s = await system('board_paths');
+    const [dead] = await makeDeadOrders(s, 1);
+    await waitForJobState(s, dead, 'failed');
+    const job = await s.api.container.queue.getJob(dead);
+    t.true(
+      (job?.stacktrace ?? []).some((frame) => /\/[^\s()]+\/[^\s()]+\.js:\d+/.test(frame)),
+      'the stored trace has absolute paths (what the logs keep)',
+    );
+    const res = await call(s.api, 'GET', `${BOARD}/api/queues?activeQueue=orders&status=failed&page=1`, {
+      headers: RIGHT,
+    });
+    t.is(res.status, 200, res.text);
+    t.is(res.headers.get('cache-control'), 'no-store');
+    t.true(res.text.includes(dead), 'the dead job is listed');
+    t.regex(res.text, /\.js:\d+/, 'frames keep their file names and lines');
+    t.notRegex(res.text, /\/(?:work|home|srv|usr|tmp|app)\/[^\s"()]*\.js/, 'no absolute path is shown');
+  },
+);
