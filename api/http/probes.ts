@@ -21,6 +21,8 @@ export function createProbes(probes: Readonly<Record<string, Probe>>): Middlewar
   return async (ctx, next) => {
     const probe = Object.hasOwn(probes, ctx.path) ? probes[ctx.path] : undefined;
     if (!probe) return next();
+    // Metrics and access lines label the probe by its path (it is not a router route).
+    (ctx as { _matchedRoute?: string })._matchedRoute = ctx.path;
     ctx.set('Cache-Control', 'no-store');
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
       ctx.set('Allow', PROBE_METHODS);

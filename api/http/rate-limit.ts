@@ -111,14 +111,15 @@ export interface AuthFailureGuard {
 }
 
 /**
- * Failed authentications are limited per client address and per presented identity (the board's user
- * name): `limit` failures from an address (or `limit` × {@link IDENTITY_FACTOR} for an identity, from
- * all addresses together) within {@link AUTH_FAILURE_WINDOW_SECONDS} block it for as long again, whatever credentials it then presents, so a guess that happens to be right
- * still meets 429 and tells nothing. Only failures count: a client presenting valid credentials
- * from another address spends nothing here, and its request quota (the per-client limit, which
- * runs after authentication) is never touched by anyone's failures. Every refusal is counted in
- * `auth_refusals_total{realm, reason}` (`invalid` = 401, `limited` = 429). `limit` 0 turns blocking off
- * (refusals are still counted).
+ * Failed authentications are limited per client address and per presented identity (the board's
+ * user name). After `limit` failures from an address (or `limit` × {@link IDENTITY_FACTOR} for an
+ * identity, from all addresses together) within a window of {@link AUTH_FAILURE_WINDOW_SECONDS}, every
+ * attempt is refused with 429 for the rest of the window, whatever credentials it presents: a guess
+ * that happens to be right still meets 429 and tells nothing. Only failures count: a client
+ * presenting valid credentials from another address spends nothing here, and its request quota (the
+ * per-client limit, which runs after authentication) is never touched by anyone's failures. Every
+ * refusal is counted in `auth_refusals_total{realm, reason}` (`invalid` = 401, `limited` = 429).
+ * `limit` 0 turns blocking off (refusals are still counted).
  */
 export function createAuthFailureGuard(options: {
   readonly redis?: Redis;
