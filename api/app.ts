@@ -6,10 +6,12 @@ import type { LogContext, Logger } from '#common';
 import { createErrorMiddleware } from './http/error-middleware.js';
 import cors from '@koa/cors';
 import type { Redis } from 'ioredis';
-import type { ApiKey } from '#common';
+import type { ApiKey, JwtConfig } from '#common';
 import { createAdminBoard } from './http/admin-board.js';
 import { createAuthenticate } from './http/auth.js';
-import { createRateLimit } from './http/rate-limit.js';
+import { createJwtVerifier } from './http/jwt-verifier.js';
+import { createProbes, type Probe } from './http/probes.js';
+import { createAuthFailureGuard, createRateLimit } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
 import { createDlqRouter } from './http/dlq-router.js';
 import { createInventoryRouter } from './http/inventory-router.js';
@@ -28,7 +30,16 @@ export interface AppDeps {
   /** Bull Board; mounted only when credentials are configured. */
   readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
   readonly registry: Registry;
-  readonly auth: { readonly enabled: boolean; readonly keys: readonly ApiKey[] };
+  readonly auth: {
+    readonly enabled: boolean;
+    readonly keys: readonly ApiKey[];
+    /** Failed authentications per address (and board user) per 15 minutes before 429; 0 = no blocking. */
+    readonly failureLimit: number;
+    /** Bearer JWTs verified against a JWKS, next to the API keys. */
+    readonly jwt?: JwtConfig;
+  };
+  /** The probes (`/health/live`, `/health/ready`), answered by the app. */
+  readonly probes?: Readonly<Record<string, Probe>>;
   /** Per-client request limit; omitted (or perMinute 0) turns it off. */
   readonly rateLimit?: { readonly redis: Redis; readonly keyPrefix: string; readonly perMinute: number };
   /** Browser origins CORS allows; empty = CORS off. */
@@ -65,20 +76,56 @@ export function buildApp(deps: AppDeps): { app: Koa; routers: Router[] } {
     ctx.body = openApiDocument;
   });
 
+  const limited = deps.rateLimit && deps.rateLimit.perMinute > 0 ? deps.rateLimit : undefined;
+  // One guard for every credential (API keys, JWTs, the board's password), shared through Redis.
+  const guard = createAuthFailureGuard({
+    redis: deps.rateLimit?.redis,
+    keyPrefix: deps.rateLimit?.keyPrefix ?? 'ratelimit',
+    limit: deps.auth.failureLimit,
+    registry: deps.registry,
+  });
+
   app.use(createRequestContext({ logger: deps.logger, context: deps.logContext }));
   app.use(createHttpMetrics({ registry: deps.registry }));
   app.use(createErrorMiddleware({ logger: deps.logger }));
-  // The board serves a page with scripts, so it sits before the API's strict headers.
-  if (deps.board) app.use(createAdminBoard(deps.board));
+  // The board serves a page with scripts, so it sits before the API's strict headers, with its own;
+  // it is limited per address like any anonymous caller (before its credentials are checked).
+  if (deps.board) {
+    const limit = limited
+      ? createRateLimit({ ...limited, authEnabled: false, keyOf: (ctx) => `ip:${ctx.ip}` })
+      : undefined;
+    app.use(createAdminBoard({ ...deps.board, guard, limit }));
+  }
   app.use(securityHeaders);
+  if (deps.probes) app.use(createProbes(deps.probes));
   if (deps.corsOrigins.length > 0) {
     const allowed = new Set(deps.corsOrigins);
-    app.use(cors({ origin: (ctx) => (allowed.has(ctx.get('origin')) ? ctx.get('origin') : '') }));
+    app.use(
+      cors({
+        origin: (ctx) => (allowed.has(ctx.get('origin')) ? ctx.get('origin') : ''),
+        // Only what some route serves; and the headers a browser script needs to read.
+        allowMethods: ['GET', 'HEAD', 'POST'],
+        exposeHeaders: [
+          'Location',
+          'X-Request-Id',
+          'Idempotent-Replayed',
+          'Retry-After',
+          'RateLimit-Limit',
+          'RateLimit-Remaining',
+          'RateLimit-Reset',
+        ],
+      }),
+    );
   }
-  app.use(createAuthenticate(deps.auth));
-  if (deps.rateLimit && deps.rateLimit.perMinute > 0) {
-    app.use(createRateLimit({ ...deps.rateLimit, authEnabled: deps.auth.enabled }));
-  }
+  app.use(
+    createAuthenticate({
+      enabled: deps.auth.enabled,
+      keys: deps.auth.keys,
+      guard,
+      jwt: deps.auth.jwt ? createJwtVerifier(deps.auth.jwt) : undefined,
+    }),
+  );
+  if (limited) app.use(createRateLimit({ ...limited, authEnabled: deps.auth.enabled }));
   const routers = [ordersRouter, dlqRouter, inventoryRouter, systemRouter];
   for (const router of routers) app.use(router.routes());
   return { app, routers };

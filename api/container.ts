@@ -23,6 +23,7 @@ import {
   type ProcessOrderJobData,
 } from '#common';
 import { buildApp } from './app.js';
+import { createApiProbes } from './http/probes.js';
 import { createEnqueueMarks } from './repositories/enqueue-marks.js';
 import { createInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderJobs } from './repositories/order-jobs.js';
@@ -42,6 +43,8 @@ export interface ApiContainer {
   readonly queue: Queue<ProcessOrderJobData>;
   readonly registry: Registry;
   readonly checks: DependencyChecks;
+  /** From now on readiness answers 503 (shutdown has begun), so load balancers stop sending traffic. */
+  startDraining(): void;
   /** Opens MongoDB (retrying until it answers or `signal` aborts) and makes sure the indexes exist. */
   connect(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -86,6 +89,8 @@ export function createApiContainer(deps: {
     config.bullBoardUser && config.bullBoardPassword
       ? { queues: [queue], user: config.bullBoardUser, password: config.bullBoardPassword }
       : undefined;
+  const checks = createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs });
+  let draining = false;
   if (!config.apiAuth) logger.warn('API authentication is off: every caller is the public client (set API_KEYS)');
   const { app, routers } = buildApp({
     orders,
@@ -96,7 +101,13 @@ export function createApiContainer(deps: {
     logger,
     logContext,
     bodyLimit: config.bodyLimit,
-    auth: { enabled: config.apiAuth, keys: config.apiKeys },
+    auth: {
+      enabled: config.apiAuth,
+      keys: config.apiKeys,
+      failureLimit: config.authFailureLimit,
+      jwt: config.jwt,
+    },
+    probes: createApiProbes({ mongodb: checks.mongodb, draining: () => draining }),
     rateLimit: { redis, keyPrefix: `${config.queuePrefix}:ratelimit`, perMinute: config.rateLimitPerMinute },
     corsOrigins: config.corsOrigins,
   });
@@ -109,7 +120,10 @@ export function createApiContainer(deps: {
     redis,
     queue,
     registry,
-    checks: createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs }),
+    checks,
+    startDraining() {
+      draining = true;
+    },
     async connect(signal) {
       await openMongo(mongo, config.mongoUrl, {
         timeoutMs: API_MONGO_TIMEOUT_MS,

@@ -2,7 +2,7 @@
 import { tracing } from './instrument.js';
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createTerminus, HealthCheckError } from '@godaddy/terminus';
+import { createTerminus } from '@godaddy/terminus';
 import {
   createLogContext,
   createLogger,
@@ -15,6 +15,7 @@ import {
 } from '#common';
 import { createApiContainer } from './container.js';
 import { createApiServer } from './http/security-headers.js';
+import { refuseOversizedContinue } from './http/json-body.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   const container = createApiContainer({ config, logger, logContext });
 
   const server = createApiServer(container.app.callback());
+  refuseOversizedContinue(server, config.bodyLimit);
   const shutdown = new AbortController();
   // While draining, every answer asks the client to close its keep-alive connection, so no request
   // races onto a socket the server is about to close (pm2 reload, rolling updates).
@@ -43,21 +45,12 @@ async function main(): Promise<void> {
     signals: ['SIGTERM', 'SIGINT'],
     timeout: config.shutdownTimeoutMs,
     useExit0: true,
-    healthChecks: {
-      verbatim: true,
-      '/health/live': async () => ({ status: 'ok' }),
-      // The api can serve while Redis is away (it answers 202 and the reconciler enqueues later),
-      // so only MongoDB decides whether it takes traffic.
-      '/health/ready': async () => {
-        const mongodb = await container.checks.mongodb();
-        if (mongodb.status === 'down') throw new HealthCheckError('not ready', { mongodb });
-        return { mongodb };
-      },
-    },
-    // Readiness is already 503 here; keep serving for SHUTDOWN_DRAIN_MS so load balancers (or pm2's
+    // The probes are the app's own routes (api/http/probes.ts): terminus merged their bodies.
+    // From here readiness answers 503; keep serving for SHUTDOWN_DRAIN_MS so load balancers (or pm2's
     // cluster master) stop sending new connections before the server stops accepting them.
     beforeShutdown: async () => {
       draining = true;
+      container.startDraining();
       if (config.shutdownDrainMs > 0) await sleep(config.shutdownDrainMs);
     },
     onSignal: async () => {

@@ -4,7 +4,7 @@
  * something outside `common` uses it (the workflow's step types are the saga's contract); helpers
  * that only `common` needs stay unexported.
  */
-export { loadConfig, ConfigError, type Config, type ApiKey } from './config/config.js';
+export { loadConfig, ConfigError, type Config, type ApiKey, type JwtConfig } from './config/config.js';
 export { createLogger, createLogContext, redactUrl, type Logger, type LogContext } from './logging/logger.js';
 export {
   AppError,

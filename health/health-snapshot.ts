@@ -1,4 +1,4 @@
-import type { CheckResult, DependencyChecks } from '#common';
+import type { BreakerReport, CheckResult, DependencyChecks } from '#common';
 import type { QueueReport } from './checks/queue-check.js';
 
 /** The dependencies and, when Redis answers, the orders queue: what `GET /health` and the gauges report. */
@@ -6,6 +6,8 @@ export interface HealthSnapshot {
   readonly dependencies: Record<'mongodb' | 'redis', CheckResult>;
   /** The queue's report; `{ error }` when Redis answered but the report failed; null when Redis is down. */
   readonly queue: QueueReport | { readonly error: string } | null;
+  /** The workers' payment breakers (published to Redis); `{ error }` when unreadable; null when Redis is down. */
+  readonly paymentProvider: BreakerReport | { readonly error: string } | null;
 }
 
 /**
@@ -15,11 +17,15 @@ export interface HealthSnapshot {
 export function createHealthSnapshot(deps: {
   readonly checks: DependencyChecks;
   readonly queueReport: () => Promise<QueueReport>;
+  readonly paymentBreaker: () => Promise<BreakerReport>;
 }): () => Promise<HealthSnapshot> {
   return async () => {
     const [mongodb, redis] = await Promise.all([deps.checks.mongodb(), deps.checks.redis()]);
-    const queue =
-      redis.status === 'up' ? await deps.queueReport().catch((err: Error) => ({ error: err.message })) : null;
-    return { dependencies: { mongodb, redis }, queue };
+    if (redis.status !== 'up') return { dependencies: { mongodb, redis }, queue: null, paymentProvider: null };
+    const [queue, paymentProvider] = await Promise.all([
+      deps.queueReport().catch((err: Error) => ({ error: err.message })),
+      deps.paymentBreaker().catch((err: Error) => ({ error: err.message })),
+    ]);
+    return { dependencies: { mongodb, redis }, queue, paymentProvider };
   };
 }

@@ -50,7 +50,32 @@ export interface Config {
   readonly paymentBreakerErrorPercent: number;
   /** The fewest calls in the window before the breaker may open. */
   readonly paymentBreakerVolume: number;
+  /** Failed authentications per address (and per board user) per 15 minutes before 429; 0 turns blocking off. */
+  readonly authFailureLimit: number;
+  /** JWT bearer tokens verified against a JWKS; undefined when `JWT_JWKS_URL` is not set. */
+  readonly jwt: JwtConfig | undefined;
 }
+
+/** How `Authorization: Bearer <JWT>` tokens are verified (issued by a gateway's identity provider). */
+export interface JwtConfig {
+  /** Where the issuer publishes its signing keys (JWKS). */
+  readonly jwksUrl: string;
+  /** Required `iss`. */
+  readonly issuer: string;
+  /** Required `aud` (one of). */
+  readonly audience: string;
+  /** The claim holding the client id (orders and idempotency keys are scoped by it). */
+  readonly clientIdClaim: string;
+  /** The `scope` entry or `roles` member that grants admin routes. */
+  readonly adminValue: string;
+  /** Accepted signature algorithms (asymmetric only). */
+  readonly algorithms: readonly string[];
+  /** Tolerance for `exp` and `nbf`, in seconds. */
+  readonly clockSkewSeconds: number;
+}
+
+/** Signature algorithms a JWT may use: asymmetric only, so a public key can never sign (no HS*, no none). */
+const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'EdDSA'];
 
 /** One configured API client: its id, the sha256 (hex) of its key, and whether it may use admin routes. */
 export interface ApiKey {
@@ -116,8 +141,29 @@ const schema = Joi.object({
   PAYMENT_BREAKER_WINDOW_MS: Joi.number().integer().min(1000).max(3_600_000).default(10_000),
   PAYMENT_BREAKER_ERROR_PERCENT: Joi.number().min(1).max(99).default(50),
   PAYMENT_BREAKER_VOLUME: Joi.number().integer().min(1).max(100_000).default(5),
+  AUTH_FAILURE_LIMIT: Joi.number().integer().min(0).max(100_000).default(10),
+  // The key set must not be fetched in clear outside development: a forged key set forges every token.
+  JWT_JWKS_URL: Joi.string().uri({ scheme: ['https', 'http'] }),
+  JWT_ISSUER: Joi.string().min(1).max(1024),
+  JWT_AUDIENCE: Joi.string().min(1).max(1024),
+  JWT_CLIENT_ID_CLAIM: Joi.string()
+    .pattern(/^[A-Za-z0-9_:./-]{1,128}$/)
+    .default('sub'),
+  JWT_ADMIN_SCOPE: Joi.string()
+    .pattern(/^[\x21-\x7e]{1,128}$/)
+    .default('orders:admin'),
+  JWT_ALGORITHMS: Joi.string()
+    .max(200)
+    .custom((value: string, helpers) =>
+      value.split(',').every((alg) => JWT_ALGORITHMS.includes(alg.trim()))
+        ? value
+        : helpers.message({ custom: `{{#label}} must list algorithms among ${JWT_ALGORITHMS.join(', ')}` }),
+    )
+    .default('RS256,ES256'),
+  JWT_CLOCK_SKEW_SECONDS: Joi.number().integer().min(0).max(300).default(30),
 })
   .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
+  .and('JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE')
   // Every other variable of the environment is none of our business.
   .unknown(true);
 
@@ -150,13 +196,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   }
   const v = value as Record<string, never>;
   const apiKeys = parseApiKeys(v.API_KEYS);
+  const jwt = parseJwt(v);
   const problems: string[] = [];
-  if (v.API_AUTH === 'on' && apiKeys.length === 0) problems.push('API_AUTH=on needs API_KEYS');
   if (apiKeys.some((k) => k.clientId === PUBLIC_CLIENT_ID)) {
     problems.push(`API_KEYS: the client id "${PUBLIC_CLIENT_ID}" is reserved for unauthenticated callers`);
   }
-  if (v.NODE_ENV === 'production' && apiKeys.length === 0 && v.API_AUTH !== 'off') {
-    problems.push('API_KEYS is required in production (or set API_AUTH=off to run without authentication)');
+  if (v.API_AUTH === 'on' && apiKeys.length === 0 && !jwt) problems.push('API_AUTH=on needs API_KEYS or JWT_JWKS_URL');
+  if (v.NODE_ENV === 'production' && apiKeys.length === 0 && !jwt && v.API_AUTH !== 'off') {
+    problems.push(
+      'API_KEYS is required in production (or JWT_JWKS_URL, or set API_AUTH=off to run without authentication)',
+    );
+  }
+  if (jwt && v.NODE_ENV === 'production' && !jwt.jwksUrl.startsWith('https:')) {
+    problems.push('JWT_JWKS_URL must be https in production');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -184,7 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     bullBoardUser: v.BULL_BOARD_USER,
     bullBoardPassword: v.BULL_BOARD_PASSWORD,
     apiKeys,
-    apiAuth: v.API_AUTH !== 'off' && apiKeys.length > 0,
+    apiAuth: v.API_AUTH !== 'off' && (apiKeys.length > 0 || jwt !== undefined),
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,
     corsOrigins: v.CORS_ORIGINS
       ? Object.freeze(
@@ -200,6 +252,21 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     paymentBreakerWindowMs: v.PAYMENT_BREAKER_WINDOW_MS,
     paymentBreakerErrorPercent: v.PAYMENT_BREAKER_ERROR_PERCENT,
     paymentBreakerVolume: v.PAYMENT_BREAKER_VOLUME,
+    authFailureLimit: v.AUTH_FAILURE_LIMIT,
+    jwt,
+  });
+}
+
+function parseJwt(v: Record<string, never>): JwtConfig | undefined {
+  if (!v.JWT_JWKS_URL) return undefined;
+  return Object.freeze({
+    jwksUrl: v.JWT_JWKS_URL,
+    issuer: v.JWT_ISSUER,
+    audience: v.JWT_AUDIENCE,
+    clientIdClaim: v.JWT_CLIENT_ID_CLAIM,
+    adminValue: v.JWT_ADMIN_SCOPE,
+    algorithms: Object.freeze((v.JWT_ALGORITHMS as string).split(',').map((a) => a.trim())),
+    clockSkewSeconds: v.JWT_CLOCK_SKEW_SECONDS,
   });
 }
 

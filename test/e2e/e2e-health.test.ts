@@ -178,8 +178,24 @@ test.serial(
     t.is(details.body.dependencies.redis.status, 'up');
     t.is(details.body.queue?.workers, 0, 'queue details still come from Redis');
 
-    const live = await requestJson<{ status: string }>(`${url}/health/live`);
+    const live = await requestJson<Record<string, unknown>>(`${url}/health/live`);
     t.is(live.status, 200);
+    // Terminus merged every probe's result into one shared object: liveness showed readiness' mongodb.
+    t.deepEqual(Object.keys(live.body).sort(), ['status', 'uptimeSeconds'], 'liveness describes only itself');
+    t.regex(live.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, 'probes carry X-Request-Id');
+    const echoed = await requestJson(`${url}/health/ready`, { headers: { 'x-request-id': 'probe-1' } });
+    t.is(echoed.headers.get('x-request-id'), 'probe-1');
+    const later = await requestJson<{ uptimeSeconds: number }>(`${url}/health/live`);
+    t.true(later.body.uptimeSeconds >= (live.body.uptimeSeconds as number), 'uptime computed per request');
+    for (const path of ['/health/live', '/health/ready', '/health']) {
+      t.is((await requestJson(`${url}${path}`, { method: 'HEAD' })).status === 405, false, `HEAD ${path}`);
+      for (const method of ['POST', 'DELETE', 'PUT', 'PATCH']) {
+        const refused = await requestJson<{ error: { code: string } }>(`${url}${path}`, { method });
+        t.is(refused.status, 405, `${method} ${path}`);
+        t.is(refused.headers.get('allow'), 'GET, HEAD', `${method} ${path}: Allow`);
+        t.is(refused.body.error.code, 'METHOD_NOT_ALLOWED');
+      }
+    }
 
     const stopped = performance.now();
     t.deepEqual(await health.stop(), { code: 0, signal: null });

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogContext, createLogger, loadConfig, withTimeout, type Config } from '#common';
 import { createApiContainer, type ApiContainer } from '../../api/container.js';
 import { createApiServer } from '../../api/http/security-headers.js';
+import { refuseOversizedContinue } from '../../api/http/json-body.js';
 import { testServices, uniqueName } from './services.js';
 
 export interface TestApi {
@@ -34,6 +35,7 @@ export async function startTestApi(label: string, env: Record<string, string> = 
   const container = createApiContainer({ config, logger, logContext });
   await container.connect();
   const server = createApiServer(container.app.callback());
+  refuseOversizedContinue(server, config.bodyLimit);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

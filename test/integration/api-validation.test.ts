@@ -130,29 +130,33 @@ for (const [label, body, field] of INVALID_BODIES) {
   );
 }
 
-// The JSON parser (co-body/bourne) refuses `__proto__` keys itself; that refusal must be a 400, not a 500
-// (it was a 500 before aba2c88: toAppError did not recognise the parser's message).
-const PROTO_BODIES: Array<[string, string]> = [
+// The JSON parser (co-body/bourne) refuses `__proto__` keys itself; the JSON is valid, the field is not
+// allowed: 400 VALIDATION_ERROR naming it, like any other forbidden key (it was a 500 before aba2c88, then
+// INVALID_JSON until issue 12).
+const PROTO_BODIES: Array<[string, string, string]> = [
   [
     'top level',
+    '__proto__',
     '{"customerId":"c","currency":"EUR","items":[{"sku":"S","quantity":1,"unitPriceCents":1}],"__proto__":{"x":1}}',
   ],
   [
     'an item',
+    'items.0.__proto__',
     '{"customerId":"c","currency":"EUR","items":[{"sku":"S","quantity":1,"unitPriceCents":1,"__proto__":{"x":1}}]}',
   ],
   [
     'metadata',
+    'metadata.__proto__',
     '{"customerId":"c","currency":"EUR","items":[{"sku":"S","quantity":1,"unitPriceCents":1}],"metadata":{"__proto__":"x"}}',
   ],
 ];
 
-for (const [where, raw] of PROTO_BODIES) {
+for (const [where, field, raw] of PROTO_BODIES) {
   test.serial(
-    `when the body has a __proto__ key in ${where}, then it answers 400 INVALID_JSON and writes nothing`,
+    `when the body has a __proto__ key in ${where}, then it answers 400 VALIDATION_ERROR naming ${field} and writes nothing`,
     async (t) => {
       const res = await call(api, 'POST', '/orders', { body: raw, headers: { 'content-type': 'application/json' } });
-      assertError(t, res, { status: 400, code: 'INVALID_JSON', field: 'body' });
+      assertError(t, res, { status: 400, code: 'VALIDATION_ERROR', field });
       await assertNothingWritten(t, `__proto__ in ${where}`);
     },
   );

@@ -16,7 +16,8 @@ import { stopTestServices } from '../helpers/services.js';
 
 const USER = 'ops';
 const PASSWORD = 'correct-horse-battery-staple';
-const BOARD_ENV = { BULL_BOARD_USER: USER, BULL_BOARD_PASSWORD: PASSWORD };
+// Wrong credentials are sent on purpose, many times: the guessing limit has its own tests (test/security).
+const BOARD_ENV = { BULL_BOARD_USER: USER, BULL_BOARD_PASSWORD: PASSWORD, AUTH_FAILURE_LIMIT: '0' };
 const BOARD = '/admin/queues';
 const DASHBOARD_RETRY_REASON = 'dead job retried from the dashboard; attempts start again';
 
@@ -373,5 +374,27 @@ test.serial(
     t.is(await s.effects(id), 1);
     await waitForJobState(s, id, 'completed');
     t.is((await s.order(untouched)).status, 'FAILED', 'only the retried order came back');
+  },
+);
+
+test.serial(
+  'when the board lists dead jobs, then their stack traces show file names, no file-system paths, and are not cached',
+  async (t) => {
+    const s = await system('board_paths');
+    const [dead] = await makeDeadOrders(s, 1);
+    await waitForJobState(s, dead, 'failed');
+    const job = await s.api.container.queue.getJob(dead);
+    t.true(
+      (job?.stacktrace ?? []).some((frame) => /\/[^\s()]+\/[^\s()]+\.js:\d+/.test(frame)),
+      'the stored trace has absolute paths (what the logs keep)',
+    );
+    const res = await call(s.api, 'GET', `${BOARD}/api/queues?activeQueue=orders&status=failed&page=1`, {
+      headers: RIGHT,
+    });
+    t.is(res.status, 200, res.text);
+    t.is(res.headers.get('cache-control'), 'no-store');
+    t.true(res.text.includes(dead), 'the dead job is listed');
+    t.regex(res.text, /\.js:\d+/, 'frames keep their file names and lines');
+    t.notRegex(res.text, /\/(?:work|home|srv|usr|tmp|app)\/[^\s"()]*\.js/, 'no absolute path is shown');
   },
 );

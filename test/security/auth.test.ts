@@ -27,6 +27,8 @@ test.before(async () => {
   api = await startTestApi('sec_auth', {
     API_KEYS,
     RATE_LIMIT_PER_MINUTE: '0',
+    // These tests present hundreds of wrong credentials on purpose; brute-force.test.ts covers the limit.
+    AUTH_FAILURE_LIMIT: '0',
     BULL_BOARD_USER: BOARD.user,
     BULL_BOARD_PASSWORD: BOARD.password,
   });

@@ -4,6 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { assertError, call, validOrder, type HttpResult } from '../helpers/api-http.js';
 import { uniqueName } from '../helpers/services.js';
+import { callFrom } from './local-address.js';
 
 /*
  * Per-client rate limiting (RATE_LIMIT_PER_MINUTE=5 here): the 6th request of a minute is a 429,
@@ -71,12 +72,15 @@ test('when a client makes a 6th request within a minute, then it gets 429 RATE_L
   for (let n = 0; n < LIMIT + 2; n += 1) t.is((await call(api, 'GET', '/metrics')).status, 200, `/metrics ${n}`);
 });
 
-test('when requests carry a wrong key, then they are 401 and do not spend the real client budget', async (t) => {
+test('when requests carry a wrong key, then they are 401, then 429 once the address failed too often, and never spend the real client budget', async (t) => {
   const api = await limitedApi('sec_rl_wrong');
+  const statuses: number[] = [];
   for (let n = 0; n < LIMIT * 3; n += 1) {
-    const res = await call(api, 'GET', '/orders', { headers: { authorization: `Bearer ${newKey()}` } });
-    t.is(res.status, 401);
+    const res = await callFrom(api.baseUrl, '127.0.0.2', 'GET', '/orders', { authorization: `Bearer ${newKey()}` });
+    statuses.push(res.status);
   }
+  // AUTH_FAILURE_LIMIT's default: 10 failures, then the address is blocked.
+  t.deepEqual(statuses, [...Array(10).fill(401), ...Array(LIMIT * 3 - 10).fill(429)]);
   assertAllowed(
     t,
     await call(api, 'GET', '/orders', { headers: bearer(KEYS.shopA) }),

@@ -48,7 +48,16 @@ test('when the environment is empty, then the config has exactly the documented 
   const config = loadConfig({});
 
   // DESIGN.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
-  const security = ['apiKeys', 'apiAuth', 'rateLimitPerMinute', 'corsOrigins', 'shutdownDrainMs'];
+  // Issue 18: AUTH_FAILURE_LIMIT and the JWT_* variables.
+  const security = [
+    'apiKeys',
+    'apiAuth',
+    'rateLimitPerMinute',
+    'corsOrigins',
+    'shutdownDrainMs',
+    'authFailureLimit',
+    'jwt',
+  ];
   // LOG_PRETTY: human-readable logs for local development (issue 6).
   // The payment provider and its circuit breaker (issue 13).
   const payment = [
@@ -368,4 +377,38 @@ test('when the payment variables are bad, then each is reported', (t) => {
     loadConfig({ PAYMENT_PROVIDER_URL: 'https://payments.example.net/v1' }).paymentProviderUrl,
     'https://payments.example.net/v1',
   );
+});
+
+const JWT_ENV = {
+  JWT_JWKS_URL: 'https://idp.example/.well-known/jwks.json',
+  JWT_ISSUER: 'https://idp.example/',
+  JWT_AUDIENCE: 'orders-api',
+};
+
+test('when the JWT variables are set, then the config carries them with pinned algorithms and bounded skew', (t) => {
+  const config = loadConfig({ ...JWT_ENV, NODE_ENV: 'production' });
+  t.deepEqual(config.jwt, {
+    jwksUrl: JWT_ENV.JWT_JWKS_URL,
+    issuer: JWT_ENV.JWT_ISSUER,
+    audience: JWT_ENV.JWT_AUDIENCE,
+    clientIdClaim: 'sub',
+    adminValue: 'orders:admin',
+    algorithms: ['RS256', 'ES256'],
+    clockSkewSeconds: 30,
+  });
+  t.true(config.apiAuth, 'JWTs alone turn authentication on (production needs no API_KEYS then)');
+  t.is(config.authFailureLimit, 10);
+  t.is(loadConfig({}).jwt, undefined);
+});
+
+test('when the JWT variables are incomplete or unsafe, then loadConfig names each', (t) => {
+  const partial = rejectEnv(t, { JWT_JWKS_URL: JWT_ENV.JWT_JWKS_URL });
+  t.regex(partial.problems[0], /JWT_JWKS_URL.*JWT_ISSUER, JWT_AUDIENCE/);
+  for (const alg of ['HS256', 'none', 'RS256,HS512']) {
+    t.deepEqual(variablesOf(rejectEnv(t, { ...JWT_ENV, JWT_ALGORITHMS: alg })), ['JWT_ALGORITHMS'], alg);
+  }
+  t.deepEqual(variablesOf(rejectEnv(t, { ...JWT_ENV, JWT_CLOCK_SKEW_SECONDS: '3600' })), ['JWT_CLOCK_SKEW_SECONDS']);
+  t.deepEqual(variablesOf(rejectEnv(t, { AUTH_FAILURE_LIMIT: '-1' })), ['AUTH_FAILURE_LIMIT']);
+  const clear = rejectEnv(t, { ...JWT_ENV, JWT_JWKS_URL: 'http://idp.example/jwks', NODE_ENV: 'production' });
+  t.regex(clear.message, /JWT_JWKS_URL must be https in production/);
 });

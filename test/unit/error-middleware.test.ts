@@ -61,7 +61,7 @@ function assertErrorShape(t: ExecutionContext, ctx: FakeContext, code: ErrorCode
   t.true(Array.isArray(body.error.details));
 }
 
-// DESIGN.md's codes, plus FORBIDDEN (403) for the dashboard's cross-site refusal.
+// DESIGN.md's codes, plus FORBIDDEN (403) for the dashboard's cross-site refusal and METHOD_NOT_ALLOWED (405) for the probes.
 test('when the status table is read, then it maps every code to the status of DESIGN.md', (t) => {
   t.deepEqual(
     { ...STATUS_BY_CODE },
@@ -71,6 +71,7 @@ test('when the status table is read, then it maps every code to the status of DE
       UNAUTHORIZED: 401,
       FORBIDDEN: 403,
       NOT_FOUND: 404,
+      METHOD_NOT_ALLOWED: 405,
       INVALID_STATE: 409,
       PAYLOAD_TOO_LARGE: 413,
       UNSUPPORTED_MEDIA_TYPE: 415,
@@ -333,4 +334,37 @@ test('when a route answers 404 with its own body, then that body is kept', async
 
   t.is(ctx.status, 404);
   t.is(ctx.body, own);
+});
+
+test('when a __proto__ key sits in valid JSON, then the response is 400 VALIDATION_ERROR naming each place', async (t) => {
+  const err = Object.assign(new SyntaxError('Object contains forbidden prototype property'), {
+    status: 400,
+    body: '{"items":[{"sku":"S","__proto__":{}}],"metadata":{"__proto__":"x"},"__proto__":1}',
+  });
+  const ctx = await runWithError(err);
+  assertErrorShape(t, ctx, 'VALIDATION_ERROR', 400);
+  t.deepEqual(
+    bodyOf(ctx)
+      .error.details.map((d) => d.field)
+      .sort(),
+    ['__proto__', 'items.0.__proto__', 'metadata.__proto__'],
+  );
+});
+
+test('when inflating the body fails (zlib or brotli), then the response is 400, not 500', async (t) => {
+  for (const code of ['Z_DATA_ERROR', 'Z_BUF_ERROR', 'ERR__ERROR_FORMAT_PADDING_1']) {
+    const ctx = await runWithError(Object.assign(new Error('incorrect header check'), { code, errno: -3 }));
+    assertErrorShape(t, ctx, 'INVALID_JSON', 400);
+    t.is(bodyOf(ctx).error.details[0]?.field, 'Content-Encoding', code);
+  }
+});
+
+test('when an error quotes 8 KiB of the request, then message and details carry at most 200 characters of it', async (t) => {
+  const long = 'x'.repeat(8192);
+  const ctx = await runWithError(
+    new AppError('VALIDATION_ERROR', `bad ${long}`, { details: [{ field: long, message: long }] }),
+  );
+  const { error } = bodyOf(ctx);
+  t.true(error.message.length <= 200);
+  t.true(error.details[0].field.length <= 200 && error.details[0].message.length <= 200);
 });
