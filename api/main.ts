@@ -13,7 +13,7 @@ import {
   signalReady,
 } from '#common';
 import { createApiContainer } from './container.js';
-import { createApiServer } from './http/security-headers.js';
+import { createApiServer } from './http/api-server.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
