@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Middleware } from 'koa';
 import { AppError, PUBLIC_SCOPE, type ApiKey } from '#common';
+import type { AppMiddleware } from './app-state.js';
 
 /** Who is calling: the client id scopes idempotency keys and order reads. */
 export interface Client {
@@ -23,7 +23,7 @@ const OPEN_PATHS = /^\/(health\/(live|ready)|metrics|openapi\.json|admin\/queues
 export function createAuthenticate(options: {
   readonly enabled: boolean;
   readonly keys: readonly ApiKey[];
-}): Middleware {
+}): AppMiddleware {
   const keys = options.keys.map((k) => ({ ...k, hash: Buffer.from(k.sha256, 'hex') }));
   const publicClient: Client = Object.freeze({ id: PUBLIC_SCOPE, admin: !options.enabled, authenticated: false });
   return async (ctx, next) => {
@@ -49,8 +49,8 @@ export function createAuthenticate(options: {
 }
 
 /** Admin routes (the dead-letter queue) need a key marked `:admin`. */
-export const requireAdmin: Middleware = async (ctx, next) => {
-  const client = ctx.state.client as Client | undefined;
+export const requireAdmin: AppMiddleware = async (ctx, next) => {
+  const client: Client | undefined = ctx.state.client;
   if (!client?.admin) throw new AppError('UNAUTHORIZED', 'this route needs an admin API key');
   await next();
 };

@@ -4,7 +4,8 @@ import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
 import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
-import { requireAdmin, type Client } from './auth.js';
+import type { AppContext, AppMiddleware, AppState } from './app-state.js';
+import { requireAdmin } from './auth.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
 import { validate } from './order-schemas.js';
@@ -28,12 +29,12 @@ export function createDlqRouter(deps: {
   readonly dlq: DlqService;
   readonly bodyLimit: string;
   readonly reprocessActions: Counter<'scope'>;
-}): Router {
+}): Router<AppState, AppContext> {
   const { dlq, reprocessActions } = deps;
-  const router = new Router();
+  const router = new Router<AppState, AppContext>();
   // The body is optional here: no body, or a JSON object.
   const optionalJson = createJsonBody(deps.bodyLimit);
-  const requireJsonIfBody: Parameters<Router['use']>[0] = async (ctx, next) => {
+  const requireJsonIfBody: AppMiddleware = async (ctx, next) => {
     // A chunked body has no Content-Length: Transfer-Encoding says there is a body all the same.
     const hasBody = Boolean(ctx.request.length) || ctx.get('transfer-encoding') !== '';
     if (hasBody && !ctx.request.is('application/json')) {
@@ -65,7 +66,7 @@ export function createDlqRouter(deps: {
     const result = await dlq.reprocessMany({
       orderIds: body.orderIds,
       reason: body.reason,
-      actor: (ctx.state.client as Client).id,
+      actor: ctx.state.client.id,
     });
     reprocessActions.inc({ scope: 'bulk' });
     ctx.status = 202;
@@ -76,7 +77,7 @@ export function createDlqRouter(deps: {
     const { orderId } = ctx.params;
     if (!isOrderId(orderId)) throw new AppError('NOT_FOUND', `order ${orderId} not found`);
     const body = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
-    const { order } = await dlq.reprocess(orderId, { actor: (ctx.state.client as Client).id, reason: body.reason });
+    const { order } = await dlq.reprocess(orderId, { actor: ctx.state.client.id, reason: body.reason });
     reprocessActions.inc({ scope: 'one' });
     ctx.status = 202;
     ctx.body = toOrderView(order);

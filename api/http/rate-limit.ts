@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
-import type { Middleware } from 'koa';
 import { RLWrapperTimeouts, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /** A frozen Redis must not hold requests: past this the in-memory insurance limiter decides. */
 export const LIMITER_REDIS_TIMEOUT_MS = 100;
 import { AppError } from '#common';
+import type { AppMiddleware } from './app-state.js';
 import type { Client } from './auth.js';
 
 const OPEN_PATHS = /^\/(health\/(live|ready)|metrics)$/;
@@ -21,7 +21,7 @@ export function createRateLimit(options: {
   readonly keyPrefix: string;
   readonly perMinute: number;
   readonly authEnabled: boolean;
-}): Middleware {
+}): AppMiddleware {
   const points = options.perMinute;
   const limiter = new RLWrapperTimeouts({
     limiter: new RateLimiterRedis({
@@ -36,7 +36,7 @@ export function createRateLimit(options: {
   });
   return async (ctx, next) => {
     if (OPEN_PATHS.test(ctx.path)) return next();
-    const client = ctx.state.client as Client | undefined;
+    const client: Client | undefined = ctx.state.client;
     const key = options.authEnabled && client?.authenticated ? `client:${client.id}` : `ip:${ctx.ip}`;
     let res: RateLimiterRes;
     try {
