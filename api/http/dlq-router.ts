@@ -6,7 +6,7 @@ import type { DlqService } from '../services/dlq-service.js';
 import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
 import type { AppContext, AppMiddleware, AppState } from './app-state.js';
 import { requireAdmin } from './auth.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { dlqCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
 import { validate } from './order-schemas.js';
 
@@ -47,15 +47,14 @@ export function createDlqRouter(deps: {
 
   router.get('/dlq', requireAdmin, async (ctx) => {
     const query = validate<{ limit: number; cursor?: string }>(listSchema, ctx.query, { convert: true });
-    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
     const page = await dlq.list({
       limit: query.limit,
-      after: after ? { failedAt: after.createdAt, id: after.id } : undefined,
+      after: query.cursor ? dlqCursor.decode(query.cursor) : undefined,
     });
     const last = page.items.at(-1)?.order;
     ctx.body = {
       items: page.items.map(({ order, job }) => ({ order: toOrderView(order), job })),
-      nextCursor: page.hasMore && last?.failedAt ? encodeCursor({ createdAt: last.failedAt, id: last.id }) : null,
+      nextCursor: page.hasMore && last?.failedAt ? dlqCursor.encode({ failedAt: last.failedAt, id: last.id }) : null,
     };
   });
 

@@ -3,7 +3,7 @@ import type { Counter } from 'prom-client';
 import { AppError, IDEMPOTENCY_KEY, isOrderId, toOrderView, type OrderStatus } from '#common';
 import type { OrderService } from '../services/order-service.js';
 import type { AppContext, AppState } from './app-state.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import { orderCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
 import { listOrdersQuerySchema, validate, validateNewOrder } from './order-schemas.js';
 
@@ -74,12 +74,12 @@ export function createOrdersRouter(deps: {
       status: query.status,
       customerId: query.customerId,
       limit: query.limit,
-      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      after: query.cursor ? orderCursor.decode(query.cursor) : undefined,
     });
     const last = page.items.at(-1);
     ctx.body = {
       items: page.items.map(toOrderView),
-      nextCursor: page.hasMore && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      nextCursor: page.hasMore && last ? orderCursor.encode({ createdAt: last.createdAt, id: last.id }) : null,
     };
   });
 

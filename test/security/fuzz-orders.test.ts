@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import Joi from 'joi';
 import { ORDER_STATUSES } from '#common';
-import { decodeCursor } from '../../api/http/cursor.js';
+import { orderCursor } from '../../api/http/cursor.js';
 import { listOrdersQuerySchema, newOrderSchema } from '../../api/http/order-schemas.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import type { ErrorBody, OrderBody, PageBody } from '../helpers/api-http.js';
@@ -463,7 +463,7 @@ function expectedListStatus(search: string): { status: 200 | 400; why: string } 
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) return { status: 400, why: 'limit' };
   if (value.cursor) {
     try {
-      decodeCursor(value.cursor as string);
+      orderCursor.decode(value.cursor as string);
     } catch {
       return { status: 400, why: 'cursor' };
     }
