@@ -1,28 +1,13 @@
 import { Router } from '@koa/router';
-import Joi from 'joi';
 import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
-import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
 import type { AppContext, AppMiddleware, AppState } from './app-state.js';
 import { requireAdmin } from './auth.js';
 import { dlqCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
+import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
 import { validate } from './order-schemas.js';
-
-const ORDER_ID = Joi.string().pattern(/^ord_[0-9a-f]{32}$/);
-const reasonSchema = Joi.string()
-  .max(200)
-  .pattern(/^[^\x00-\x1f]*$/);
-const reprocessOneSchema = Joi.object({ reason: reasonSchema });
-const reprocessManySchema = Joi.object({
-  orderIds: Joi.array().items(ORDER_ID).min(1).max(REPROCESS_MAX_IDS).unique(),
-  reason: reasonSchema,
-});
-const listSchema = Joi.object({
-  limit: Joi.number().integer().min(1).max(100).default(20),
-  cursor: Joi.string().pattern(/^[A-Za-z0-9_-]{1,200}$/),
-});
 
 /** The operators' dead-letter routes (DESIGN.md): list dead orders, bring them back. */
 export function createDlqRouter(deps: {
@@ -46,7 +31,7 @@ export function createDlqRouter(deps: {
   };
 
   router.get('/dlq', requireAdmin, async (ctx) => {
-    const query = validate<{ limit: number; cursor?: string }>(listSchema, ctx.query, { convert: true });
+    const query = validate<{ limit: number; cursor?: string }>(dlqListQuerySchema, ctx.query, { convert: true });
     const page = await dlq.list({
       limit: query.limit,
       after: query.cursor ? dlqCursor.decode(query.cursor) : undefined,
