@@ -9,7 +9,7 @@ import { createJsonBody } from './json-body.js';
 import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
 import { validate } from './order-schemas.js';
 
-/** The operators' dead-letter routes (DESIGN.md): list dead orders, bring them back. */
+/** The operators' dead-letter routes (docs/design.md): list dead orders, bring them back. */
 export function createDlqRouter(deps: {
   readonly dlq: DlqService;
   readonly bodyLimit: string;

@@ -13,7 +13,7 @@ import {
 } from '../../scripts/lib/process-runner.js';
 import { testServices, uniqueName } from './services.js';
 
-/** The line each process writes once it can do its work (DESIGN.md and the brief of each entry point). */
+/** The line each process writes once it can do its work (docs/design.md and the brief of each entry point). */
 const READY_LINE: Record<ServiceName, RegExp> = {
   api: /"msg":"MongoDB connected, indexes in place"/,
   worker: /"msg":"worker running"/,

@@ -79,7 +79,7 @@ test('when the document is listed, then every described route is served by a rou
   t.deepEqual(extra, [], 'described but not served');
 });
 
-test('when the document is read, then the core order routes of DESIGN.md are among its paths', (t) => {
+test('when the document is read, then the core order routes of docs/design.md are among its paths', (t) => {
   const documented = new Set(documentedRoutes());
   for (const route of [
     'post /orders',

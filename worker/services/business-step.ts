@@ -21,7 +21,7 @@ export type BusinessStep = (order: Order, attempt: number, signal?: AbortSignal)
 
 /**
  * The stand-in for real work (charging, reserving stock): waits `delayMs`, then fails when the
- * order's draw for this attempt is below `failureRate` (DESIGN.md: deterministic per order id and attempt).
+ * order's draw for this attempt is below `failureRate` (docs/design.md: deterministic per order id and attempt).
  */
 export function createSimulatedStep(options: { readonly delayMs: number; readonly failureRate: number }): BusinessStep {
   return async (order, attempt, signal) => {

@@ -71,7 +71,7 @@ export function createOrderProcessingService(deps: {
         throw new Error(`order ${input.orderId} could not be claimed from ${existing.status}`);
       }
       try {
-        // The step's attempt is the order's own count of claims (DESIGN.md's `attempts`), which keeps
+        // The step's attempt is the order's own count of claims (docs/design.md's `attempts`), which keeps
         // growing across reprocessing; the job's counter starts again, and a reprocessed order must
         // not simply replay the failures of its first series.
         await step(order, order.attempts, input.signal);

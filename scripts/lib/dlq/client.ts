@@ -1,7 +1,7 @@
 import type { OrderView } from '#common';
 import type { DeadJobInfo } from '../../../api/repositories/order-queue.js';
 
-/** GET /dlq's view of a failed job (DESIGN.md): what the api's queue repository reports. */
+/** GET /dlq's view of a failed job (docs/design.md): what the api's queue repository reports. */
 export type DeadJob = DeadJobInfo;
 
 export interface DlqPage {
