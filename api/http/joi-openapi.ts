@@ -96,11 +96,13 @@ class JoiOpenApiParser extends OpenApi31Parser {
       if (rule.name === 'length') schema.minProperties = schema.maxProperties = rule.args?.limit;
     }
     if (!patterns || patterns.length === 0) return;
+    // A map (`object().pattern(key, value)` with no named keys) is all this api uses; anything else would
+    // need `patternProperties` and is refused here rather than translated wrongly.
     const [only] = patterns;
     if (patterns.length > 1 || !only.schema || !only.rule || Object.keys(schema.properties as object).length > 0) {
       throw new Error('joi-openapi: only an object of one key schema and one value schema is translated');
     }
-    if (Object.keys(schema.properties as object).length === 0) delete schema.properties;
+    delete schema.properties;
     schema.propertyNames = this.parse(only.schema, definitions as Record<string, unknown>, level + 1);
     schema.additionalProperties = this.parse(only.rule, definitions as Record<string, unknown>, level + 1);
   }

@@ -1,7 +1,7 @@
 import { ERROR_CODES, HISTORY_LIMIT, IDEMPOTENCY_KEY, ORDER_STATUSES, REASON_LIMIT } from '#common';
 import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
 import { toOpenApiSchema, toQueryParameters, type JsonSchema } from './joi-openapi.js';
-import { listOrdersQuerySchema, newOrderSchema } from './order-schemas.js';
+import { cursorSchema, listOrdersQuerySchema, newOrderSchema, orderIdSchema } from './order-schemas.js';
 
 /**
  * OpenAPI 3.1 description of the api's routes. The request schemas (bodies and query parameters) are
@@ -97,6 +97,8 @@ const nullableDateTime = { type: ['string', 'null'], format: 'date-time', maxLen
 const count = { type: 'integer', format: 'int32', minimum: 0, maximum: 2 ** 31 - 1 };
 
 const newOrder = toOpenApiSchema(newOrderSchema);
+/** `nextCursor`: a cursor as the query takes it, or null on the last page. */
+const nextCursor = { ...toOpenApiSchema(cursorSchema), type: ['string', 'null'] };
 const newOrderProperties = newOrder.properties as Record<string, JsonSchema>;
 
 export const openApiDocument = {
@@ -329,7 +331,7 @@ export const openApiDocument = {
       Item: (newOrderProperties.items as { items: JsonSchema }).items,
       ReprocessMany: toOpenApiSchema(reprocessManySchema),
       ReprocessOne: toOpenApiSchema(reprocessOneSchema),
-      OrderId: { type: 'string', pattern: '^ord_[0-9a-f]{32}$', minLength: 36, maxLength: 36 },
+      OrderId: toOpenApiSchema(orderIdSchema),
       Status: { type: 'string', enum: [...ORDER_STATUSES] },
       HistoryEntry: {
         type: 'object',
@@ -394,7 +396,7 @@ export const openApiDocument = {
         required: ['items', 'nextCursor'],
         properties: {
           items: { type: 'array', maxItems: 100, items: ref('schemas', 'Order') },
-          nextCursor: { type: ['string', 'null'], pattern: '^[A-Za-z0-9_-]{1,200}$', maxLength: 200 },
+          nextCursor,
         },
       },
       DeadJob: {
@@ -432,7 +434,7 @@ export const openApiDocument = {
               properties: { order: ref('schemas', 'Order'), job: ref('schemas', 'DeadJob') },
             },
           },
-          nextCursor: { type: ['string', 'null'], pattern: '^[A-Za-z0-9_-]{1,200}$', maxLength: 200 },
+          nextCursor,
         },
       },
       ReprocessResult: {

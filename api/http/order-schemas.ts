@@ -90,14 +90,18 @@ export function validateNewOrder(body: unknown): NewOrderInput {
   return isPlainValidOrder(body) ? body : validate<NewOrderInput>(newOrderSchema, body, { convert: false });
 }
 
-const CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
+/** A page cursor as the listings hand it out (`nextCursor`): opaque base64url text. */
+export const cursorSchema = Joi.string().pattern(/^[A-Za-z0-9_-]{1,200}$/);
+
+/** An order id: `ord_` and 32 hex digits (the path parameters, `orderIds` of a bulk reprocess). */
+export const orderIdSchema = Joi.string().pattern(/^ord_[0-9a-f]{32}$/);
 
 /** GET /orders query. Query values are strings, so numbers are converted here (and only here). */
 export const listOrdersQuerySchema = Joi.object({
   status: Joi.string().valid(...ORDER_STATUSES),
   customerId: Joi.string().pattern(CUSTOMER_ID),
   limit: Joi.number().integer().min(1).max(100).default(20),
-  cursor: Joi.string().pattern(CURSOR),
+  cursor: cursorSchema,
 });
 
 /**
