@@ -25,11 +25,12 @@ const OpenApi31Parser = createRequire(import.meta.url)('joi-to-json/lib/parsers/
 ) => Parser;
 
 const INT32_MAX = 2 ** 31 - 1;
-/** `/source/flags` as joi describes a regex → `source` (JSON Schema patterns carry no flags). */
-const regexSource = (described: unknown): string =>
-  String(described)
-    .replace(/^\//, '')
-    .replace(/\/[a-z]*$/, '');
+/** `/source/` as joi describes a regex → `source`. JSON Schema patterns carry no flags: a flag is refused. */
+function regexSource(described: unknown): string {
+  const [, source, flags] = /^\/([\s\S]*)\/([a-z]*)$/.exec(String(described)) ?? [];
+  if (source === undefined || flags !== '') throw new Error(`joi-openapi: cannot state ${String(described)}`);
+  return source;
+}
 /**
  * The length a pattern allows when it is an anchored literal prefix, optional lookaheads and one character
  * class with a counted repeat (`^ord_[0-9a-f]{32}$`, `^(?!\$)[^.]{1,40}$`): the limit stated for tools
