@@ -128,3 +128,30 @@ test('when the document references a component, then that component exists', (t)
     t.truthy(target, `${ref} resolves`);
   }
 });
+
+test('when the operations are listed, then each has its own operationId and at least one tag', (t) => {
+  const ids: string[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      if (!HTTP_METHODS.includes(method)) continue;
+      const { operationId, tags } = operation as { operationId?: string; tags?: string[] };
+      t.regex(operationId ?? '', /^[a-z][A-Za-z]+$/, `${method} ${path}`);
+      t.true((tags ?? []).length > 0, `${method} ${path} has a tag`);
+      ids.push(operationId ?? '');
+    }
+  }
+  t.is(new Set(ids).size, ids.length, 'operationIds are unique');
+});
+
+test('when a rate-limited route answers, then the headers it sends are the ones its response documents', async (t) => {
+  const res = await call(api, 'GET', '/orders');
+  t.is(res.status, 200);
+  const documented = doc.paths['/orders'].get.responses?.['200'] as { headers: Record<string, unknown> };
+  for (const header of ['X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset']) {
+    t.truthy(res.headers.get(header), `${header} sent`);
+    t.truthy(documented.headers[header], `${header} documented`);
+  }
+  const responses = doc.paths['/orders'].get.responses ?? {};
+  t.truthy(responses['429'], 'the 429 it can send is documented');
+  t.truthy(responses['401'], 'the 401 it can send is documented');
+});
