@@ -8,6 +8,7 @@ import cors from '@koa/cors';
 import type { Redis } from 'ioredis';
 import type { ApiKey, JwtConfig } from '#common';
 import { createAdminBoard } from './http/admin-board.js';
+import type { AppContext, AppState } from './http/app-state.js';
 import { createAuthenticate } from './http/auth.js';
 import { createJwtVerifier } from './http/jwt-verifier.js';
 import { createProbes, type Probe } from './http/probes.js';
@@ -50,8 +51,8 @@ export interface AppDeps {
 }
 
 /** The Koa app with every route; it never listens (main.ts and the tests do). */
-export function buildApp(deps: AppDeps): { app: Koa; routers: Router[] } {
-  const app = new Koa({ proxy: false });
+export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; routers: Router<AppState, AppContext>[] } {
+  const app = new Koa<AppState, AppContext>({ proxy: false });
   app.silent = true; // errors are logged once, by the error middleware
 
   const metrics = createApiMetrics({ registry: deps.registry });
@@ -67,7 +68,7 @@ export function buildApp(deps: AppDeps): { app: Koa; routers: Router[] } {
     reprocessActions: metrics.reprocessActions,
   });
   const inventoryRouter = createInventoryRouter({ inventory: deps.inventory, bodyLimit: deps.bodyLimit });
-  const systemRouter = new Router();
+  const systemRouter = new Router<AppState, AppContext>();
   systemRouter.get('/metrics', async (ctx) => {
     ctx.type = deps.registry.contentType;
     ctx.body = await deps.registry.metrics();

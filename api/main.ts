@@ -14,7 +14,7 @@ import {
   signalReady,
 } from '#common';
 import { createApiContainer } from './container.js';
-import { createApiServer } from './http/security-headers.js';
+import { createApiServer } from './http/api-server.js';
 import { refuseOversizedContinue } from './http/json-body.js';
 
 async function main(): Promise<void> {

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import { AppError, PUBLIC_SCOPE, type ApiKey } from '#common';
+import type { AppMiddleware } from './app-state.js';
 import { JWT_SHAPE, type JwtVerifier } from './jwt-verifier.js';
 import type { AuthFailureGuard } from './rate-limit.js';
 
@@ -33,7 +34,7 @@ export function createAuthenticate(options: {
   readonly keys: readonly ApiKey[];
   readonly guard: AuthFailureGuard;
   readonly jwt?: JwtVerifier;
-}): Middleware {
+}): AppMiddleware {
   const keys = options.keys.map((k) => ({ ...k, hash: Buffer.from(k.sha256, 'hex') }));
   const publicClient: Client = Object.freeze({ id: PUBLIC_SCOPE, admin: !options.enabled, authenticated: false });
   const { guard, jwt } = options;
@@ -84,8 +85,8 @@ export function createAuthenticate(options: {
 }
 
 /** Admin routes (the dead-letter queue) need a key marked `:admin` (or a token granting the admin scope). */
-export const requireAdmin: Middleware = async (ctx, next) => {
-  const client = ctx.state.client as Client | undefined;
+export const requireAdmin: AppMiddleware = async (ctx, next) => {
+  const client: Client | undefined = ctx.state.client;
   if (!client?.admin) throw new AppError('UNAUTHORIZED', 'this route needs an admin API key');
   await next();
 };

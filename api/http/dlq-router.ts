@@ -1,39 +1,25 @@
 import { Router } from '@koa/router';
-import Joi from 'joi';
 import type { Counter } from 'prom-client';
-import { AppError, ORDER_ID_PATTERN, isOrderId, toOrderView } from '#common';
+import { AppError, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
-import { REPROCESS_MAX_IDS } from '../services/dlq-service.js';
-import { requireAdmin, type Client } from './auth.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import type { AppContext, AppMiddleware, AppState } from './app-state.js';
+import { requireAdmin } from './auth.js';
+import { dlqCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
+import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
 import { validate } from './order-schemas.js';
 
-const ORDER_ID = Joi.string().pattern(ORDER_ID_PATTERN);
-const reasonSchema = Joi.string()
-  .max(200)
-  .pattern(/^[^\x00-\x1f]*$/);
-const reprocessOneSchema = Joi.object({ reason: reasonSchema });
-const reprocessManySchema = Joi.object({
-  orderIds: Joi.array().items(ORDER_ID).min(1).max(REPROCESS_MAX_IDS).unique(),
-  reason: reasonSchema,
-});
-const listSchema = Joi.object({
-  limit: Joi.number().integer().min(1).max(100).default(20),
-  cursor: Joi.string().pattern(/^[A-Za-z0-9_-]{1,200}$/),
-});
-
-/** The operators' dead-letter routes (DESIGN.md): list dead orders, bring them back. */
+/** The operators' dead-letter routes (docs/design.md): list dead orders, bring them back. */
 export function createDlqRouter(deps: {
   readonly dlq: DlqService;
   readonly bodyLimit: string;
   readonly reprocessActions: Counter<'scope'>;
-}): Router {
+}): Router<AppState, AppContext> {
   const { dlq, reprocessActions } = deps;
-  const router = new Router();
+  const router = new Router<AppState, AppContext>();
   // The body is optional here: no body, or a JSON object.
   const optionalJson = createJsonBody(deps.bodyLimit);
-  const requireJsonIfBody: Parameters<Router['use']>[0] = async (ctx, next) => {
+  const requireJsonIfBody: AppMiddleware = async (ctx, next) => {
     // A chunked body has no Content-Length: Transfer-Encoding says there is a body all the same.
     const hasBody = Boolean(ctx.request.length) || ctx.get('transfer-encoding') !== '';
     if (hasBody && !ctx.request.is('application/json')) {
@@ -45,16 +31,15 @@ export function createDlqRouter(deps: {
   };
 
   router.get('/dlq', requireAdmin, async (ctx) => {
-    const query = validate<{ limit: number; cursor?: string }>(listSchema, ctx.query, { convert: true });
-    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const query = validate<{ limit: number; cursor?: string }>(dlqListQuerySchema, ctx.query, { convert: true });
     const page = await dlq.list({
       limit: query.limit,
-      after: after ? { failedAt: after.createdAt, id: after.id } : undefined,
+      after: query.cursor ? dlqCursor.decode(query.cursor) : undefined,
     });
     const last = page.items.at(-1)?.order;
     ctx.body = {
       items: page.items.map(({ order, job }) => ({ order: toOrderView(order), job })),
-      nextCursor: page.hasMore && last?.failedAt ? encodeCursor({ createdAt: last.failedAt, id: last.id }) : null,
+      nextCursor: page.hasMore && last?.failedAt ? dlqCursor.encode({ failedAt: last.failedAt, id: last.id }) : null,
     };
   });
 
@@ -65,7 +50,7 @@ export function createDlqRouter(deps: {
     const result = await dlq.reprocessMany({
       orderIds: body.orderIds,
       reason: body.reason,
-      actor: (ctx.state.client as Client).id,
+      actor: ctx.state.client.id,
     });
     reprocessActions.inc({ scope: 'bulk' });
     ctx.status = 202;
@@ -76,7 +61,7 @@ export function createDlqRouter(deps: {
     const { orderId } = ctx.params;
     if (!isOrderId(orderId)) throw new AppError('NOT_FOUND', `order ${orderId} not found`);
     const body = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
-    const { order } = await dlq.reprocess(orderId, { actor: (ctx.state.client as Client).id, reason: body.reason });
+    const { order } = await dlq.reprocess(orderId, { actor: ctx.state.client.id, reason: body.reason });
     reprocessActions.inc({ scope: 'one' });
     ctx.status = 202;
     ctx.body = toOrderView(order);

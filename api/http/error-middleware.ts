@@ -1,5 +1,5 @@
-import type { Middleware } from 'koa';
 import { AppError, isMongoUnavailable, type ErrorCode, type ErrorDetail, type Logger } from '#common';
+import type { AppMiddleware } from './app-state.js';
 
 /** The one table from error codes to HTTP statuses. */
 export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
@@ -134,7 +134,7 @@ export function toAppError(err: unknown): AppError {
  * First in the chain: every error, and every unmatched path, leaves as
  * `{ error: { code, message, requestId, details } }`. A 5xx never carries the internal message or stack.
  */
-export function createErrorMiddleware({ logger }: { readonly logger: Logger }): Middleware {
+export function createErrorMiddleware({ logger }: { readonly logger: Logger }): AppMiddleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -161,7 +161,7 @@ export function createErrorMiddleware({ logger }: { readonly logger: Logger }): 
         error: {
           code: appError.code,
           message: truncateEcho(appError.message),
-          requestId: ctx.state.requestId as string,
+          requestId: ctx.state.requestId,
           details,
         },
       };

@@ -1,172 +1,282 @@
+import { ERROR_CODES, HISTORY_LIMIT, IDEMPOTENCY_KEY, ORDER_STATUSES, REASON_LIMIT } from '#common';
+import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
+import { toOpenApiSchema, toQueryParameters, type JsonSchema } from './joi-openapi.js';
+import { cursorSchema, listOrdersQuerySchema, newOrderSchema, orderIdSchema } from './order-schemas.js';
+
 /**
- * OpenAPI 3.1 description of the api's routes. A test checks that every route the router serves is
- * described here and nothing else is, so this stays true as routes change.
+ * OpenAPI 3.1 description of the api's routes. The request schemas (bodies and query parameters) are
+ * generated from the joi schemas the routers validate with, so the two cannot drift; the rest is written
+ * here. Tests check that every served route is described and nothing else is, that the generated
+ * schemas accept exactly what the api accepts, and `npm run lint` runs Spectral (oas + OWASP) and
+ * Redocly over it (`.spectral.yaml` and `.redocly.lint-ignore.yaml` record the warnings left and why).
+ *
+ * Over 250 lines because it is one declarative document (a data literal, read top to bottom like the
+ * served JSON); the only logic, the joi translation, lives in joi-openapi.ts.
  */
-const error = { $ref: '#/components/responses/Error' };
-const orderResponse = {
-  description: 'the order',
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Order' } } },
+const ref = (kind: 'schemas' | 'responses' | 'headers' | 'parameters', name: string) => ({
+  $ref: `#/components/${kind}/${name}`,
+});
+const json = (schema: object) => ({ 'application/json': { schema } });
+
+/** Headers on every response Koa sends. */
+const BASE_HEADERS = {
+  'X-Request-Id': ref('headers', 'X-Request-Id'),
+  'Access-Control-Allow-Origin': ref('headers', 'Access-Control-Allow-Origin'),
 };
-const orderId = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^ord_[0-9a-f]{32}$' } };
-const statuses = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'REJECTED', 'CANCELLED'];
+/** Headers on a response that passed the rate limiter (every route but the probes and /metrics). */
+const LIMITED_HEADERS = {
+  ...BASE_HEADERS,
+  'RateLimit-Limit': ref('headers', 'RateLimit-Limit'),
+  'RateLimit-Remaining': ref('headers', 'RateLimit-Remaining'),
+  'RateLimit-Reset': ref('headers', 'RateLimit-Reset'),
+};
+
+const ok = (description: string, schema?: object, headers: object = {}) => ({
+  description,
+  headers: { ...LIMITED_HEADERS, ...headers },
+  ...(schema ? { content: json(schema) } : {}),
+});
+const orderOk = (description: string, headers: object = {}) => ok(description, ref('schemas', 'Order'), headers);
+
+/** The error responses a route can send, by status. */
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [String(status), ref('responses', ERROR_RESPONSES[status])]));
+const ERROR_RESPONSES: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  404: 'NotFound',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+  422: 'IdempotencyKeyReused',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+const orderIdParameter = (name: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  description: 'an order id (`ord_` and 32 hex digits); anything else is a 404',
+  schema: ref('schemas', 'OrderId'),
+});
+const cursorDescriptions = { cursor: '`nextCursor` of the previous page', limit: 'page size' };
+const optionalBody = (schema: Record<string, unknown>) => ({
+  required: false,
+  description: 'optional: no body, or a JSON object',
+  content: json(schema),
+});
+
+const errorSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['code', 'message', 'requestId', 'details'],
+      properties: {
+        code: { type: 'string', enum: [...ERROR_CODES] },
+        message: { type: 'string' },
+        requestId: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', maxLength: 128 },
+        details: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['field', 'message'],
+            properties: { field: { type: 'string' }, message: { type: 'string' } },
+          },
+        },
+      },
+    },
+  },
+};
+
+const dateTime = { type: 'string', format: 'date-time', maxLength: 30 };
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time', maxLength: 30 };
+const count = { type: 'integer', format: 'int32', minimum: 0, maximum: 2 ** 31 - 1 };
+
+const newOrder = toOpenApiSchema(newOrderSchema);
+/** `nextCursor`: a cursor as the query takes it, or null on the last page. */
+const nextCursor = { ...toOpenApiSchema(cursorSchema), type: ['string', 'null'] };
+const newOrderProperties = newOrder.properties as Record<string, JsonSchema>;
 
 export const openApiDocument = {
   openapi: '3.1.0',
   info: {
     title: 'Order processing API',
     version: '0.1.0',
-    description: 'Accepts orders, stores them in MongoDB and processes them through a BullMQ worker fleet.',
+    description:
+      'Accepts orders, stores them in MongoDB and processes them through a BullMQ worker fleet (docs/design.md). ' +
+      'String lengths count UTF-16 code units, as JavaScript does; patterns are ECMAScript regular expressions ' +
+      'matched without the `u` flag.',
+    contact: { name: 'order-fleet maintainers (README.md)' },
   },
+  servers: [
+    {
+      url: '/',
+      description: 'the api that serves this document, local or production alike (TLS ends in front of it)',
+      'x-internal': false,
+    },
+  ],
+  tags: [
+    { name: 'orders', description: 'create, read, list and cancel orders' },
+    {
+      name: 'dead letters',
+      description: 'orders whose processing failed for good, and bringing them back (admin key)',
+    },
+    { name: 'system', description: 'probes, metrics and this document' },
+  ],
   paths: {
     '/orders': {
       post: {
+        operationId: 'createOrder',
+        tags: ['orders'],
         summary: 'Create an order',
+        description:
+          'Stores the order and queues it for processing. With an `Idempotency-Key` the same key and body ' +
+          'return the same order (200, `Idempotent-Replayed: true`); the same key with another body is a 422.',
         parameters: [
           {
             name: 'Idempotency-Key',
             in: 'header',
             required: false,
-            description: '1–255 visible ASCII characters; the same key and body return the same order',
-            schema: { type: 'string', minLength: 1, maxLength: 255 },
+            description: '1–255 visible ASCII characters, scoped to the caller',
+            schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source, minLength: 1, maxLength: 255 },
           },
         ],
-        requestBody: {
-          required: true,
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/NewOrder' } } },
-        },
+        requestBody: { required: true, content: json(ref('schemas', 'NewOrder')) },
         responses: {
-          '201': { ...orderResponse, description: 'created; `Location` names it' },
-          '200': {
-            ...orderResponse,
-            description: 'replay of an earlier request with the same key (`Idempotent-Replayed: true`)',
-          },
-          '202': { ...orderResponse, description: 'stored; the queue is away and the order will be enqueued later' },
-          '400': error,
-          '413': error,
-          '415': error,
-          '422': error,
-          '503': error,
+          '201': orderOk('created; `Location` names it', { Location: ref('headers', 'Location') }),
+          '200': orderOk('replay of an earlier request with the same key and body', {
+            'Idempotent-Replayed': ref('headers', 'Idempotent-Replayed'),
+          }),
+          '202': orderOk('stored; the queue is away and the order is enqueued later', {
+            Location: ref('headers', 'Location'),
+          }),
+          ...errors(400, 401, 413, 415, 422, 429, 500, 503),
         },
       },
       get: {
-        summary: 'List orders, newest first (keyset pagination)',
-        parameters: [
-          { name: 'status', in: 'query', schema: { type: 'string', enum: statuses } },
-          { name: 'customerId', in: 'query', schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' } },
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
-          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: '`nextCursor` of the previous page' },
-        ],
+        operationId: 'listOrders',
+        tags: ['orders'],
+        summary: 'List orders, newest first',
+        description: "The caller's orders, newest first, in pages (keyset pagination through `nextCursor`).",
+        parameters: toQueryParameters(listOrdersQuerySchema, cursorDescriptions),
         responses: {
-          '200': {
-            description: 'one page',
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  properties: {
-                    items: { type: 'array', items: { $ref: '#/components/schemas/Order' } },
-                    nextCursor: { type: ['string', 'null'] },
-                  },
-                },
-              },
-            },
-          },
-          '400': error,
-          '503': error,
+          '200': ok('one page', ref('schemas', 'OrderPage')),
+          ...errors(400, 401, 429, 500, 503),
         },
       },
     },
     '/orders/{id}': {
       get: {
+        operationId: 'getOrder',
+        tags: ['orders'],
         summary: 'Read an order',
-        parameters: [orderId],
-        responses: { '200': orderResponse, '404': error, '503': error },
+        description: "One of the caller's orders; another caller's order is a 404, as an unknown one is.",
+        parameters: [orderIdParameter('id')],
+        responses: { '200': orderOk('the order'), ...errors(401, 404, 429, 500, 503) },
       },
     },
     '/orders/{id}/cancel': {
       post: {
+        operationId: 'cancelOrder',
+        tags: ['orders'],
         summary: 'Cancel a PENDING or FAILED order',
-        parameters: [orderId],
-        responses: { '200': orderResponse, '404': error, '409': error, '503': error },
+        description: 'PENDING or FAILED → CANCELLED (terminal); any other status is a 409 `INVALID_STATE`.',
+        parameters: [orderIdParameter('id')],
+        responses: { '200': orderOk('the cancelled order'), ...errors(401, 404, 409, 429, 500, 503) },
       },
     },
     '/dlq': {
       get: {
-        summary: 'Dead orders (FAILED) with their failed job, newest failure first (admin key)',
-        parameters: [
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } },
-          { name: 'cursor', in: 'query', schema: { type: 'string' }, description: '`nextCursor` of the previous page' },
-        ],
+        operationId: 'listDeadOrders',
+        tags: ['dead letters'],
+        summary: 'List dead orders, newest failure first',
+        description: 'FAILED orders with their failed job (null when the job was cleaned away). Needs an admin key.',
+        parameters: toQueryParameters(dlqListQuerySchema, cursorDescriptions),
         responses: {
-          '200': {
-            description:
-              'one page: `{ items: [{ order, job: { id, state, failedReason, attemptsMade, finishedOn, lastFrame } | null }], nextCursor }`',
-          },
-          '400': error,
-          '401': error,
-          '503': error,
+          '200': ok('one page', ref('schemas', 'DeadOrderPage')),
+          ...errors(400, 401, 429, 500, 503),
         },
       },
     },
     '/dlq/reprocess': {
       post: {
-        summary: 'Reprocess every dead order, or the listed ones, in bounded batches (admin key)',
-        requestBody: {
-          required: false,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                additionalProperties: false,
-                properties: {
-                  orderIds: { type: 'array', maxItems: 1000, items: { type: 'string', pattern: '^ord_[0-9a-f]{32}$' } },
-                  reason: { type: 'string', maxLength: 200 },
-                },
-              },
-            },
-          },
-        },
+        operationId: 'reprocessDeadOrders',
+        tags: ['dead letters'],
+        summary: 'Reprocess every dead order, or the listed ones',
+        description: 'Brings dead orders back in bounded batches; each counts as reprocessed, skipped or not found.',
+        requestBody: optionalBody(ref('schemas', 'ReprocessMany')),
         responses: {
-          '202': { description: '`{ reprocessed, skipped, notFound }`' },
-          '400': error,
-          '401': error,
-          '503': error,
+          '202': ok('the tally', ref('schemas', 'ReprocessResult')),
+          ...errors(400, 401, 413, 415, 429, 500, 503),
         },
       },
     },
     '/dlq/{orderId}/reprocess': {
       post: {
-        summary: 'FAILED → PENDING, the job retried with its attempts reset (admin key; idempotent)',
-        parameters: [{ ...orderId, name: 'orderId' }],
-        requestBody: {
-          required: false,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                additionalProperties: false,
-                properties: { reason: { type: 'string', maxLength: 200 } },
-              },
-            },
-          },
+        operationId: 'reprocessDeadOrder',
+        tags: ['dead letters'],
+        summary: 'Reprocess one dead order',
+        description: 'FAILED → PENDING, its job retried with attempts reset. Idempotent; needs an admin key.',
+        parameters: [orderIdParameter('orderId')],
+        requestBody: optionalBody(ref('schemas', 'ReprocessOne')),
+        responses: {
+          '202': orderOk('the order, PENDING again'),
+          ...errors(400, 401, 404, 409, 413, 415, 429, 500, 503),
         },
-        responses: { '202': orderResponse, '401': error, '404': error, '409': error, '503': error },
       },
     },
     '/metrics': {
-      get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format' } } },
+      get: {
+        operationId: 'getMetrics',
+        tags: ['system'],
+        summary: 'Prometheus metrics',
+        description: 'The api process metrics in Prometheus text format. Open and not rate limited (scrapers).',
+        responses: {
+          '200': {
+            description: 'Prometheus text format',
+            headers: BASE_HEADERS,
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+          ...errors(500),
+        },
+      },
     },
     '/health/live': {
-      get: { summary: 'Liveness: the process is up', responses: { '200': { description: 'alive' } } },
+      get: {
+        operationId: 'getLiveness',
+        tags: ['system'],
+        summary: 'Liveness: the process is up',
+        description: 'Served by terminus before Koa: open, not rate limited, and no request id.',
+        responses: { '200': { description: 'alive', content: json(ref('schemas', 'Probe')) } },
+      },
     },
     '/health/ready': {
       get: {
-        summary: 'Readiness: MongoDB answers; 503 while shutting down or when it does not',
-        responses: { '200': { description: 'ready' }, '503': { description: 'not ready' } },
+        operationId: 'getReadiness',
+        tags: ['system'],
+        summary: 'Readiness: MongoDB answers',
+        description: '503 while shutting down or when MongoDB does not answer. Served by terminus, as liveness is.',
+        responses: {
+          '200': { description: 'ready', content: json(ref('schemas', 'Probe')) },
+          '503': { description: 'not ready', content: json(ref('schemas', 'Probe')) },
+        },
       },
     },
     '/openapi.json': {
-      get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 JSON' } } },
+      get: {
+        operationId: 'getOpenApiDocument',
+        tags: ['system'],
+        summary: 'This document',
+        description: 'Open (no key needed) but rate limited like the API routes.',
+        responses: { '200': ok('OpenAPI 3.1 JSON', { type: 'object' }), ...errors(429, 500) },
+      },
     },
   },
   security: [{ apiKey: [] }, {}],
@@ -175,89 +285,203 @@ export const openApiDocument = {
       apiKey: {
         type: 'http',
         scheme: 'bearer',
-        description: 'An API key (API_KEYS); required when keys are configured, admin keys for /dlq',
+        description: 'An API key (API_KEYS); required when keys are configured, an admin key for /dlq',
+      },
+    },
+    headers: {
+      'X-Request-Id': {
+        description: "the request's id: the caller's well-formed `X-Request-Id`, else generated",
+        schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', maxLength: 128 },
+      },
+      'Access-Control-Allow-Origin': {
+        description: "the request's `Origin`, only when it is one of CORS_ORIGINS (CORS is off by default)",
+        schema: { type: 'string', format: 'uri', maxLength: 2048 },
+      },
+      'RateLimit-Limit': {
+        description: 'requests allowed per minute (RATE_LIMIT_PER_MINUTE); absent when rate limiting is off',
+        schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 1_000_000 },
+      },
+      'RateLimit-Remaining': {
+        description: 'requests left in the current minute',
+        schema: { type: 'integer', format: 'int32', minimum: 0, maximum: 1_000_000 },
+      },
+      'RateLimit-Reset': {
+        description: 'seconds until the budget is full again',
+        schema: { type: 'integer', format: 'int32', minimum: 0, maximum: 60 },
+      },
+      'Retry-After': {
+        description: 'seconds to wait before trying again',
+        schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 60 },
+      },
+      'WWW-Authenticate': {
+        description: '`Bearer realm="orders"` when the key is missing or unknown',
+        schema: { type: 'string', const: 'Bearer realm="orders"' },
+      },
+      Location: {
+        description: 'the order: `/orders/{id}`',
+        schema: { type: 'string', pattern: '^/orders/ord_[0-9a-f]{32}$', maxLength: 44 },
+      },
+      'Idempotent-Replayed': {
+        description: '`true` on a replay',
+        schema: { type: 'string', const: 'true' },
       },
     },
     schemas: {
-      Item: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['sku', 'quantity', 'unitPriceCents'],
-        properties: {
-          sku: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
-          quantity: { type: 'integer', minimum: 1, maximum: 10000 },
-          unitPriceCents: { type: 'integer', minimum: 0, maximum: 100000000 },
-        },
-      },
       NewOrder: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['customerId', 'items', 'currency'],
-        properties: {
-          customerId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
-          items: { type: 'array', minItems: 1, maxItems: 100, items: { $ref: '#/components/schemas/Item' } },
-          currency: { type: 'string', pattern: '^[A-Z]{3}$' },
-          metadata: {
-            type: 'object',
-            maxProperties: 20,
-            propertyNames: { pattern: '^[^$.][^.]{0,39}$' },
-            additionalProperties: { type: 'string', maxLength: 256 },
-          },
-        },
+        ...newOrder,
+        properties: { ...newOrderProperties, items: { ...newOrderProperties.items, items: ref('schemas', 'Item') } },
       },
+      Item: (newOrderProperties.items as { items: JsonSchema }).items,
+      ReprocessMany: toOpenApiSchema(reprocessManySchema),
+      ReprocessOne: toOpenApiSchema(reprocessOneSchema),
+      OrderId: toOpenApiSchema(orderIdSchema),
+      Status: { type: 'string', enum: [...ORDER_STATUSES] },
       HistoryEntry: {
         type: 'object',
+        additionalProperties: false,
         required: ['status', 'at'],
         properties: {
-          status: { type: 'string', enum: statuses },
-          at: { type: 'string', format: 'date-time' },
-          attempt: { type: 'integer' },
-          reason: { type: 'string' },
+          status: ref('schemas', 'Status'),
+          at: dateTime,
+          attempt: { ...count, minimum: 1, description: 'the claim this entry belongs to' },
+          reason: { type: 'string', maxLength: REASON_LIMIT },
         },
       },
       Order: {
         type: 'object',
+        additionalProperties: false,
+        required: [
+          'id',
+          'status',
+          'customerId',
+          'items',
+          'totalCents',
+          'currency',
+          'attempts',
+          'lastError',
+          'history',
+          'createdAt',
+          'updatedAt',
+          'processedAt',
+          'failedAt',
+        ],
         properties: {
-          id: { type: 'string' },
-          status: { type: 'string', enum: statuses },
-          customerId: { type: 'string' },
-          items: { type: 'array', items: { $ref: '#/components/schemas/Item' } },
-          totalCents: { type: 'integer' },
-          currency: { type: 'string' },
-          metadata: { type: 'object', additionalProperties: { type: 'string' } },
-          attempts: { type: 'integer' },
-          lastError: { type: ['string', 'null'] },
-          history: { type: 'array', items: { $ref: '#/components/schemas/HistoryEntry' } },
-          createdAt: { type: 'string', format: 'date-time' },
-          updatedAt: { type: 'string', format: 'date-time' },
-          processedAt: { type: ['string', 'null'], format: 'date-time' },
-          failedAt: { type: ['string', 'null'], format: 'date-time' },
+          id: ref('schemas', 'OrderId'),
+          status: ref('schemas', 'Status'),
+          customerId: newOrderProperties.customerId,
+          items: { ...newOrderProperties.items, items: ref('schemas', 'Item') },
+          totalCents: {
+            type: 'integer',
+            format: 'int64',
+            minimum: 0,
+            maximum: Number.MAX_SAFE_INTEGER,
+            description: 'computed by the server: the sum of quantity × unitPriceCents',
+          },
+          currency: newOrderProperties.currency,
+          metadata: newOrderProperties.metadata,
+          attempts: { ...count, description: 'attempts started (claims) so far' },
+          lastError: { type: ['string', 'null'], maxLength: REASON_LIMIT },
+          history: {
+            type: 'array',
+            maxItems: HISTORY_LIMIT,
+            description: `the latest ${HISTORY_LIMIT} transitions, oldest first`,
+            items: ref('schemas', 'HistoryEntry'),
+          },
+          createdAt: dateTime,
+          updatedAt: dateTime,
+          processedAt: nullableDateTime,
+          failedAt: nullableDateTime,
         },
       },
-      Error: {
+      OrderPage: {
         type: 'object',
+        additionalProperties: false,
+        required: ['items', 'nextCursor'],
         properties: {
-          error: {
-            type: 'object',
-            required: ['code', 'message', 'requestId', 'details'],
-            properties: {
-              code: { type: 'string' },
-              message: { type: 'string' },
-              requestId: { type: 'string' },
-              details: {
-                type: 'array',
-                items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
-              },
+          items: { type: 'array', maxItems: 100, items: ref('schemas', 'Order') },
+          nextCursor,
+        },
+      },
+      DeadJob: {
+        type: ['object', 'null'],
+        additionalProperties: false,
+        description: 'the failed BullMQ job; null when it was cleaned away, or Redis is away',
+        required: ['id', 'state', 'failedReason', 'attemptsMade', 'finishedOn', 'lastFrame'],
+        properties: {
+          id: ref('schemas', 'OrderId'),
+          state: { type: 'string', description: "BullMQ's job state, `failed` unless it moved since" },
+          failedReason: { type: ['string', 'null'] },
+          attemptsMade: count,
+          finishedOn: {
+            type: ['integer', 'null'],
+            format: 'int64',
+            minimum: 0,
+            maximum: Number.MAX_SAFE_INTEGER,
+            description: 'epoch milliseconds',
+          },
+          lastFrame: { type: ['string', 'null'], description: 'the top frame of the last stack trace' },
+        },
+      },
+      DeadOrderPage: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['items', 'nextCursor'],
+        properties: {
+          items: {
+            type: 'array',
+            maxItems: 100,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['order', 'job'],
+              properties: { order: ref('schemas', 'Order'), job: ref('schemas', 'DeadJob') },
             },
           },
+          nextCursor,
         },
       },
+      ReprocessResult: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['reprocessed', 'skipped', 'notFound'],
+        properties: { reprocessed: count, skipped: count, notFound: count },
+      },
+      Probe: {
+        type: 'object',
+        description: "terminus's report: `status` and, for readiness, each check's result",
+        properties: { status: { type: 'string', enum: ['ok', 'error', 'shutting_down'] } },
+      },
+      Error: errorSchema,
     },
     responses: {
-      Error: {
-        description: 'an error (`{ error: { code, message, requestId, details } }`)',
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      BadRequest: errorResponse('`VALIDATION_ERROR` (details name each field) or `INVALID_JSON`'),
+      Unauthorized: errorResponse(
+        '`UNAUTHORIZED`: no valid key (`WWW-Authenticate` set; decided before the rate limiter, so no ' +
+          '`RateLimit-*`), or a key without admin rights on an admin route',
+        { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') },
+      ),
+      NotFound: errorResponse('`NOT_FOUND`'),
+      Conflict: errorResponse('`INVALID_STATE`: the order is not in a status this move starts from'),
+      PayloadTooLarge: errorResponse('`PAYLOAD_TOO_LARGE`: the body is over BODY_LIMIT'),
+      UnsupportedMediaType: errorResponse('`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`'),
+      IdempotencyKeyReused: errorResponse('`IDEMPOTENCY_KEY_REUSED`: the key was used with another body'),
+      TooManyRequests: errorResponse('`RATE_LIMITED`: the budget of the minute is spent', {
+        'Retry-After': ref('headers', 'Retry-After'),
+      }),
+      InternalError: {
+        description: '`INTERNAL_ERROR` (never a stack trace)',
+        headers: BASE_HEADERS,
+        content: json(ref('schemas', 'Error')),
+      },
+      ServiceUnavailable: {
+        description: '`SERVICE_UNAVAILABLE`: MongoDB is not reachable; retry after `Retry-After`',
+        headers: { ...BASE_HEADERS, 'Retry-After': ref('headers', 'Retry-After') },
+        content: json(ref('schemas', 'Error')),
       },
     },
   },
-} as const;
+};
+
+function errorResponse(description: string, headers: object = {}) {
+  return { description, headers: { ...LIMITED_HEADERS, ...headers }, content: json(ref('schemas', 'Error')) };
+}

@@ -1,18 +1,20 @@
 import Joi from 'joi';
-import { AppError, ORDER_STATUSES, type ErrorDetail, type NewOrderInput } from '#common';
+import { AppError, ORDER_ID_PATTERN, ORDER_STATUSES, type ErrorDetail, type NewOrderInput } from '#common';
 
 const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const SKU = /^[A-Za-z0-9_.-]{1,64}$/;
 const CURRENCY = /^[A-Z]{3}$/;
-// Metadata keys: no `$` first, no `.` anywhere (MongoDB operator and path syntax), no control characters.
-const METADATA_KEY = /^(?!\$)[^.\x00-\x1f]{1,40}$/;
+// Metadata keys: no `$` first, no `.` anywhere (MongoDB operator and path syntax), no control characters,
+// and not `__proto__` (the JSON body parser refuses it before joi runs, and joi would drop it unseen: the
+// pattern says so for the OpenAPI document generated from this schema).
+const METADATA_KEY = /^(?!\$)(?!__proto__$)[^.\x00-\x1f]{1,40}$/;
 // A surrogate half without its partner: valid in JSON text (`"\ud800"`), but not in UTF-8, so MongoDB
 // would store U+FFFD instead — the stored order would differ from the one answered, and two such
 // metadata keys would collapse into one. Matching it needs no repetition, so any length is cheap.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const WELL_FORMED = { name: 'well-formed Unicode', invert: true } as const;
 
-/** POST /orders body (DESIGN.md, "Orders"): strict types, unknown fields rejected, not stripped. */
+/** POST /orders body (docs/design.md, "Orders"): strict types, unknown fields rejected, not stripped. */
 export const newOrderSchema = Joi.object({
   customerId: Joi.string().pattern(CUSTOMER_ID).required(),
   items: Joi.array()
@@ -88,14 +90,18 @@ export function validateNewOrder(body: unknown): NewOrderInput {
   return isPlainValidOrder(body) ? body : validate<NewOrderInput>(newOrderSchema, body, { convert: false });
 }
 
-const CURSOR = /^[A-Za-z0-9_-]{1,200}$/;
+/** A page cursor as the listings hand it out (`nextCursor`): opaque base64url text. */
+export const cursorSchema = Joi.string().pattern(/^[A-Za-z0-9_-]{1,200}$/);
+
+/** An order id: `ord_` and 32 hex digits (the path parameters, `orderIds` of a bulk reprocess). */
+export const orderIdSchema = Joi.string().pattern(ORDER_ID_PATTERN);
 
 /** GET /orders query. Query values are strings, so numbers are converted here (and only here). */
 export const listOrdersQuerySchema = Joi.object({
   status: Joi.string().valid(...ORDER_STATUSES),
   customerId: Joi.string().pattern(CUSTOMER_ID),
   limit: Joi.number().integer().min(1).max(100).default(20),
-  cursor: Joi.string().pattern(CURSOR),
+  cursor: cursorSchema,
 });
 
 /**

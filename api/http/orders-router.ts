@@ -2,13 +2,10 @@ import { Router } from '@koa/router';
 import type { Counter } from 'prom-client';
 import { AppError, IDEMPOTENCY_KEY, isOrderId, toOrderView, type OrderStatus } from '#common';
 import type { OrderService } from '../services/order-service.js';
-import type { Client } from './auth.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
+import type { AppContext, AppState } from './app-state.js';
+import { orderCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
 import { listOrdersQuerySchema, validate, validateNewOrder } from './order-schemas.js';
-
-/** The caller, as the authentication middleware left it. */
-const client = (ctx: { state: Record<string, unknown> }): Client => ctx.state.client as Client;
 
 const STATUS_BY_OUTCOME = { created: 201, replayed: 200, accepted_unqueued: 202 } as const;
 
@@ -18,9 +15,9 @@ export function createOrdersRouter(deps: {
   readonly bodyLimit: string;
   readonly intakeResults: Counter<'result'>;
   readonly idempotencyConflicts: Counter;
-}): Router {
+}): Router<AppState, AppContext> {
   const { orders, intakeResults, idempotencyConflicts } = deps;
-  const router = new Router();
+  const router = new Router<AppState, AppContext>();
   const jsonBody = createJsonBody(deps.bodyLimit);
 
   router.post(
@@ -55,8 +52,8 @@ export function createOrdersRouter(deps: {
       const { order, outcome } = await orders.create({
         input,
         idempotencyKey: key || undefined,
-        scope: client(ctx).id,
-        correlationId: ctx.state.requestId as string,
+        scope: ctx.state.client.id,
+        correlationId: ctx.state.requestId,
       });
       intakeResults.inc({ result: outcome });
       ctx.status = STATUS_BY_OUTCOME[outcome];
@@ -73,29 +70,29 @@ export function createOrdersRouter(deps: {
       { convert: true },
     );
     const page = await orders.list({
-      clientId: client(ctx).id,
+      clientId: ctx.state.client.id,
       status: query.status,
       customerId: query.customerId,
       limit: query.limit,
-      after: query.cursor ? decodeCursor(query.cursor) : undefined,
+      after: query.cursor ? orderCursor.decode(query.cursor) : undefined,
     });
     const last = page.items.at(-1);
     ctx.body = {
       items: page.items.map(toOrderView),
-      nextCursor: page.hasMore && last ? encodeCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      nextCursor: page.hasMore && last ? orderCursor.encode({ createdAt: last.createdAt, id: last.id }) : null,
     };
   });
 
   router.get('/orders/:id', async (ctx) => {
     const { id } = ctx.params;
     if (!isOrderId(id)) throw new AppError('NOT_FOUND', `order ${id} not found`);
-    ctx.body = toOrderView(await orders.get(id, client(ctx).id));
+    ctx.body = toOrderView(await orders.get(id, ctx.state.client.id));
   });
 
   router.post('/orders/:id/cancel', async (ctx) => {
     const { id } = ctx.params;
     if (!isOrderId(id)) throw new AppError('NOT_FOUND', `order ${id} not found`);
-    ctx.body = toOrderView(await orders.cancel(id, client(ctx).id));
+    ctx.body = toOrderView(await orders.cancel(id, ctx.state.client.id));
   });
 
   return router;

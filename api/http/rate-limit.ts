@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import { Counter, type Registry } from 'prom-client';
 import {
   RLWrapperTimeouts,
@@ -16,6 +16,7 @@ export const LIMITER_REDIS_TIMEOUT_MS = 100;
 
 /** Failed authentications are counted over this window, and a key over the limit is blocked this long. */
 export const AUTH_FAILURE_WINDOW_SECONDS = 15 * 60;
+import type { AppMiddleware } from './app-state.js';
 
 const OPEN_PATHS = /^\/(health\/(live|ready)|metrics)$/;
 
@@ -67,7 +68,7 @@ export function createRateLimit(options: {
   readonly perMinute: number;
   readonly authEnabled: boolean;
   readonly keyOf?: (ctx: Context) => string;
-}): Middleware {
+}): AppMiddleware {
   const points = options.perMinute;
   const limiter = sharedLimiter({ redis: options.redis, keyPrefix: options.keyPrefix, points, duration: 60 });
   const keyOf =

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Context, Middleware } from 'koa';
+import type { Context } from 'koa';
 import type { LogContext, Logger } from '#common';
+import type { AppMiddleware } from './app-state.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -46,7 +47,7 @@ export function createRequestContext({
 }: {
   readonly logger: Logger;
   readonly context: LogContext;
-}): Middleware {
+}): AppMiddleware {
   return async (ctx, next) => {
     const incoming = ctx.get('x-request-id');
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();

@@ -1,4 +1,3 @@
-import { createServer, type RequestListener, type Server } from 'node:http';
 import type { Middleware } from 'koa';
 
 /**
@@ -47,28 +46,3 @@ export const boardSecurityHeaders: Middleware = async (ctx, next) => {
   ctx.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=()');
   await next();
 };
-
-/** Socket bounds against slow clients (slowloris): set explicitly rather than trusting defaults. */
-export const SERVER_TIMEOUTS = Object.freeze({
-  /** The whole header block must arrive within this. */
-  headersTimeoutMs: 10_000,
-  /** The whole request (headers and body) must arrive within this. */
-  requestTimeoutMs: 30_000,
-  /** An idle keep-alive connection is closed after this. */
-  keepAliveTimeoutMs: 5_000,
-});
-
-/** The api's HTTP server with those bounds. Node checks them every `connectionsCheckingInterval`. */
-export function createApiServer(listener: RequestListener): Server {
-  const server = createServer(
-    {
-      headersTimeout: SERVER_TIMEOUTS.headersTimeoutMs,
-      requestTimeout: SERVER_TIMEOUTS.requestTimeoutMs,
-      connectionsCheckingInterval: 1000,
-    },
-    listener,
-  );
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeoutMs;
-  server.maxHeadersCount = 100;
-  return server;
-}

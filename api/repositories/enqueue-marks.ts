@@ -4,7 +4,7 @@ import type { Logger } from '#common';
 export type EnqueueMarks = ReturnType<typeof createEnqueueMarks>;
 
 /**
- * Write-behind for the outbox's last step (DESIGN.md: insert with `enqueuedAt: null`, add the job,
+ * Write-behind for the outbox's last step (docs/design.md: insert with `enqueuedAt: null`, add the job,
  * then set `enqueuedAt`). The mark only tells the reconciler that the job reached Redis, so the
  * request need not wait for it: marks made within `windowMs` of each other go to MongoDB as one
  * `updateMany` (DataLoader batches them, at most `maxBatch` ids per command). A mark that never lands

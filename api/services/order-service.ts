@@ -23,7 +23,7 @@ export type IntakeOutcome = 'created' | 'replayed' | 'accepted_unqueued';
 export interface CreateOrderCommand {
   readonly input: NewOrderInput;
   readonly idempotencyKey?: string;
-  /** The client the key belongs to (DESIGN.md: the authenticated client id, or `public`). */
+  /** The client the key belongs to (docs/design.md: the authenticated client id, or `public`). */
   readonly scope: string;
   readonly correlationId: string;
 }

@@ -1,7 +1,7 @@
 import Joi from 'joi';
 import { PUBLIC_SCOPE } from '../domain/identity.js';
 
-/** The validated, frozen configuration every process reads. Names follow DESIGN.md's table. */
+/** The validated, frozen configuration every process reads. Names follow docs/design.md's table. */
 export interface Config {
   readonly nodeEnv: string;
   readonly mongoUrl: string;
@@ -84,7 +84,7 @@ export interface ApiKey {
   readonly admin: boolean;
 }
 
-// The scope of unauthenticated callers (DESIGN.md); no API client may take it.
+// The scope of unauthenticated callers (docs/design.md); no API client may take it.
 const PUBLIC_CLIENT_ID = PUBLIC_SCOPE;
 
 // `clientId:sha256hex` or `clientId:sha256hex:admin`, comma-separated.

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 
-/** The idempotency scope of unauthenticated callers (DESIGN.md, "Identity and idempotency"). */
+/** The idempotency scope of unauthenticated callers (docs/design.md, "Identity and idempotency"). */
 export const PUBLIC_SCOPE = 'public';
 
 /** An order id: `ord_` + 32 lowercase hex. The one pattern the api's validation and its documents use. */

@@ -1,10 +1,10 @@
-/** Order states (DESIGN.md, "State machine"). */
+/** Order states (docs/design.md, "State machine"). */
 export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly OrderStatus[] = ['PROCESSED', 'REJECTED', 'CANCELLED'];
 
-/** The steps of the order workflow, in the order they run (DESIGN.md, "The order workflow"). */
+/** The steps of the order workflow, in the order they run (docs/design.md, "The order workflow"). */
 export const STEP_NAMES = ['reserve', 'charge', 'confirm', 'notify'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
@@ -89,7 +89,7 @@ export function computeTotalCents(items: readonly OrderItem[]): number {
   return items.reduce((sum, item) => sum + item.quantity * item.unitPriceCents, 0);
 }
 
-/** The public shape of an order, as DESIGN.md's "Orders" shows it. */
+/** The public shape of an order, as docs/design.md's "Orders" shows it. */
 export function toOrderView(order: Order) {
   return {
     id: order.id,

@@ -1,6 +1,6 @@
 import { HISTORY_LIMIT, REASON_LIMIT, type HistoryEntry, type Order, type OrderStatus } from './order.js';
 
-/** Every legal transition, and nothing else (DESIGN.md, "State machine"). */
+/** Every legal transition, and nothing else (docs/design.md, "State machine"). */
 export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> = Object.freeze({
   PENDING: ['PROCESSING', 'CANCELLED'],
   PROCESSING: ['PROCESSING', 'PROCESSED', 'PENDING', 'FAILED', 'REJECTED'],

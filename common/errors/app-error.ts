@@ -1,4 +1,4 @@
-/** The closed set of error codes the system reports (DESIGN.md, "HTTP interface"). */
+/** The closed set of error codes the system reports (docs/design.md, "HTTP interface"). */
 export const ERROR_CODES = [
   'VALIDATION_ERROR',
   'INVALID_JSON',

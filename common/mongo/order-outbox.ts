@@ -2,7 +2,7 @@ import type { Model } from 'mongoose';
 import type { OrderDocument } from './order-model.js';
 
 /**
- * The outbox's second half (DESIGN.md "Outbox reconciliation"): records that these orders' jobs are
+ * The outbox's second half (docs/design.md "Outbox reconciliation"): records that these orders' jobs are
  * in Redis. One `update` command carrying one statement per order, each matched on `_id` (a point
  * lookup on the primary index however many orders the collection holds). Only orders not yet marked
  * are touched, so a late or repeated mark never moves an earlier `enqueuedAt`.

@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
 
-/** Queue and job names are public: dashboards, scripts and alerts rely on them (DESIGN.md, "Queue"). */
+/** Queue and job names are public: dashboards, scripts and alerts rely on them (docs/design.md, "Queue"). */
 export const ORDERS_QUEUE = 'orders';
 export const PROCESS_ORDER_JOB = 'process-order';
 

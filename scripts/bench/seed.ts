@@ -23,7 +23,7 @@ export const ORDER_BODY = {
 } as const;
 export const ORDER_BODY_JSON = JSON.stringify(ORDER_BODY);
 
-/** The job options the real api uses (DESIGN.md defaults: 5 attempts, 1000 ms back-off). */
+/** The job options the real api uses (docs/design.md defaults: 5 attempts, 1000 ms back-off). */
 export const SYSTEM_JOB_OPTIONS: JobsOptions = orderJobOptions({ jobAttempts: 5, jobBackoffMs: 1000 });
 
 const BATCH = 1000;

@@ -155,7 +155,7 @@ test.serial(
     const orders = await waitUntilSettled(fleet.apiUrl, created.length, 60_000);
     t.log(`outcome: ${JSON.stringify(countBy(orders, (o) => o.status))}`);
 
-    // Failures are deterministic per order id and attempt (DESIGN.md), so each order's fate is known.
+    // Failures are deterministic per order id and attempt (docs/design.md), so each order's fate is known.
     const queue = fleet.queue();
     let retried = 0;
     for (const order of orders) {

@@ -20,7 +20,7 @@ export interface ErrorBody {
   };
 }
 
-/** The order as the api returns it (DESIGN.md, "Orders"). */
+/** The order as the api returns it (docs/design.md, "Orders"). */
 export interface OrderBody {
   readonly id: string;
   readonly status: string;

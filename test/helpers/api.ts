@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogContext, createLogger, loadConfig, withTimeout, type Config } from '#common';
 import { createApiContainer, type ApiContainer } from '../../api/container.js';
-import { createApiServer } from '../../api/http/security-headers.js';
+import { createApiServer } from '../../api/http/api-server.js';
 import { refuseOversizedContinue } from '../../api/http/json-body.js';
 import { testServices, uniqueName } from './services.js';
 

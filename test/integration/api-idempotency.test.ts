@@ -23,7 +23,7 @@ test.after.always(async () => {
   await api?.close();
 });
 
-/** DESIGN.md: `ord_` + the first 32 hex chars of sha256(scope + "\n" + key), scope `public`. */
+/** docs/design.md: `ord_` + the first 32 hex chars of sha256(scope + "\n" + key), scope `public`. */
 function expectedId(key: string): string {
   return `ord_${createHash('sha256').update(`public\n${key}`).digest('hex').slice(0, 32)}`;
 }
@@ -34,7 +34,7 @@ async function totals() {
   return { orders: await api.container.models.Order.countDocuments(), ...(await queueSnapshot(api)) };
 }
 
-test.serial('when a key is sent, then the order id is derived from it as DESIGN.md says', async (t) => {
+test.serial('when a key is sent, then the order id is derived from it as docs/design.md says', async (t) => {
   const key = newKey();
   const res = await postOrder(api, validOrder(), { 'idempotency-key': key });
   t.is(res.status, 201, res.text);

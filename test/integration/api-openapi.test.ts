@@ -79,7 +79,7 @@ test('when the document is listed, then every described route is served by a rou
   t.deepEqual(extra, [], 'described but not served');
 });
 
-test('when the document is read, then the core order routes of DESIGN.md are among its paths', (t) => {
+test('when the document is read, then the core order routes of docs/design.md are among its paths', (t) => {
   const documented = new Set(documentedRoutes());
   for (const route of [
     'post /orders',
@@ -127,4 +127,31 @@ test('when the document references a component, then that component exists', (t)
       .reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], doc);
     t.truthy(target, `${ref} resolves`);
   }
+});
+
+test('when the operations are listed, then each has its own operationId and at least one tag', (t) => {
+  const ids: string[] = [];
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, operation] of Object.entries(item)) {
+      if (!HTTP_METHODS.includes(method)) continue;
+      const { operationId, tags } = operation as { operationId?: string; tags?: string[] };
+      t.regex(operationId ?? '', /^[a-z][A-Za-z]+$/, `${method} ${path}`);
+      t.true((tags ?? []).length > 0, `${method} ${path} has a tag`);
+      ids.push(operationId ?? '');
+    }
+  }
+  t.is(new Set(ids).size, ids.length, 'operationIds are unique');
+});
+
+test('when a rate-limited route answers, then the headers it sends are the ones its response documents', async (t) => {
+  const res = await call(api, 'GET', '/orders');
+  t.is(res.status, 200);
+  const documented = doc.paths['/orders'].get.responses?.['200'] as { headers: Record<string, unknown> };
+  for (const header of ['X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset']) {
+    t.truthy(res.headers.get(header), `${header} sent`);
+    t.truthy(documented.headers[header], `${header} documented`);
+  }
+  const responses = doc.paths['/orders'].get.responses ?? {};
+  t.truthy(responses['429'], 'the 429 it can send is documented');
+  t.truthy(responses['401'], 'the 401 it can send is documented');
 });

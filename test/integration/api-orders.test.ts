@@ -142,7 +142,7 @@ test('when metadata is sent, then it is stored and returned as sent', async (t) 
   t.deepEqual(read.body.metadata, metadata);
 });
 
-// BUG (documented, not fixed here): DESIGN.md allows metadata values that are "strings ≤ 256 chars" and the
+// BUG (documented, not fixed here): docs/design.md allows metadata values that are "strings ≤ 256 chars" and the
 // api's own OpenAPI schema has no minLength, but api/http/order-schemas.ts uses Joi.string(), which refuses
 // "" ("is not allowed to be empty"). Remove `.failing` once the schema allows empty values (or the contract
 // says otherwise and this test goes).

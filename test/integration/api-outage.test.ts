@@ -4,7 +4,7 @@ import { call, postOrder, validOrder, type OrderBody, type PageBody } from '../h
 
 // Nothing listens on port 1: every Redis command of the api fails at once (producers fail fast).
 const DEAD_REDIS = 'redis://127.0.0.1:1';
-// DESIGN.md: new orders are answered 202 while the queue is away. "Fast": well inside a client timeout.
+// docs/design.md: new orders are answered 202 while the queue is away. "Fast": well inside a client timeout.
 const FAST_MS = 3000;
 
 let api: TestApi;

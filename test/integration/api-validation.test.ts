@@ -45,7 +45,7 @@ const without = (key: string) => {
 };
 const metadataOf = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
 
-/** Each invalid body, the field its `details` must name, and why it is invalid (DESIGN.md, "Orders"). */
+/** Each invalid body, the field its `details` must name, and why it is invalid (docs/design.md, "Orders"). */
 const INVALID_BODIES: Array<[string, unknown, string | RegExp]> = [
   ['missing customerId', without('customerId'), 'customerId'],
   ['missing items', without('items'), 'items'],

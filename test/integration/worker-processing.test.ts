@@ -234,7 +234,7 @@ test('when a third of attempts fail, then each of 60 orders settles as its draws
     JOB_ATTEMPTS: String(maxAttempts),
     JOB_BACKOFF_MS: '50',
   });
-  // Failures are deterministic per order id and attempt (DESIGN.md), and an Idempotency-Key fixes the
+  // Failures are deterministic per order id and attempt (docs/design.md), and an Idempotency-Key fixes the
   // id: pick keys so that at least three orders fail every attempt and the rest are left to chance.
   const firstSuccess = (id: string): number | undefined => {
     for (let attempt = 1; attempt <= maxAttempts; attempt += 1) {

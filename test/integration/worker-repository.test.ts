@@ -49,7 +49,7 @@ test('when 50 claims race for one PENDING order, then exactly one moves it out o
 
   const results = await Promise.all(Array.from({ length: 50 }, () => orders.claim(id, 1)));
 
-  // DESIGN.md allows PROCESSING -> PROCESSING (reclaim), so later claims succeed as reclaims; what the
+  // docs/design.md allows PROCESSING -> PROCESSING (reclaim), so later claims succeed as reclaims; what the
   // single conditional update guarantees is that no increment is lost and one claim saw PENDING.
   t.true(results.every((r) => r !== null));
   const attempts = results.map((r) => r?.attempts ?? 0).sort((a, b) => a - b);

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import Joi from 'joi';
 import { ORDER_STATUSES } from '#common';
-import { decodeCursor } from '../../api/http/cursor.js';
+import { orderCursor } from '../../api/http/cursor.js';
 import { listOrdersQuerySchema, newOrderSchema } from '../../api/http/order-schemas.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import type { ErrorBody, OrderBody, PageBody } from '../helpers/api-http.js';
@@ -25,7 +25,7 @@ import {
 /*
  * Property-based hostile-input battery for POST /orders, GET /orders and the order paths, against
  * the real api in-process (own database and queue prefix, no rate limit). Requests are sequential.
- * Every property compares the api with an oracle written from DESIGN.md (hostile-input.ts), so a
+ * Every property compares the api with an oracle written from docs/design.md (hostile-input.ts), so a
  * too-lenient schema is caught as well as a crash. FUZZ_SEED=<n> replays a run; FUZZ_SCALE=<k> runs k times as many.
  */
 
@@ -116,7 +116,7 @@ function assertDocumentedError(reply: Reply, statuses: readonly number[]): void 
 }
 
 const isoDate = Joi.string().isoDate();
-/** The order view of DESIGN.md ("Orders") for a new order, strictly. */
+/** The order view of docs/design.md ("Orders") for a new order, strictly. */
 const orderViewSchema = Joi.object({
   id: Joi.string()
     .pattern(/^ord_[0-9a-f]{32}$/)
@@ -235,7 +235,7 @@ test.serial(
 );
 
 test.serial(
-  'when a valid order has one thing changed anywhere, then the api agrees with DESIGN.md on it',
+  'when a valid order has one thing changed anywhere, then the api agrees with docs/design.md on it',
   async (t) => {
     t.timeout(150_000);
     const started = Date.now();
@@ -442,7 +442,7 @@ function koaQuery(search: string): Record<string, string | string[]> {
   return { ...out };
 }
 
-/** 200 when DESIGN.md's listing rules accept the parameters, else 400. */
+/** 200 when docs/design.md's listing rules accept the parameters, else 400. */
 function expectedListStatus(search: string): { status: 200 | 400; why: string } {
   const query = koaQuery(search);
   // joi drops an own `__proto__` key while cloning (it never becomes a prototype), so that one
@@ -463,7 +463,7 @@ function expectedListStatus(search: string): { status: 200 | 400; why: string } 
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) return { status: 400, why: 'limit' };
   if (value.cursor) {
     try {
-      decodeCursor(value.cursor as string);
+      orderCursor.decode(value.cursor as string);
     } catch {
       return { status: 400, why: 'cursor' };
     }
@@ -542,7 +542,7 @@ test.serial('when the battery is over, then MongoDB holds exactly the orders ans
     const input = clientPart(doc);
     const joi = newOrderSchema.validate(input, { convert: false });
     t.is(joi.error, undefined, `${id}: the stored order passes the api's own schema`);
-    t.deepEqual(orderRuleViolations(input), [], `${id}: the stored order keeps DESIGN.md's rules`);
+    t.deepEqual(orderRuleViolations(input), [], `${id}: the stored order keeps docs/design.md's rules`);
     const keys = allKeys(doc);
     t.deepEqual(
       keys.filter((k) => k.startsWith('$') || k.includes('.') || k === '__proto__'),

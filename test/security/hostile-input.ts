@@ -1,6 +1,6 @@
 /**
  * Generators of hostile JSON for the security battery, and an oracle for the order rules of
- * DESIGN.md written independently of the api's joi schema (so a schema bug shows up as a disagreement).
+ * docs/design.md written independently of the api's joi schema (so a schema bug shows up as a disagreement).
  *
  * Bodies are built as a small JSON syntax tree and rendered to text by hand: that is the only way to
  * send what JSON.stringify cannot produce (own `__proto__` keys, duplicate keys, `-0`, `1e400`,
@@ -265,7 +265,7 @@ export const hostileTree: fc.Arbitrary<Json> = fc.letrec<{ tree: Json; array: Js
 // Valid orders, and valid orders with one mutation
 // ---------------------------------------------------------------------------------------------
 
-/** A metadata key DESIGN.md allows: 1–40 chars, no `$` first, no `.`; no control characters, well formed. */
+/** A metadata key docs/design.md allows: 1–40 chars, no `$` first, no `.`; no control characters, well formed. */
 const metadataKey = fc
   .string({
     unit: fc.oneof(
@@ -291,7 +291,7 @@ export const validItem = fc.record({
   unitPriceCents: fc.oneof(fc.integer({ min: 0, max: 100_000_000 }), fc.constantFrom(0, 1, 100_000_000)),
 });
 
-/** A body DESIGN.md accepts: every field within its rules, sometimes at the edges. */
+/** A body docs/design.md accepts: every field within its rules, sometimes at the edges. */
 export const validOrder = fc.record(
   {
     customerId: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
@@ -366,7 +366,7 @@ export const mutatedOrder: fc.Arbitrary<{ json: Json; mutation: string }> = fc
   });
 
 // ---------------------------------------------------------------------------------------------
-// The oracle: DESIGN.md's input rules, written out without joi
+// The oracle: docs/design.md's input rules, written out without joi
 // ---------------------------------------------------------------------------------------------
 
 const ORDER_KEYS = new Set(['customerId', 'items', 'currency', 'metadata']);
@@ -414,7 +414,7 @@ export function allKeys(value: unknown): string[] {
 }
 
 /**
- * Why a parsed body breaks DESIGN.md's rules ("Orders"); empty when it is a valid order. Beyond the
+ * Why a parsed body breaks docs/design.md's rules ("Orders"); empty when it is a valid order. Beyond the
  * text of the design: metadata keys may not hold control characters, and no string may hold a lone
  * surrogate (MongoDB stores UTF-8, which cannot represent one).
  */

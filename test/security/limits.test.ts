@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import test from 'ava';
-import { SERVER_TIMEOUTS } from '../../api/http/security-headers.js';
+import { SERVER_TIMEOUTS } from '../../api/http/api-server.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { assertError, call, postOrder, validOrder } from '../helpers/api-http.js';
 

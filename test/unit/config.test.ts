@@ -11,7 +11,7 @@ function variablesOf(error: ConfigError): string[] {
   return error.problems.map((p) => p.split(' ')[0]);
 }
 
-/** DESIGN.md's "Configuration" table, transcribed independently of the code. */
+/** docs/design.md's "Configuration" table, transcribed independently of the code. */
 const DESIGN_DEFAULTS = {
   mongoUrl: 'mongodb://127.0.0.1:27017/orders',
   redisUrl: 'redis://127.0.0.1:6379',
@@ -34,7 +34,7 @@ const DESIGN_DEFAULTS = {
   bullBoardPassword: undefined,
 } as const;
 
-test('when the environment is empty, then every value is the default of DESIGN.md', (t) => {
+test('when the environment is empty, then every value is the default of docs/design.md', (t) => {
   const config = loadConfig({});
 
   for (const [name, expected] of Object.entries(DESIGN_DEFAULTS)) {
@@ -47,7 +47,7 @@ test('when the environment is empty, then every value is the default of DESIGN.m
 test('when the environment is empty, then the config has exactly the documented keys', (t) => {
   const config = loadConfig({});
 
-  // DESIGN.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
+  // docs/design.md's table, plus the security settings of the api (API_KEYS, API_AUTH, RATE_LIMIT_PER_MINUTE, CORS_ORIGINS).
   // Issue 18: AUTH_FAILURE_LIMIT and the JWT_* variables.
   const security = [
     'apiKeys',

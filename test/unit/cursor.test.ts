@@ -1,6 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { AppError, randomOrderId } from '#common';
-import { decodeCursor, encodeCursor } from '../../api/http/cursor.js';
+import { dlqCursor, orderCursor } from '../../api/http/cursor.js';
+
+const { decode: decodeCursor, encode: encodeCursor } = orderCursor;
 
 const ID = 'ord_0123456789abcdef0123456789abcdef';
 
@@ -105,4 +107,22 @@ test('when the cursor id is an operator object, then it is a VALIDATION_ERROR on
 test('when the cursor timestamp is beyond the range of Date, then it is a VALIDATION_ERROR', (t) => {
   assertBadCursor(t, rawCursor([Number.MAX_SAFE_INTEGER, ID]));
   assertBadCursor(t, rawCursor([8.64e15 + 1, ID]));
+});
+
+test('when a dead-letter position is encoded and decoded, then it comes back under failedAt', (t) => {
+  const position = { failedAt: new Date('2026-03-01T12:34:56.789Z'), id: ID };
+
+  const decoded = dlqCursor.decode(dlqCursor.encode(position));
+
+  t.deepEqual(decoded, position);
+  t.false('createdAt' in decoded, 'a dead-letter cursor carries no createdAt');
+});
+
+test('when a dead-letter cursor is garbage, then it is a VALIDATION_ERROR on field cursor', (t) => {
+  const error = t.throws(() => dlqCursor.decode('garbage'), { instanceOf: AppError });
+  t.is(error.code, 'VALIDATION_ERROR');
+  t.deepEqual(
+    error.details.map((d) => d.field),
+    ['cursor'],
+  );
 });

@@ -48,7 +48,7 @@ function bodyOf(ctx: FakeContext): ErrorBody {
   return ctx.body as ErrorBody;
 }
 
-/** The shape of every error response (DESIGN.md, "HTTP interface"). */
+/** The shape of every error response (docs/design.md, "HTTP interface"). */
 function assertErrorShape(t: ExecutionContext, ctx: FakeContext, code: ErrorCode, status: number): void {
   t.is(ctx.status, status);
   const body = bodyOf(ctx);
@@ -61,8 +61,8 @@ function assertErrorShape(t: ExecutionContext, ctx: FakeContext, code: ErrorCode
   t.true(Array.isArray(body.error.details));
 }
 
-// DESIGN.md's codes, plus FORBIDDEN (403) for the dashboard's cross-site refusal and METHOD_NOT_ALLOWED (405) for the probes.
-test('when the status table is read, then it maps every code to the status of DESIGN.md', (t) => {
+// docs/design.md's codes, plus FORBIDDEN (403) for the dashboard's cross-site refusal and METHOD_NOT_ALLOWED (405) for the probes.
+test('when the status table is read, then it maps every code to the status of docs/design.md', (t) => {
   t.deepEqual(
     { ...STATUS_BY_CODE },
     {

@@ -10,7 +10,7 @@ import {
   randomOrderId,
 } from '#common';
 
-/** DESIGN.md's formula, computed here independently of the product code. */
+/** docs/design.md's formula, computed here independently of the product code. */
 function expectedOrderId(scope: string, key: string): string {
   return 'ord_' + createHash('sha256').update(`${scope}\n${key}`, 'utf8').digest('hex').slice(0, 32);
 }

@@ -68,7 +68,7 @@ const body = fc.oneof(
   fc.array(anyValue, { maxLength: 2 }),
 );
 
-// The ordinary valid order, in every shape DESIGN.md allows.
+// The ordinary valid order, in every shape docs/design.md allows.
 const validItem = fc.record(
   {
     sku: fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),

@@ -14,7 +14,7 @@ const LEGAL: ReadonlyArray<[OrderStatus, OrderStatus]> = [
   ['FAILED', 'CANCELLED'],
 ];
 
-test('when every pair of states is checked, then exactly the transitions of DESIGN.md are legal', (t) => {
+test('when every pair of states is checked, then exactly the transitions of docs/design.md are legal', (t) => {
   for (const from of ORDER_STATUSES) {
     for (const to of ORDER_STATUSES) {
       const expected = LEGAL.some(([f, s]) => f === from && s === to);

@@ -4,7 +4,7 @@ import { listOrdersQuerySchema, newOrderSchema, validate } from '../../api/http/
 
 type Body = Record<string, unknown>;
 
-/** A body that satisfies every rule of DESIGN.md "Input rules"; each test breaks one thing in a fresh copy. */
+/** A body that satisfies every rule of docs/design.md "Input rules"; each test breaks one thing in a fresh copy. */
 function validBody(): Body {
   return {
     customerId: 'c-42',

@@ -1,5 +1,5 @@
 /**
- * The order workflow's ports (DESIGN.md, "The order workflow"): what the saga needs from the world,
+ * The order workflow's ports (docs/design.md, "The order workflow"): what the saga needs from the world,
  * as narrow interfaces. The saga (worker/saga/order-saga.ts) is written against these only; the
  * MongoDB inventory repository, the payment providers (simulated and HTTP) and the order repository
  * implement them, and the unit tests use small in-memory fakes of each.
