@@ -36,7 +36,7 @@ const TSC = !process.argv.includes('--no-tsc');
 const RESTART_DEBOUNCE_MS = 300;
 const colour = colourWanted(process.stdout, process.env);
 // The launcher's own lines are labelled `dev`, the compiler's `tsc`.
-const prefixer = createPrefixer(['api', ...WORKERS, 'health', 'dev', 'tsc'], { color: colour });
+const prefixer = createPrefixer(['api', ...WORKERS, 'health', 'payments', 'dev', 'tsc'], { color: colour });
 const say = (text: string) => process.stdout.write(`${prefixer.formatLines('dev', text)}\n`);
 const complain = (text: string) => process.stderr.write(`${prefixer.formatLines('dev', text)}\n`);
 /** Set in watch mode for a terminal (or LOG_PRETTY=1): JSON log lines are shown through pino-pretty. */
@@ -70,13 +70,28 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<Fleet
   // The launcher reads the processes' JSON lines to know when each is ready, and prefixes them:
   // pretty logs (LOG_PRETTY, or a TTY) would hide those lines, so children always write JSON.
   const urls = { REDIS_URL: redis.url, MONGO_URL: mongo.url, LOG_PRETTY: '0' };
+  // Orders are charged over HTTP through the payment sandbox (a fourth process), unless
+  // PAYMENT_PROVIDER_URL names a provider already.
+  let sandbox: RunningProcess | undefined;
+  let paymentUrl = env.PAYMENT_PROVIDER_URL;
+  if (!paymentUrl) {
+    sandbox = supervisor.start({
+      service: 'payment-sandbox',
+      name: 'payments',
+      env: { LOG_PRETTY: '0' },
+      onLine: printer('payments'),
+    });
+    await supervisor.untilStop(sandbox.waitForLine(READY_LINE['payment-sandbox'], READY_TIMEOUT_MS));
+    const port = portFromLogLine(sandbox.lines.find((l) => l.includes('payment sandbox listening on')));
+    paymentUrl = `http://127.0.0.1:${port ?? 3002}`;
+  }
   const api = supervisor.start({ service: 'api', env: urls, onLine: printer('api') });
   // NODE_APP_INSTANCE as pm2 sets it: each worker serves metrics on WORKER_METRICS_PORT + its index.
   const workers = WORKERS.map((name, index) =>
     supervisor.start({
       service: 'worker',
       name,
-      env: { ...urls, NODE_APP_INSTANCE: String(index) },
+      env: { ...urls, NODE_APP_INSTANCE: String(index), PAYMENT_PROVIDER_URL: paymentUrl },
       onLine: printer(name),
     }),
   );
@@ -106,12 +121,14 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<Fleet
         : 'missing',
     redis,
     mongo,
+    payments: sandbox ? `${paymentUrl}  (payment sandbox: GET /charges?orderId=, PUT /_settings)` : paymentUrl,
   });
   say(banner.join('\n'));
   return [
     { service: 'api', proc: api },
     ...workers.map((proc) => ({ service: 'worker' as const, proc })),
     { service: 'health', proc: health },
+    ...(sandbox ? [{ service: 'payment-sandbox' as const, proc: sandbox }] : []),
   ];
 }
 

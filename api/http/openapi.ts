@@ -1,5 +1,14 @@
-import { ERROR_CODES, HISTORY_LIMIT, IDEMPOTENCY_KEY, ORDER_STATUSES, REASON_LIMIT } from '#common';
+import {
+  ERROR_CODES,
+  HISTORY_LIMIT,
+  IDEMPOTENCY_KEY,
+  ORDER_STATUSES,
+  REASON_LIMIT,
+  REJECTION_REASONS,
+  STEP_NAMES,
+} from '#common';
 import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
+import { setStockSchema, skuParamSchema, stockLevelSchema } from './inventory-router.js';
 import { toOpenApiSchema, toQueryParameters, type JsonSchema } from './joi-openapi.js';
 import { cursorSchema, listOrdersQuerySchema, newOrderSchema, orderIdSchema } from './order-schemas.js';
 
@@ -49,6 +58,7 @@ const ERROR_RESPONSES: Record<number, string> = {
   413: 'PayloadTooLarge',
   415: 'UnsupportedMediaType',
   422: 'IdempotencyKeyReused',
+  405: 'MethodNotAllowed',
   429: 'TooManyRequests',
   500: 'InternalError',
   503: 'ServiceUnavailable',
@@ -61,6 +71,13 @@ const orderIdParameter = (name: string) => ({
   description: 'an order id (`ord_` and 32 hex digits); anything else is a 404',
   schema: ref('schemas', 'OrderId'),
 });
+const skuParameter = {
+  name: 'sku',
+  in: 'path',
+  required: true,
+  description: 'the SKU, as an order item names it',
+  schema: (toOpenApiSchema(skuParamSchema).properties as Record<string, JsonSchema>).sku,
+};
 const cursorDescriptions = { cursor: '`nextCursor` of the previous page', limit: 'page size' };
 const optionalBody = (schema: Record<string, unknown>) => ({
   required: false,
@@ -128,6 +145,7 @@ export const openApiDocument = {
       name: 'dead letters',
       description: 'orders whose processing failed for good, and bringing them back (admin key)',
     },
+    { name: 'inventory', description: 'stock on hand per SKU, as the order workflow reserves and sells it (admin key)' },
     { name: 'system', description: 'probes, metrics and this document' },
   ],
   paths: {
@@ -232,6 +250,33 @@ export const openApiDocument = {
         },
       },
     },
+    '/inventory/{sku}': {
+      put: {
+        operationId: 'setStock',
+        tags: ['inventory'],
+        summary: 'Set the stock on hand of a SKU',
+        description:
+          '`available` becomes the stock on hand; `reserved` and `sold` are left as they are. Creates the ' +
+          "SKU's inventory document when missing (a SKU without one is untracked: always available). Needs an admin key.",
+        parameters: [skuParameter],
+        requestBody: { required: true, content: json(ref('schemas', 'SetStock')) },
+        responses: {
+          '200': ok('the stock level after the change', ref('schemas', 'StockLevel')),
+          ...errors(400, 401, 413, 415, 429, 500, 503),
+        },
+      },
+      get: {
+        operationId: 'getStock',
+        tags: ['inventory'],
+        summary: 'Read the stock level of a SKU',
+        description: 'Available, reserved (held by orders in flight) and sold. Needs an admin key.',
+        parameters: [skuParameter],
+        responses: {
+          '200': ok('the stock level', ref('schemas', 'StockLevel')),
+          ...errors(401, 404, 429, 500, 503),
+        },
+      },
+    },
     '/metrics': {
       get: {
         operationId: 'getMetrics',
@@ -253,8 +298,11 @@ export const openApiDocument = {
         operationId: 'getLiveness',
         tags: ['system'],
         summary: 'Liveness: the process is up',
-        description: 'Served by terminus before Koa: open, not rate limited, and no request id.',
-        responses: { '200': { description: 'alive', content: json(ref('schemas', 'Probe')) } },
+        description: 'Open and not rate limited; computed for each request; GET and HEAD only.',
+        responses: {
+          '200': { description: 'alive', headers: BASE_HEADERS, content: json(ref('schemas', 'Probe')) },
+          ...errors(405),
+        },
       },
     },
     '/health/ready': {
@@ -262,10 +310,11 @@ export const openApiDocument = {
         operationId: 'getReadiness',
         tags: ['system'],
         summary: 'Readiness: MongoDB answers',
-        description: '503 while shutting down or when MongoDB does not answer. Served by terminus, as liveness is.',
+        description: '503 while shutting down or when MongoDB does not answer; computed for each request; GET and HEAD only.',
         responses: {
-          '200': { description: 'ready', content: json(ref('schemas', 'Probe')) },
-          '503': { description: 'not ready', content: json(ref('schemas', 'Probe')) },
+          '200': { description: 'ready', headers: BASE_HEADERS, content: json(ref('schemas', 'Probe')) },
+          '503': { description: 'not ready', headers: BASE_HEADERS, content: json(ref('schemas', 'Probe')) },
+          ...errors(405),
         },
       },
     },
@@ -343,10 +392,26 @@ export const openApiDocument = {
         properties: {
           status: ref('schemas', 'Status'),
           at: dateTime,
-          attempt: { ...count, minimum: 1, description: 'the claim this entry belongs to' },
+          attempt: { ...count, minimum: 1, description: "the job's attempt in its current series (claims only)" },
           reason: { type: 'string', maxLength: REASON_LIMIT },
+          step: { ...ref('schemas', 'StepName'), description: 'set on a workflow entry: the step done or undone' },
+          action: { type: 'string', enum: ['done', 'compensated'] },
+          ref: { type: 'string', maxLength: 200, description: "the provider's reference (the charge id)" },
         },
       },
+      StepName: { type: 'string', enum: [...STEP_NAMES] },
+      StepCheckpoint: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['status', 'at'],
+        properties: {
+          status: { type: 'string', enum: ['done', 'compensated'] },
+          at: dateTime,
+          ref: { type: 'string', maxLength: 200, description: "the provider's reference (the charge id)" },
+        },
+      },
+      SetStock: toOpenApiSchema(setStockSchema),
+      StockLevel: { ...toOpenApiSchema(stockLevelSchema), additionalProperties: false },
       Order: {
         type: 'object',
         additionalProperties: false,
@@ -364,6 +429,8 @@ export const openApiDocument = {
           'updatedAt',
           'processedAt',
           'failedAt',
+          'steps',
+          'rejectionReason',
         ],
         properties: {
           id: ref('schemas', 'OrderId'),
@@ -391,6 +458,17 @@ export const openApiDocument = {
           updatedAt: dateTime,
           processedAt: nullableDateTime,
           failedAt: nullableDateTime,
+          steps: {
+            type: 'object',
+            additionalProperties: false,
+            description: "the workflow's checkpoints: a step is there once its effect was done (or undone)",
+            properties: Object.fromEntries(STEP_NAMES.map((name) => [name, ref('schemas', 'StepCheckpoint')])),
+          },
+          rejectionReason: {
+            type: ['string', 'null'],
+            enum: [...REJECTION_REASONS, null],
+            description: 'why a REJECTED order was refused; null otherwise',
+          },
         },
       },
       OrderPage: {
@@ -448,7 +526,7 @@ export const openApiDocument = {
       },
       Probe: {
         type: 'object',
-        description: "terminus's report: `status` and, for readiness, each check's result",
+        description: "the probe's own report: `status` and, for readiness, its check's result",
         properties: { status: { type: 'string', enum: ['ok', 'error', 'shutting_down'] } },
       },
       Error: errorSchema,
@@ -461,6 +539,9 @@ export const openApiDocument = {
         { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') },
       ),
       NotFound: errorResponse('`NOT_FOUND`'),
+      MethodNotAllowed: errorResponse('`METHOD_NOT_ALLOWED`: the probes answer GET and HEAD only', {
+        Allow: { description: 'the methods the path answers', schema: { type: 'string', const: 'GET, HEAD' } },
+      }),
       Conflict: errorResponse('`INVALID_STATE`: the order is not in a status this move starts from'),
       PayloadTooLarge: errorResponse('`PAYLOAD_TOO_LARGE`: the body is over BODY_LIMIT'),
       UnsupportedMediaType: errorResponse('`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`'),

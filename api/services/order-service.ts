@@ -39,6 +39,10 @@ export interface ListOrdersCommand {
 
 export type OrderService = ReturnType<typeof createOrderService>;
 
+/** True when a workflow step of the order is done and not yet undone (stock held, a charge standing). */
+const holdsEffects = (order: Order) =>
+  order.steps !== undefined && Object.values(order.steps).some((c) => c?.status === 'done');
+
 export function createOrderService(deps: {
   readonly repository: OrderRepository;
   readonly jobs: OrderJobs;
@@ -86,6 +90,18 @@ export function createOrderService(deps: {
     return order;
   }
 
+  /** Has the order's job run (again) so the worker compensates the cancelled order; Redis away: logged. */
+  async function compensateLater(order: Order): Promise<void> {
+    try {
+      await jobs.revive(order.id, order.correlationId);
+    } catch (err) {
+      logger.error(
+        { err, orderId: order.id },
+        'cancelled order still holds effects and its job could not be queued (Redis away); they stay recorded under steps until its job runs',
+      );
+    }
+  }
+
   return {
     async create(command: CreateOrderCommand): Promise<{ order: Order; outcome: IntakeOutcome }> {
       // Only a keyed request can be replayed, so only it needs a fingerprint to judge the replay by.
@@ -121,7 +137,12 @@ export function createOrderService(deps: {
     async cancel(id: string, clientId: string): Promise<Order> {
       await get(id, clientId);
       const cancelled = await repository.cancel(id);
-      if (cancelled) return cancelled;
+      if (cancelled) {
+        // A cancelled order may still hold stock or a charge (a PENDING order between retries, a FAILED
+        // one whose compensation failed): its job runs once more, and the worker undoes them.
+        if (holdsEffects(cancelled)) await compensateLater(cancelled);
+        return cancelled;
+      }
       const existing = await get(id, clientId);
       throw new AppError(
         'INVALID_STATE',

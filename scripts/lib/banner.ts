@@ -19,6 +19,8 @@ export interface BannerInput {
   readonly bullBoard: 'off' | 'served' | 'missing';
   readonly redis: BackingServiceView;
   readonly mongo: BackingServiceView;
+  /** Where the workers charge orders (the dev payment sandbox, or PAYMENT_PROVIDER_URL). */
+  readonly payments?: string;
 }
 
 const LOCAL = 'http://127.0.0.1';
@@ -56,6 +58,7 @@ export function formatBanner(input: BannerInput): string[] {
   if (input.bullBoard === 'missing') {
     lines.push('  Bull Board  BULL_BOARD_USER/PASSWORD are set, but this api does not serve /admin/queues');
   }
+  if (input.payments) lines.push(`  payments    ${input.payments}`);
   lines.push(`  Redis       ${describeBackingService(input.redis)}`);
   lines.push(`  MongoDB     ${describeBackingService(input.mongo)}`);
   return lines;

@@ -11,13 +11,22 @@ import { createInterface } from 'node:readline';
 /** The repository root (this file runs as dist/scripts/lib/process-runner.js). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type ServiceName = 'api' | 'worker' | 'health';
+export type ServiceName = 'api' | 'worker' | 'health' | 'payment-sandbox';
+
+/** The compiled entry point of each process: the three of the product, and the dev payment sandbox. */
+const ENTRY: Readonly<Record<ServiceName, string>> = {
+  api: 'dist/api/main.js',
+  worker: 'dist/worker/main.js',
+  health: 'dist/health/main.js',
+  'payment-sandbox': 'dist/scripts/payment-sandbox.js',
+};
 
 /** The line each process writes once it can do its work. */
 export const READY_LINE: Readonly<Record<ServiceName, RegExp>> = {
   api: /"msg":"MongoDB connected, indexes in place"/,
   worker: /"msg":"worker running"/,
   health: /"msg":"health listening on http:\/\/127\.0\.0\.1:\d+"/,
+  'payment-sandbox': /"msg":"payment sandbox listening on http:\/\/127\.0\.0\.1:\d+/,
 };
 
 export interface ExitStatus {
@@ -149,14 +158,14 @@ export function startProcess(options: {
   };
 }
 
-/** Runs one of the compiled processes (`dist/<service>/main.js`); see {@link startProcess}. */
+/** Runs one of the compiled processes (`dist/<service>/main.js`, or the payment sandbox); see {@link startProcess}. */
 export function startService(options: {
   readonly service: ServiceName;
   readonly name?: string;
   readonly env: Record<string, string>;
   readonly onLine?: (line: string) => void;
 }): RunningProcess {
-  return startProcess({ ...options, name: options.name ?? options.service, script: `dist/${options.service}/main.js` });
+  return startProcess({ ...options, name: options.name ?? options.service, script: ENTRY[options.service] });
 }
 
 /**

@@ -31,3 +31,11 @@ export function storedOrder(
     ...overrides,
   };
 }
+
+/**
+ * The status transitions of an order's history, without the workflow's step entries (`step` set):
+ * what the tests of the state machine's moves compare.
+ */
+export function transitionsOf<T extends { readonly step?: unknown }>(history: readonly T[]): T[] {
+  return history.filter((entry) => entry.step === undefined);
+}

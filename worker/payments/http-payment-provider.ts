@@ -128,6 +128,12 @@ export function createHttpPaymentProvider(deps: {
       if (err instanceof CallerAborted) throw err.reason;
       const failure = classify(err, timeoutMs);
       recordPaymentCall(metrics, operation, failure.outcome, (performance.now() - started) / 1000);
+      // The call that trips the breaker, or a half-open trial that fails, is part of the outage the
+      // breaker now stands for: the job waits for the breaker rather than spending an attempt, so an
+      // outage longer than the retry budget dead-letters nothing.
+      if (failure.error instanceof PaymentUnavailableError && breaker.opened) {
+        throw new CircuitOpenError(retryAfterMs());
+      }
       throw failure.error;
     }
   }

@@ -38,7 +38,7 @@ export function createSimulatedPaymentProvider(options: {
       if (options.failureRate > 0 && failureDraw(request.orderId, request.claims) < options.failureRate) {
         if (options.metrics) recordPaymentCall(options.metrics, 'charge', 'simulated_failure', undefined);
         throw new PaymentUnavailableError(
-          `simulated failure of ${request.orderId} on attempt ${request.claims} (payment provider)`,
+          `simulated failure of ${request.orderId} on attempt ${request.claims}`,
         );
       }
       const key = request.idempotencyKey ?? `${request.orderId}:charge`;
