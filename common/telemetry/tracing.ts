@@ -73,9 +73,12 @@ export function startTracing(options: TracingOptions): Tracing {
   });
   sdk.start();
   // An ES module `import`ing a CommonJS package loads it without `require`, out of the hook's sight.
-  // Loading Koa once through `require` here lets the instrumentation patch its prototype in place; the
-  // api's later `import` gets that same, patched, module. (MongoDB and ioredis are `require`d by
-  // mongoose and BullMQ, so the hook sees them.)
+  // Loading Koa and ioredis once through `require` here lets the instrumentations patch their
+  // prototypes in place; the processes' later `import`s get those same, patched, modules. ioredis
+  // needs this since BullMQ 6: it only `require`s ioredis lazily, when given connection options, and
+  // every process here hands it the client `createRedisConnection` made from its own `import`. (MongoDB
+  // is `require`d by mongoose, so the hook sees it.)
+  require('ioredis');
   if (options.koa) require('koa');
   return {
     enabled: true,
