@@ -1,5 +1,5 @@
 /**
- * The payment sandbox (`node dist/scripts/payment-sandbox.js`): the provider API of DESIGN.md on
+ * The payment sandbox (`node dist/scripts/payment-sandbox.js`): the provider API of docs/design.md on
  * PAYMENT_SANDBOX_PORT (default 3002), in memory, for development, the tests and the fault battery.
  * Its misbehaviour is set from PAYMENT_SANDBOX_LATENCY_MS, _FAILURE_RATE, _OUTAGE and _SLOW_MS at start
  * and through `PUT /_settings` at run time (scripts/lib/payment-sandbox/settings.ts).

@@ -9,7 +9,7 @@ import { validate } from './order-schemas.js';
 /** The largest stock one SKU may be set to. */
 export const MAX_AVAILABLE = 1_000_000_000;
 
-/** `:sku` of the inventory routes: the same rule as an order item's sku (DESIGN.md, "Orders"). */
+/** `:sku` of the inventory routes: the same rule as an order item's sku (docs/design.md, "Orders"). */
 export const skuParamSchema = Joi.object({
   sku: Joi.string()
     .pattern(/^[A-Za-z0-9_.-]{1,64}$/)
@@ -20,14 +20,6 @@ export const skuParamSchema = Joi.object({
 export const setStockSchema = Joi.object({
   available: Joi.number().integer().min(0).max(MAX_AVAILABLE).required(),
 }).required();
-
-/** The response of both inventory routes. */
-export const stockLevelSchema = Joi.object({
-  sku: Joi.string().required(),
-  available: Joi.number().integer().min(0).required(),
-  reserved: Joi.number().integer().min(0).required(),
-  sold: Joi.number().integer().min(0).required(),
-});
 
 /** The operators' stock routes (admin only). Transport only: validate, call the service, answer. */
 export function createInventoryRouter(deps: {

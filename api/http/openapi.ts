@@ -8,7 +8,7 @@ import {
   STEP_NAMES,
 } from '#common';
 import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
-import { setStockSchema, skuParamSchema, stockLevelSchema } from './inventory-router.js';
+import { setStockSchema, skuParamSchema } from './inventory-router.js';
 import { toOpenApiSchema, toQueryParameters, type JsonSchema } from './joi-openapi.js';
 import { cursorSchema, listOrdersQuerySchema, newOrderSchema, orderIdSchema } from './order-schemas.js';
 
@@ -115,6 +115,7 @@ const errorSchema: JsonSchema = {
 const dateTime = { type: 'string', format: 'date-time', maxLength: 30 };
 const nullableDateTime = { type: ['string', 'null'], format: 'date-time', maxLength: 30 };
 const count = { type: 'integer', format: 'int32', minimum: 0, maximum: 2 ** 31 - 1 };
+const stockCount = { type: 'integer', format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 
 const newOrder = toOpenApiSchema(newOrderSchema);
 /** `nextCursor`: a cursor as the query takes it, or null on the last page. */
@@ -145,7 +146,10 @@ export const openApiDocument = {
       name: 'dead letters',
       description: 'orders whose processing failed for good, and bringing them back (admin key)',
     },
-    { name: 'inventory', description: 'stock on hand per SKU, as the order workflow reserves and sells it (admin key)' },
+    {
+      name: 'inventory',
+      description: 'stock on hand per SKU, as the order workflow reserves and sells it (admin key)',
+    },
     { name: 'system', description: 'probes, metrics and this document' },
   ],
   paths: {
@@ -310,7 +314,8 @@ export const openApiDocument = {
         operationId: 'getReadiness',
         tags: ['system'],
         summary: 'Readiness: MongoDB answers',
-        description: '503 while shutting down or when MongoDB does not answer; computed for each request; GET and HEAD only.',
+        description:
+          '503 while shutting down or when MongoDB does not answer; computed for each request; GET and HEAD only.',
         responses: {
           '200': { description: 'ready', headers: BASE_HEADERS, content: json(ref('schemas', 'Probe')) },
           '503': { description: 'not ready', headers: BASE_HEADERS, content: json(ref('schemas', 'Probe')) },
@@ -396,8 +401,14 @@ export const openApiDocument = {
           reason: { type: 'string', maxLength: REASON_LIMIT },
           step: { ...ref('schemas', 'StepName'), description: 'set on a workflow entry: the step done or undone' },
           action: { type: 'string', enum: ['done', 'compensated'] },
-          ref: { type: 'string', maxLength: 200, description: "the provider's reference (the charge id)" },
+          ref: ref('schemas', 'ProviderRef'),
         },
+      },
+      ProviderRef: {
+        type: 'string',
+        pattern: '^[\\x21-\\x7e]{1,200}$',
+        maxLength: 200,
+        description: "the payment provider's reference of an effect (the charge id)",
       },
       StepName: { type: 'string', enum: [...STEP_NAMES] },
       StepCheckpoint: {
@@ -407,11 +418,21 @@ export const openApiDocument = {
         properties: {
           status: { type: 'string', enum: ['done', 'compensated'] },
           at: dateTime,
-          ref: { type: 'string', maxLength: 200, description: "the provider's reference (the charge id)" },
+          ref: ref('schemas', 'ProviderRef'),
         },
       },
       SetStock: toOpenApiSchema(setStockSchema),
-      StockLevel: { ...toOpenApiSchema(stockLevelSchema), additionalProperties: false },
+      StockLevel: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['sku', 'available', 'reserved', 'sold'],
+        properties: {
+          sku: skuParameter.schema,
+          available: { ...stockCount, description: 'on hand, free to reserve' },
+          reserved: { ...stockCount, description: 'held by orders in flight' },
+          sold: { ...stockCount, description: 'confirmed sales' },
+        },
+      },
       Order: {
         type: 'object',
         additionalProperties: false,

@@ -7,7 +7,7 @@ export interface InventoryHold {
 }
 
 /**
- * Stored stock of one SKU (DESIGN.md, "The order workflow"); `_id` is the SKU. A SKU without a
+ * Stored stock of one SKU (docs/design.md, "The order workflow"); `_id` is the SKU. A SKU without a
  * document is untracked: always available, nothing counted.
  *
  * `holds` lists the reservations in flight, one per order: every reserve, commit and release is a

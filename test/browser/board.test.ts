@@ -7,6 +7,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import type { OrderView } from '#common';
 import { REPO_ROOT } from '../../scripts/lib/process-runner.js';
 import { createOrders, requestJson, startTestFleet, waitFor } from '../helpers/fleet.js';
+import { transitionsOf } from '../helpers/orders.js';
 
 /**
  * The operator's path through Bull Board in a real browser (issue 4): orders fail for good, the
@@ -162,7 +163,7 @@ test('when an operator retries a dead order from Bull Board in a browser, then t
     { timeoutMs: 30_000, describe: () => fleet.tail(10) },
   );
   t.deepEqual(
-    processed.history.map((h) => [h.status, h.attempt ?? null, h.reason ?? null]),
+    transitionsOf(processed.history).map((h) => [h.status, h.attempt ?? null, h.reason ?? null]),
     [
       ['PENDING', null, null],
       ['PROCESSING', 1, null],

@@ -11,6 +11,7 @@ import {
   waitFor,
   stopAndExpectCleanExit,
 } from '../helpers/fleet.js';
+import { transitionsOf } from '../helpers/orders.js';
 
 interface DlqPage {
   readonly items: {
@@ -61,7 +62,7 @@ test.serial(
       t.is(order.processedAt, null);
       // PROCESSING → PENDING between attempts (a retry scheduled, with its reason), FAILED after the last.
       t.deepEqual(
-        order.history.map((h) => [h.status, h.attempt ?? null]),
+        transitionsOf(order.history).map((h) => [h.status, h.attempt ?? null]),
         [
           ['PENDING', null],
           ['PROCESSING', 1],
@@ -73,7 +74,9 @@ test.serial(
         ],
         `${order.id} history`,
       );
-      const reasons = order.history.filter((h) => h.status === 'PENDING' || h.status === 'FAILED').slice(1);
+      const reasons = transitionsOf(order.history)
+        .filter((h) => h.status === 'PENDING' || h.status === 'FAILED')
+        .slice(1);
       t.deepEqual(
         reasons.map((h) => h.reason),
         [1, 2, 3].map((n) => `simulated failure of ${order.id} on attempt ${n}`),
@@ -110,7 +113,9 @@ test.serial(
       return res.body.status === 'FAILED' && res.body.attempts === 6 ? res.body : undefined;
     });
     t.deepEqual(
-      again.history.slice(6).map((h) => h.status),
+      transitionsOf(again.history)
+        .slice(6)
+        .map((h) => h.status),
       ['FAILED', 'PENDING', 'PROCESSING', 'PENDING', 'PROCESSING', 'PENDING', 'PROCESSING', 'FAILED'],
     );
     t.is(await queue.getJobState(target), 'failed');
@@ -164,7 +169,9 @@ test.serial(
       t.is(order.status, expected, `${order.id} status`);
       t.is(order.attempts, firstSuccess ?? attempts, `${order.id} attempts`);
       if (order.attempts > 1) retried += 1;
-      const claims = order.history.filter((h) => h.status === 'PROCESSING').map((h) => h.attempt);
+      const claims = transitionsOf(order.history)
+        .filter((h) => h.status === 'PROCESSING')
+        .map((h) => h.attempt);
       t.deepEqual(
         claims,
         Array.from({ length: order.attempts }, (_, i) => i + 1),

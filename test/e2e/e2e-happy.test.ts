@@ -11,6 +11,7 @@ import {
   waitFor,
   stopAndExpectCleanExit,
 } from '../helpers/fleet.js';
+import { transitionsOf } from '../helpers/orders.js';
 
 const ORDERS = 200;
 
@@ -49,7 +50,7 @@ test.serial(
       t.is(order.lastError, null);
       t.truthy(order.processedAt);
       t.deepEqual(
-        order.history.map((h) => h.status),
+        transitionsOf(order.history).map((h) => h.status),
         ['PENDING', 'PROCESSING', 'PROCESSED'],
         `${order.id} history`,
       );

@@ -36,6 +36,6 @@ export function storedOrder(
  * The status transitions of an order's history, without the workflow's step entries (`step` set):
  * what the tests of the state machine's moves compare.
  */
-export function transitionsOf<T extends { readonly step?: unknown }>(history: readonly T[]): T[] {
-  return history.filter((entry) => entry.step === undefined);
+export function transitionsOf<T extends object>(history: readonly T[]): T[] {
+  return history.filter((entry) => (entry as { readonly step?: unknown }).step === undefined);
 }

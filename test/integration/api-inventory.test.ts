@@ -6,7 +6,7 @@ import { assertError, call } from '../helpers/api-http.js';
 import { apiKeysEnv } from '../helpers/dead-letters.js';
 
 /**
- * `PUT /inventory/:sku` and `GET /inventory/:sku` (DESIGN.md, "HTTP interface") over real HTTP, the
+ * `PUT /inventory/:sku` and `GET /inventory/:sku` (docs/design.md, "HTTP interface") over real HTTP, the
  * api built in-process with API keys configured, against the real MongoDB wire connection.
  */
 

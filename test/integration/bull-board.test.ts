@@ -13,6 +13,7 @@ import {
   type DeadLetterSystem,
 } from '../helpers/dead-letters.js';
 import { stopTestServices } from '../helpers/services.js';
+import { transitionsOf } from '../helpers/orders.js';
 
 const USER = 'ops';
 const PASSWORD = 'correct-horse-battery-staple';
@@ -331,7 +332,7 @@ test.serial(
       (o) => o.status === 'FAILED' && o.attempts === 4,
     );
     await waitForJobState(s, id, 'failed');
-    const series = again.history.slice(dead.history.length);
+    const series = transitionsOf(again.history).slice(transitionsOf(dead.history).length);
     t.deepEqual(
       series.map((h) => [h.status, h.attempt ?? null, h.reason ?? null]),
       [
@@ -363,7 +364,9 @@ test.serial(
 
     const [done] = await waitForOrders(s, [id], 'PROCESSED', (o) => o.status === 'PROCESSED');
     t.deepEqual(
-      done.history.slice(dead.history.length - 1).map((h) => [h.status, h.attempt ?? null, h.reason ?? null]),
+      transitionsOf(done.history)
+        .slice(transitionsOf(dead.history).length - 1)
+        .map((h) => [h.status, h.attempt ?? null, h.reason ?? null]),
       [
         ['FAILED', null, `simulated failure of ${id} on attempt 2`],
         ['PROCESSING', 1, DASHBOARD_RETRY_REASON],
@@ -385,7 +388,7 @@ test.serial(
     await waitForJobState(s, dead, 'failed');
     const job = await s.api.container.queue.getJob(dead);
     t.true(
-      (job?.stacktrace ?? []).some((frame) => /\/[^\s()]+\/[^\s()]+\.js:\d+/.test(frame)),
+      (job?.stacktrace ?? []).some((frame) => /\/[^\s()]+\/[^\s()]+\.[jt]s:\d+/.test(frame)),
       'the stored trace has absolute paths (what the logs keep)',
     );
     const res = await call(s.api, 'GET', `${BOARD}/api/queues?activeQueue=orders&status=failed&page=1`, {
@@ -394,7 +397,8 @@ test.serial(
     t.is(res.status, 200, res.text);
     t.is(res.headers.get('cache-control'), 'no-store');
     t.true(res.text.includes(dead), 'the dead job is listed');
-    t.regex(res.text, /\.js:\d+/, 'frames keep their file names and lines');
-    t.notRegex(res.text, /\/(?:work|home|srv|usr|tmp|app)\/[^\s"()]*\.js/, 'no absolute path is shown');
+    // Frames name .ts files when source maps are on (the tests run with them), .js files otherwise.
+    t.regex(res.text, /\.[jt]s:\d+/, 'frames keep their file names and lines');
+    t.notRegex(res.text, /\/(?:work|home|srv|usr|tmp|app)\/[^\s"()]*\.[jt]s/, 'no absolute path is shown');
   },
 );

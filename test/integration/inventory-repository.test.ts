@@ -9,7 +9,7 @@ import type { InventoryPort } from '../../worker/saga/ports.js';
 import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
 /**
- * The inventory repository (DESIGN.md, "The order workflow": `reserve` and `confirm`) against the real
+ * The inventory repository (docs/design.md, "The order workflow": `reserve` and `confirm`) against the real
  * MongoDB wire connection. Concurrency is real: the calls of one test go out at once over the driver's
  * connection pool and the server applies them in whatever order they arrive.
  */

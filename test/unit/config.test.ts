@@ -337,7 +337,7 @@ test('when no payment variable is set, then the simulated provider is chosen and
   const config = loadConfig({});
 
   t.is(config.paymentProviderUrl, undefined);
-  t.is(config.paymentTimeoutMs, 2000, 'DESIGN.md: PAYMENT_TIMEOUT_MS defaults to 2000');
+  t.is(config.paymentTimeoutMs, 2000, 'docs/design.md: PAYMENT_TIMEOUT_MS defaults to 2000');
   t.is(config.paymentBreakerResetMs, 10_000);
   t.is(config.paymentBreakerWindowMs, 10_000);
   t.is(config.paymentBreakerErrorPercent, 50);

@@ -40,7 +40,7 @@ export interface HttpPaymentProvider extends PaymentPort {
 const MIN_RETRY_AFTER_MS = 50;
 
 /**
- * The payment provider API of DESIGN.md over HTTP (Node's fetch), behind an opossum circuit breaker.
+ * The payment provider API of docs/design.md over HTTP (Node's fetch), behind an opossum circuit breaker.
  *
  * - Every call has its own timeout (`timeoutMs`, an AbortSignal that also cancels the request). The
  *   breaker's own timer is off: it would only abandon the promise, leaving the request running.

@@ -29,7 +29,7 @@ export interface PaymentProvider extends PaymentPort {
 }
 
 /**
- * Picks the provider (DESIGN.md, "Payment provider"): the HTTP provider with its circuit breaker when
+ * Picks the provider (docs/design.md, "Payment provider"): the HTTP provider with its circuit breaker when
  * `paymentProviderUrl` is set, else the in-process simulated one. Registers the payment series on
  * `registry` either way.
  */

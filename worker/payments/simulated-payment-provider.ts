@@ -6,7 +6,7 @@ import { recordPaymentCall, type PaymentMetrics } from './payment-metrics.js';
 import { PaymentRequestError } from './payment-request-error.js';
 
 /**
- * The in-process payment provider, used when `PAYMENT_PROVIDER_URL` is unset (DESIGN.md, "Payment
+ * The in-process payment provider, used when `PAYMENT_PROVIDER_URL` is unset (docs/design.md, "Payment
  * provider"). A charge waits `delayMs`, then fails transiently ({@link PaymentUnavailableError}) when
  * the draw for the order id and claim count is below `failureRate` — the same draw as the old
  * simulated business step (`failureDraw`), so FAILURE_RATE keeps its meaning — and declines an order
@@ -37,9 +37,7 @@ export function createSimulatedPaymentProvider(options: {
       // No hash at all when nothing is meant to fail (the production setting), as in the business step.
       if (options.failureRate > 0 && failureDraw(request.orderId, request.claims) < options.failureRate) {
         if (options.metrics) recordPaymentCall(options.metrics, 'charge', 'simulated_failure', undefined);
-        throw new PaymentUnavailableError(
-          `simulated failure of ${request.orderId} on attempt ${request.claims}`,
-        );
+        throw new PaymentUnavailableError(`simulated failure of ${request.orderId} on attempt ${request.claims}`);
       }
       const key = request.idempotencyKey ?? `${request.orderId}:charge`;
       const seen = charges.get(key);

@@ -45,7 +45,7 @@ const undone = (recorded: boolean) => (recorded ? ('compensated' as const) : und
 const rejection = (reason: RejectionReason, detail: string): Rejection => ({ outcome: 'rejected', reason, detail });
 
 /**
- * The order workflow (DESIGN.md, "The order workflow") over its ports: `run` resumes at the first
+ * The order workflow (docs/design.md, "The order workflow") over its ports: `run` resumes at the first
  * step whose checkpoint is not `done` (reserve → charge → confirm), `compensate` undoes in reverse what
  * a dead or cancelled order still holds. Every effect is idempotent under its key and every step
  * leaves its checkpoint after its effect, so a run cut anywhere (error, crash, stall) and run again
@@ -115,7 +115,7 @@ export function createOrderSaga(deps: {
       await orders.checkpoint(order.id, 'charge');
       return undefined;
     }
-    const result = await chargeOnce(order);
+    const result = await chargeOnce(order, ctx.signal);
     if (result.status === 'declined') {
       // reserve is done (this run or an earlier one): undo it before the order becomes REJECTED. No
       // abort check here: the undo belongs to the charge step already under way.
@@ -135,9 +135,9 @@ export function createOrderSaga(deps: {
   /**
    * Charges the order under its current key. A later claim may follow a charge whose answer was lost
    * (timeout, crash before the checkpoint): it asks the provider first. The key would make a second
-   * request harmless anyway; asking is a read, and it is what DESIGN.md's "unknown outcome" says.
+   * request harmless anyway; asking is a read, and it is what docs/design.md's "unknown outcome" says.
    */
-  async function chargeOnce(order: SagaOrder): Promise<Charge> {
+  async function chargeOnce(order: SagaOrder, signal?: AbortSignal): Promise<Charge> {
     const refunded = refundedChargeId(order);
     const key = chargeKey(order.id, refunded);
     const found = order.attempts > 1 ? await payments.findCharge(order.id, key) : null;
@@ -150,6 +150,8 @@ export function createOrderSaga(deps: {
         testCard: order.metadata?.testCard,
         claims: order.attempts,
         idempotencyKey: key,
+        // Shutdown past its bound aborts the call; the outcome is then unknown, as after a timeout.
+        ...(signal ? { signal } : {}),
       }));
     // A provider that ignored the new key hands back the refunded charge: taking it would ship unpaid.
     if (refunded !== undefined && result.id === refunded) {

@@ -60,7 +60,7 @@ export interface ChargeRequest {
 }
 
 /**
- * The idempotency key of an order's charge: `<orderId>:charge` (DESIGN.md), or, once a charge of the
+ * The idempotency key of an order's charge: `<orderId>:charge` (docs/design.md), or, once a charge of the
  * order was refunded (a dead or cancelled order compensated, then reprocessed),
  * `<orderId>:charge:<id of the refunded charge>`. Under the plain key the provider would hand back
  * the refunded charge forever, and the order would ship unpaid; the refunded charge's id is on the

@@ -1,5 +1,5 @@
 /**
- * The payment sandbox (DESIGN.md, "Payment provider API"): an in-memory stand-in for a card processor
+ * The payment sandbox (docs/design.md, "Payment provider API"): an in-memory stand-in for a card processor
  * that the HTTP payment provider speaks to in development, in the tests and in the fault battery.
  * A development and test tool, not one of the product's processes. `buildSandboxApp` never listens.
  *
