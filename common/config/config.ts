@@ -1,3 +1,5 @@
+// Over 250 lines because it is the one joi schema of every variable the processes read, with the
+// typed, frozen shape built from it: one place to look up a setting, its default and its rule.
 import Joi from 'joi';
 import { PUBLIC_SCOPE } from '../domain/identity.js';
 

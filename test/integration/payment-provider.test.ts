@@ -157,10 +157,12 @@ test('when every call fails, then the breaker opens, no call reaches the sandbox
   const { sandbox, provider, registry } = await rig(t, { breaker: { resetMs } });
   await sandbox.configure({ failureRate: 1 });
 
-  // volumeThreshold 3: the third failure in the window opens the breaker.
+  // volumeThreshold 3: the third failure in the window opens the breaker. That call's failure is part
+  // of the outage the breaker now stands for: it comes back as CircuitOpenError (a wait, not a spent attempt).
   for (let i = 0; i < 3; i += 1) {
     t.is(provider.breakerState(), 'closed', `closed before failure ${i + 1}`);
-    await t.throwsAsync(provider.charge(request(`ord_b${i}`)), { instanceOf: PaymentUnavailableError });
+    const expected = i < 2 ? PaymentUnavailableError : CircuitOpenError;
+    t.true((await t.throwsAsync(provider.charge(request(`ord_b${i}`)))) instanceof expected, `failure ${i + 1}`);
   }
   t.is(provider.breakerState(), 'open');
   t.is(await metricValue(registry, 'payment_breaker_state'), 2);
@@ -209,7 +211,8 @@ test('when the trial call of a half-open breaker fails, then it opens again', as
     5000,
   );
 
-  await t.throwsAsync(provider.charge(request('ord_trial')), { instanceOf: PaymentUnavailableError });
+  // The failed trial re-opens the breaker, so the caller is told to wait for it, not to spend an attempt.
+  await t.throwsAsync(provider.charge(request('ord_trial')), { instanceOf: CircuitOpenError });
 
   t.is(provider.breakerState(), 'open');
   const refusal = await t.throwsAsync(provider.charge(request('ord_next')), { instanceOf: CircuitOpenError });
@@ -262,7 +265,9 @@ test('when timeouts repeat, then they count against the breaker like any other f
   await sandbox.configure({ latencyMs: 1000 });
 
   for (let i = 0; i < 3; i += 1) {
-    await t.throwsAsync(provider.findCharge(`ord_t${i}`), { instanceOf: PaymentUnavailableError });
+    // The third timeout trips the breaker: it comes back as a wait for the breaker.
+    const expected = i < 2 ? PaymentUnavailableError : CircuitOpenError;
+    t.true((await t.throwsAsync(provider.findCharge(`ord_t${i}`))) instanceof expected, `timeout ${i + 1}`);
   }
 
   t.is(provider.breakerState(), 'open');

@@ -137,6 +137,9 @@ const orderViewSchema = Joi.object({
   updatedAt: isoDate.required(),
   processedAt: Joi.valid(null).required(),
   failedAt: Joi.valid(null).required(),
+  // A new order has run no workflow step yet.
+  steps: Joi.object().length(0).required(),
+  rejectionReason: Joi.valid(null).required(),
 });
 
 /** A 201/200 carries an order view equal to what was sent, with the total computed by the server. */

@@ -124,6 +124,36 @@ for (const status of ['PENDING', 'FAILED'] as const) {
   });
 }
 
+test('when a FAILED order that still holds a charge is cancelled, then its job runs again so the worker refunds it', async (t) => {
+  const held = toOrder(
+    storedOrder('FAILED', {
+      clientId: 'shop',
+      steps: { reserve: { status: 'done', at: AT }, charge: { status: 'done', at: AT, ref: 'ch_1' } },
+    }),
+  );
+  const { service, jobs } = build([held]);
+  jobs.jobs.set(held.id, 'failed');
+
+  t.is((await service.cancel(held.id, 'shop')).status, 'CANCELLED');
+
+  t.deepEqual(jobs.calls, [`revive ${held.id}`]);
+  t.is(jobs.jobs.get(held.id), 'waiting');
+});
+
+test('when an order that holds nothing is cancelled, then no job is touched', async (t) => {
+  const order = seeded('FAILED');
+  const { service, jobs } = build([order]);
+  await service.cancel(order.id, 'shop');
+  t.deepEqual(jobs.calls, []);
+});
+
+test('when Redis is away as a holding order is cancelled, then the cancel still stands and the failure to queue is only logged', async (t) => {
+  const held = toOrder(storedOrder('PENDING', { clientId: 'shop', steps: { reserve: { status: 'done', at: AT } } }));
+  const { service, jobs } = build([held]);
+  jobs.setDown(true);
+  t.is((await service.cancel(held.id, 'shop')).status, 'CANCELLED');
+});
+
 for (const status of ['PROCESSING', 'PROCESSED', 'CANCELLED', 'REJECTED'] as const) {
   test(`when a ${status} order is cancelled, then INVALID_STATE is thrown and it is unchanged`, async (t) => {
     const order = seeded(status);

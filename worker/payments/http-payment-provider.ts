@@ -1,3 +1,6 @@
+// Over 250 lines because the adapter is one unit: the provider API's three calls, the breaker around
+// them, and the classification of every failure (which ones count against the breaker, which spend an
+// attempt) belong together; splitting them would scatter one policy over files.
 import CircuitBreaker from 'opossum';
 import type { Logger } from 'pino';
 import {
