@@ -7,9 +7,8 @@ import {
   type Logger,
   type NewOrderInput,
   type Order,
-  type OrderStatus,
 } from '#common';
-import { DuplicateOrderError, type OrderRepository } from '../repositories/order-repository.js';
+import { DuplicateOrderError, type ListOrdersQuery, type OrderRepository } from '../repositories/order-repository.js';
 import type { EnqueueMarks } from '../repositories/enqueue-marks.js';
 import type { OrderJobs } from '../repositories/order-jobs.js';
 
@@ -28,14 +27,8 @@ export interface CreateOrderCommand {
   readonly correlationId: string;
 }
 
-export interface ListOrdersCommand {
-  /** Only this client's orders are listed. */
-  readonly clientId: string;
-  readonly status?: OrderStatus;
-  readonly customerId?: string;
-  readonly limit: number;
-  readonly after?: { readonly createdAt: Date; readonly id: string };
-}
+/** A listing request: the repository's query as it is (only this client's orders are listed). */
+export type ListOrdersCommand = ListOrdersQuery;
 
 export type OrderService = ReturnType<typeof createOrderService>;
 
