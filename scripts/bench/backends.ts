@@ -49,9 +49,10 @@ export interface MongoBackend {
   readonly pid: number | undefined;
   /**
    * Data commands by name so far. On a private stand-in: exactly the commands on database `db`
-   * (from its `--verbose` log); on a mongod: serverStatus `metrics.commands`, server-wide.
+   * (from its `--verbose` log); on a mongod: serverStatus `metrics.commands`, server-wide. Undefined
+   * when the server cannot say (a shared stand-in has no `metrics.commands`): not measured, never 0.
    */
-  commandCounts(db: string): Promise<CommandCounts>;
+  commandCounts(db: string): Promise<CommandCounts | undefined>;
   /** serverStatus opcounters (server-wide). */
   opcounters(): Promise<CommandCounts>;
   /** CPU time of the server process in ms, when the bench started it. */
@@ -143,10 +144,15 @@ function numbers(record: unknown): CommandCounts {
   return out;
 }
 
-/** mongod: serverStatus metrics.commands.<name>.total for the data commands (server-wide). */
-async function mongodCommandCounts(client: mongoose.mongo.MongoClient): Promise<CommandCounts> {
+/**
+ * mongod: serverStatus metrics.commands.<name>.total for the data commands (server-wide); undefined
+ * when the server keeps no such counters (the stand-in), so nothing reads as zero commands.
+ */
+async function mongodCommandCounts(client: mongoose.mongo.MongoClient): Promise<CommandCounts | undefined> {
   const status = await serverStatus(client);
-  const commands = ((status.metrics as Record<string, unknown>)?.commands ?? {}) as Record<string, { total?: unknown }>;
+  const commands = (status.metrics as Record<string, unknown> | undefined)?.commands as
+    Record<string, { total?: unknown }> | undefined;
+  if (!commands) return undefined;
   const out: CommandCounts = {};
   for (const name of DATA_COMMANDS) out[name] = Number(commands[name]?.total ?? 0);
   return out;

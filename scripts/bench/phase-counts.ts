@@ -26,7 +26,8 @@ import { PROCESS_ORDER_JOB } from '#common';
 export interface StepCounts {
   readonly orders: number;
   readonly mongo: CommandCounts;
-  readonly mongoPerOrder: number;
+  /** Undefined when the server could not count them (see MongoBackend.commandCounts): not measured. */
+  readonly mongoPerOrder: number | undefined;
   /** serverStatus opcounters delta (server-wide: includes driver heartbeats and the bench's own probes). */
   readonly opcounters: CommandCounts;
   readonly redis: CommandCounts;
@@ -56,7 +57,7 @@ export interface CountFigures {
 export const countsWeight = (s: BenchSizes) => 15 + (3 * s.countOrders) / 400;
 
 interface Snapshot {
-  readonly mongo: CommandCounts;
+  readonly mongo: CommandCounts | undefined;
   readonly opcounters: CommandCounts;
   readonly redis: CommandCounts;
   readonly memory: number;
@@ -74,12 +75,13 @@ async function snapshot(ctx: BenchContext, mongo: MongoBackend, db: string | und
 }
 
 function step(before: Snapshot, after: Snapshot, orders: number): StepCounts {
-  const mongo = diffCounts(before.mongo, after.mongo);
+  const measured = before.mongo !== undefined && after.mongo !== undefined;
+  const mongo = measured ? diffCounts(before.mongo!, after.mongo!) : {};
   const redis = diffCounts(before.redis, after.redis);
   return {
     orders,
     mongo,
-    mongoPerOrder: sumCounts(mongo) / orders,
+    mongoPerOrder: measured ? sumCounts(mongo) / orders : undefined,
     opcounters: diffCounts(before.opcounters, after.opcounters),
     redis,
     redisPerOrder: sumCounts(redis) / orders,

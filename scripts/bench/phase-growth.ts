@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { diffCounts, sumCounts } from './backends.js';
+import { diffCounts, sumCounts, type CommandCounts } from './backends.js';
 import { hammer } from './load.js';
 import {
   startApi,
@@ -23,7 +23,8 @@ export interface GrowthCost {
   readonly dbCpuUs: number | undefined;
   /** Both, µs: the cost the flatness target is judged on (CPU time is much less noisy than wall time here). */
   readonly cpuUs: number;
-  readonly mongoPerOrder: number;
+  /** Undefined when the server could not count them: not measured. */
+  readonly mongoPerOrder: number | undefined;
 }
 
 export interface GrowthLevel {
@@ -116,6 +117,8 @@ export async function measureGrowth(ctx: BenchContext): Promise<GrowthLevel[]> {
         .toArray();
       const t1 = last[0]?.processedAt?.getTime() ?? Date.now();
 
+      const commands = (a: CommandCounts | undefined, b: CommandCounts | undefined) =>
+        a !== undefined && b !== undefined ? sumCounts(diffCounts(a, b)) : undefined;
       const dbUs = (a: number | undefined, b: number | undefined, n: number) =>
         a !== undefined && b !== undefined ? ((b - a) * 1000) / n : undefined;
       const cost = (
@@ -123,7 +126,7 @@ export async function measureGrowth(ctx: BenchContext): Promise<GrowthLevel[]> {
         seconds: number,
         processMs: number,
         dbMs: number | undefined,
-        mongo: number,
+        mongo: number | undefined,
       ): GrowthCost => {
         const processCpuUs = (processMs * 1000) / orders;
         return {
@@ -132,7 +135,7 @@ export async function measureGrowth(ctx: BenchContext): Promise<GrowthLevel[]> {
           processCpuUs,
           dbCpuUs: dbMs,
           cpuUs: processCpuUs + (dbMs ?? 0),
-          mongoPerOrder: mongo / orders,
+          mongoPerOrder: mongo === undefined ? undefined : mongo / orders,
         };
       };
       out.push({
@@ -143,14 +146,14 @@ export async function measureGrowth(ctx: BenchContext): Promise<GrowthLevel[]> {
           intake.seconds,
           api1 - api0,
           dbUs(dbCpu0, dbCpu1, intake.ok),
-          sumCounts(diffCounts(counts0, counts1)),
+          commands(counts0, counts1),
         ),
         processing: cost(
           intake.ok,
           Math.max(0.001, (t1 - t0) / 1000),
           worker1 - worker0,
           dbUs(dbCpu1, dbCpu2, intake.ok),
-          sumCounts(diffCounts(counts1, counts2)),
+          commands(counts1, counts2),
         ),
       });
       await Promise.all([stopAndSave(ctx, api), stopAndSave(ctx, worker)]);

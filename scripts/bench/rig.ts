@@ -7,6 +7,7 @@ import { freePort } from '../lib/embedded-services.js';
 import { deletePrefix, pollUntil, type MongoBackend, type RedisBackend } from './backends.js';
 import { spawnNode, type BenchProcess } from './processes.js';
 import type { Progress } from './progress.js';
+import { seedInventory } from './seed.js';
 
 /** Sizes of one run: the default run, or `--quick`. */
 export interface BenchSizes {
@@ -247,11 +248,15 @@ export async function startApi(
   return { proc, url };
 }
 
-/** The real worker (`dist/worker/main.js`), ready (it said so over IPC, as it does to pm2). */
+/**
+ * The real worker (`dist/worker/main.js`), ready (it said so over IPC, as it does to pm2), with the
+ * bench's SKUs tracked on its database.
+ */
 export async function startWorker(
   ctx: BenchContext,
   options: { readonly name: string; readonly backends: BackendPair; readonly db: string; readonly concurrency: number },
 ): Promise<Started> {
+  await seedInventory(options.backends.mongo.client.db(options.db));
   const port = await freePort();
   const env = {
     ...SYSTEM_ENV,
@@ -370,7 +375,10 @@ export async function startBareIntake(
   return { proc, url: `http://127.0.0.1:${port}` };
 }
 
-/** A bare worker (`processing`: the same MongoDB writes; `noop`: raw BullMQ) as a child process, ready. */
+/**
+ * A bare worker (`processing`: the saga's MongoDB commands and provider wait, on the bench's tracked
+ * stock; `noop`: raw BullMQ) as a child process, ready.
+ */
 export async function startBareWorker(
   ctx: BenchContext,
   options: {
@@ -381,11 +389,14 @@ export async function startBareWorker(
     readonly concurrency: number;
   },
 ): Promise<Started> {
+  if (options.role === 'processing') await seedInventory(options.backends.mongo.client.db(options.db));
   const proc = await spawnReady(ctx, {
     name: options.name,
     script: 'dist/scripts/bench/bare-worker.js',
     env: {
-      ...(options.role === 'processing' ? { MONGO_URL: options.backends.mongo.url(options.db) } : {}),
+      ...(options.role === 'processing'
+        ? { MONGO_URL: options.backends.mongo.url(options.db), PROCESSING_DELAY_MS: SYSTEM_ENV.PROCESSING_DELAY_MS }
+        : {}),
       REDIS_URL: options.backends.redis.url,
       QUEUE_PREFIX: options.db,
       WORKER_CONCURRENCY: String(options.concurrency),

@@ -56,6 +56,28 @@ export function systemOrder(status: OrderStatus, at: Date, customer: string = OR
   };
 }
 
+/** The SKUs of {@link ORDER_BODY}, each tracked with stock no run can exhaust. */
+export const BENCH_STOCK = 1_000_000_000;
+
+/**
+ * Tracked stock for every SKU the bench orders (docs/design.md, "The order workflow"), on `db`, so the
+ * real worker and the bare one both take the tracked path: each reserve and each sale is one
+ * conditional updateOne that matches. Without it the SKUs are untracked and every item costs a
+ * findOne more on reserve and on the sale. Upserts: a second call leaves the counts as they are.
+ */
+export async function seedInventory(db: mongoose.mongo.Db): Promise<void> {
+  const at = new Date();
+  await db.collection<{ _id: string }>('inventory').bulkWrite(
+    ORDER_BODY.items.map((item) => ({
+      updateOne: {
+        filter: { _id: item.sku },
+        update: { $setOnInsert: { available: BENCH_STOCK, reserved: 0, sold: 0, holds: [], updatedAt: at } },
+        upsert: true,
+      },
+    })),
+  );
+}
+
 /** A stored order as the bare intake writes it. */
 export function bareOrder(at: Date): { _id: string; [field: string]: unknown } {
   return { ...ORDER_BODY, _id: orderId(), status: 'PENDING', createdAt: at };
