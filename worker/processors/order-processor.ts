@@ -147,14 +147,18 @@ export function createOrderProcessor(deps: {
   }
 
   /**
-   * Each saga step that ends is the job's progress (Bull Board shows it with the job) and a line of the
-   * job's log; both best effort (a Redis hiccup must not fail the order's step).
+   * Each saga step that ends is the job's progress (Bull Board shows it with the job), and each one not
+   * simply done a line of the job's log; both best effort (a Redis hiccup must not fail the order's step).
    */
   function progressOf(job: Job<ProcessOrderJobData>) {
     return (event: SagaStepEvent) => {
       deps.onStep?.(event);
       void job.updateProgress({ step: event.step, outcome: event.outcome }).catch(() => undefined);
-      void job.log(`${event.step} ${event.outcome} in ${Math.round(event.ms)} ms`).catch(() => undefined);
+      // The job's log keeps what an operator looks for (a refusal, a failure, an undo); a step done is
+      // in the progress already, and logging it too would cost three more Redis scripts per order.
+      if (event.outcome !== 'done') {
+        void job.log(`${event.step} ${event.outcome} in ${Math.round(event.ms)} ms`).catch(() => undefined);
+      }
     };
   }
 
