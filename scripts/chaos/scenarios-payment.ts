@@ -494,7 +494,7 @@ export const providerSlow: Scenario<SlowProviderSizes> = {
         out.figure('PROCESSED', statuses.PROCESSED ?? 0);
         out.figure('timeouts seen (payment_provider_errors_total{outcome="timeout"})', timeouts);
         out.figure(
-          'unknown outcomes found at the provider (find_charge ok)',
+          'look-ups at the provider after a lost answer (find_charge ok)',
           scraped.reduce(
             (n, text) =>
               n +
