@@ -2,6 +2,7 @@ import { crashBeforeEnqueue, idempotencyStorm } from './scenarios-outbox.js';
 import { mongoFrozen } from './scenarios-mongo.js';
 import { redisFrozen, redisRestartedEmpty, redisStopped } from './scenarios-redis.js';
 import { shutdownUnderLoad, workerKills, workersAway } from './scenarios-crash.js';
+import { providerOutage, providerSlow, sagaKills } from './scenarios-payment.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './types.js';
 
 /** A scenario with its sizes chosen by `quick`. */
@@ -22,7 +23,7 @@ function entry<S>(scenario: Scenario<S>): BatteryEntry {
   };
 }
 
-/** The fault battery of issue 3, in the issue's order (#9, Redis restarted empty, added). */
+/** The fault battery of issue 3, in the issue's order (#9, Redis restarted empty, added; #10–#12: the order workflow of issue 13). */
 export const BATTERY: readonly BatteryEntry[] = [
   entry(workerKills),
   entry(redisStopped),
@@ -33,6 +34,9 @@ export const BATTERY: readonly BatteryEntry[] = [
   entry(shutdownUnderLoad),
   entry(workersAway),
   entry(redisRestartedEmpty),
+  entry(sagaKills),
+  entry(providerOutage),
+  entry(providerSlow),
 ];
 
 /** The entries named by `--only 1,2` (all when `only` is empty); throws on an unknown number. */

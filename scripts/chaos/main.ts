@@ -42,7 +42,7 @@ const USAGE = `usage: npm run chaos -- [--quick] [--only 1,2,...] [--mongo auto|
   --json FILE    also write the results as JSON
 
 Scenarios:
-${BATTERY.map((e) => `  ${e.id}  ${e.title}: ${e.fault(false)}`).join('\n')}`;
+${BATTERY.map((e) => `  ${String(e.id).padStart(2)}  ${e.title}: ${e.fault(false)}`).join('\n')}`;
 
 function parseCli(argv: string[]) {
   const { values } = parseArgs({

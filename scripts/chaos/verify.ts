@@ -14,7 +14,8 @@ export interface OrderRow {
   readonly updatedAt: Date;
 }
 
-const TERMINAL = new Set(['PROCESSED', 'FAILED']);
+// REJECTED and CANCELLED are final too (issue 13): an order refused for stock or payment is not lost.
+const TERMINAL = new Set(['PROCESSED', 'FAILED', 'REJECTED', 'CANCELLED']);
 
 /** Every order of the scenario's database (each scenario has a database of its own). */
 export async function readOrders(db: Connection): Promise<Map<string, OrderRow>> {
@@ -37,7 +38,7 @@ export async function readEffects(db: Connection): Promise<Map<string, number>> 
 }
 
 export interface Settlement {
-  /** True when every order was PROCESSED or FAILED before the timeout. */
+  /** True when every order was final (PROCESSED, FAILED, REJECTED, CANCELLED) before the timeout. */
   readonly settled: boolean;
   /** How long the wait took. */
   readonly ms: number;

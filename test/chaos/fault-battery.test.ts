@@ -3,6 +3,7 @@ import { crashBeforeEnqueue, idempotencyStorm } from '../../scripts/chaos/scenar
 import { mongoFrozen } from '../../scripts/chaos/scenarios-mongo.js';
 import { redisStopped } from '../../scripts/chaos/scenarios-redis.js';
 import { shutdownUnderLoad, workerKills } from '../../scripts/chaos/scenarios-crash.js';
+import { providerOutage, providerSlow, sagaKills } from '../../scripts/chaos/scenarios-payment.js';
 import { scenarioDetail } from '../../scripts/chaos/report.js';
 import { silentProgress, type ScenarioContext, type ScenarioResult } from '../../scripts/chaos/types.js';
 
@@ -103,5 +104,35 @@ test.serial(
     });
     assertPasses(t, result);
     t.is(result.summary.accepted, shutdownUnderLoad.sizes.quick.jobs);
+  },
+);
+
+test.serial(
+  'when a random worker of 3 is SIGKILLed every 2 s while the saga reserves and charges through a slow provider, then no order is lost, charged twice or oversold',
+  async (t) => {
+    t.timeout(SCENARIO_TIMEOUT_MS);
+    const result = await sagaKills.run(context(), sagaKills.sizes.quick);
+    assertPasses(t, result);
+    t.true((result.summary.accepted ?? 0) >= sagaKills.sizes.quick.orders * 0.99, 'the load was accepted');
+  },
+);
+
+test.serial(
+  'when the payment provider answers 503 for longer than the retry budget, then the breaker opens and closes, no order FAILS and all are PROCESSED after',
+  async (t) => {
+    t.timeout(SCENARIO_TIMEOUT_MS);
+    const result = await providerOutage.run(context(), providerOutage.sizes.quick);
+    assertPasses(t, result);
+    t.true((result.summary.accepted ?? 0) > 0, 'orders were accepted');
+  },
+);
+
+test.serial(
+  'when the payment provider answers charges after the timeout, then every order is PROCESSED with exactly one charge and none is charged twice',
+  async (t) => {
+    t.timeout(SCENARIO_TIMEOUT_MS);
+    const result = await providerSlow.run(context(), providerSlow.sizes.quick);
+    assertPasses(t, result);
+    t.true((result.summary.accepted ?? 0) > 0, 'orders were accepted');
   },
 );
