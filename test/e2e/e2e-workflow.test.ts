@@ -119,6 +119,18 @@ test.serial(
       t.is(o.rejectionReason, null);
     }
     t.like(await stock(fleet, 'SKU-W'), { available: 0, reserved: 0, sold: 50 });
+    // Bull Board shows a job's progress: the last saga step it ended.
+    // (written best effort beside the step, so it may land a moment after the order's own write)
+    const progressOf = async (id: string) => JSON.stringify((await fleet.queue().getJob(id))?.progress);
+    const processedId = orders.find((o) => o.status === 'PROCESSED')!.id;
+    const rejectedId = orders.find((o) => o.status === 'REJECTED')!.id;
+    await waitFor('the jobs to show their last step', async () =>
+      (await progressOf(processedId)) === JSON.stringify({ step: 'confirm', outcome: 'done' }) &&
+      (await progressOf(rejectedId)) === JSON.stringify({ step: 'reserve', outcome: 'rejected' })
+        ? true
+        : undefined,
+    );
+    t.pass('a processed job shows confirm done, a rejected one reserve rejected');
 
     // Orders for a SKU with no inventory document are not counted and not refused.
     const [untracked] = await postAll(fleet, [oneUnit(99, 'SKU-UNTRACKED')]);
