@@ -7,10 +7,7 @@ export type DeliveryOutcome = 'delivered' | 'retry' | 'gone' | 'exhausted';
  * The webhook deliveries' series: attempts by outcome and status class, attempt latency, and the age
  * of the oldest event not yet delivered (waiting or backing off), read from the queue at each scrape.
  */
-export function createNotificationMetrics(
-  registry: Registry,
-  oldestUndeliveredAt: () => Promise<number | undefined>,
-) {
+export function createNotificationMetrics(registry: Registry, oldestUndeliveredAt: () => Promise<number | undefined>) {
   return {
     deliveries: new Counter({
       name: 'webhook_deliveries_total',

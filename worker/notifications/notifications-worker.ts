@@ -47,7 +47,10 @@ export function createDeliveryProcessor(deps: {
     const last = attempt >= (job.opts.attempts ?? 1);
     metrics.deliveries.inc({ outcome: last ? 'exhausted' : 'retry', status_class: statusClassLabel });
     const why = 'status' in result ? `receiver answered ${result.status}` : `${result.error}: ${result.cause.message}`;
-    log.warn({ attempt, last, result: statusClassLabel }, last ? 'order event undeliverable; left in the failed set' : 'order event delivery failed; retried later');
+    log.warn(
+      { attempt, last, result: statusClassLabel },
+      last ? 'order event undeliverable; left in the failed set' : 'order event delivery failed; retried later',
+    );
     throw new Error(why);
   };
 }

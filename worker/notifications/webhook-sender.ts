@@ -27,7 +27,8 @@ export function createWebhookSigner(secrets: readonly string[]) {
 }
 
 /** What one attempt came to: the HTTP status, or `timeout` / `network` when none came back. */
-export type DeliveryResult = { readonly status: number } | { readonly error: 'timeout' | 'network'; readonly cause: Error };
+export type DeliveryResult =
+  { readonly status: number } | { readonly error: 'timeout' | 'network'; readonly cause: Error };
 
 /**
  * A DNS lookup that refuses loopback, private and link-local answers (production): checked on every
@@ -39,7 +40,11 @@ export const publicOnlyLookup: LookupFunction = (hostname, options, callback) =>
     const list = addresses as LookupAddress[];
     const inward = list.find((a) => isNonPublicAddress(a.address));
     if (inward || list.length === 0) {
-      return callback(new Error(`webhook host ${hostname} resolves to non-public ${inward?.address ?? 'nothing'}`), '', 4);
+      return callback(
+        new Error(`webhook host ${hostname} resolves to non-public ${inward?.address ?? 'nothing'}`),
+        '',
+        4,
+      );
     }
     if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
     return callback(null, list[0]!.address, list[0]!.family);
@@ -51,7 +56,11 @@ export const publicOnlyLookup: LookupFunction = (hostname, options, callback) =>
  * beyond the socket buffer) or with `timeout` / `network`; never rejects. `timeoutMs` bounds the whole
  * attempt, connection included.
  */
-export function createWebhookPoster(options: { readonly url: string; readonly timeoutMs: number; readonly publicOnly: boolean }) {
+export function createWebhookPoster(options: {
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly publicOnly: boolean;
+}) {
   const target = new URL(options.url);
   const client = target.protocol === 'https:' ? https : http;
   return (body: string, headers: WebhookHeaders): Promise<DeliveryResult> =>
