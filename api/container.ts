@@ -90,11 +90,12 @@ export function createApiContainer(deps: {
     retryHorizonMs: config.webhook?.retryHorizonMs,
   });
   notifications.on('error', () => undefined); // reported once by the connection's listener above
+  const eventResults = createOrderEventMetrics(registry); // served at zero with webhooks off
   const events = config.webhook
     ? createOrderEventPublisher({
         queue: notifications,
         logger: logger.child({ module: 'webhooks' }),
-        onResult: createOrderEventMetrics(registry),
+        onResult: eventResults,
         timeoutMs: QUEUE_CALL_TIMEOUT_MS,
       })
     : undefined;

@@ -150,15 +150,19 @@ function createWebhooks(deps: {
   readonly findById: (orderId: string) => Promise<Order | null>;
 }) {
   const { config, logger } = deps;
+  // The series exist with webhooks off too (at zero), so dashboards and alerts always find them.
+  const eventResults = createOrderEventMetrics(deps.registry);
+  let oldest: () => Promise<number | undefined> = async () => undefined;
+  const metrics = createNotificationMetrics(deps.registry, () => oldest());
   if (!config.webhook) return undefined;
   const queue = createNotificationsQueue(deps.connection, {
     prefix: config.queuePrefix,
     retryHorizonMs: config.webhook.retryHorizonMs,
   });
   queue.on('error', () => undefined); // the connection's listener reports Redis errors
+  oldest = oldestUndeliveredAt(queue);
   const log = logger.child({ module: 'webhooks' });
-  const metrics = createNotificationMetrics(deps.registry, oldestUndeliveredAt(queue));
-  const publisher = createOrderEventPublisher({ queue, logger: log, onResult: createOrderEventMetrics(deps.registry) });
+  const publisher = createOrderEventPublisher({ queue, logger: log, onResult: eventResults });
   return {
     queue,
     notifier: createOrderEventNotifier({ findById: deps.findById, publisher, logger: log }),
