@@ -107,7 +107,11 @@ export {
   type EventfulStatus,
   type WebhookRetrySchedule,
 } from './queues/notifications-queue.js';
-export { createOrderEventPublisher, createOrderEventMetrics, type OrderEventPublisher } from './notifications/order-events.js';
+export {
+  createOrderEventPublisher,
+  createOrderEventMetrics,
+  type OrderEventPublisher,
+} from './notifications/order-events.js';
 export { isNonPublicAddress, webhookUrlProblems, assertPublicWebhookHost } from './config/webhook-url.js';
 export { createMetricsRegistry } from './metrics/registry.js';
 export { createMetricsServer } from './metrics/metrics-server.js';

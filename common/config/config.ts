@@ -161,7 +161,11 @@ const schema = Joi.object({
     .pattern(/^\s*whsec_[A-Za-z0-9+/]{32,}={0,2}\s*(,\s*whsec_[A-Za-z0-9+/]{32,}={0,2}\s*)*$/, 'whsec_<base64>[,…]'),
   WEBHOOK_CONCURRENCY: Joi.number().integer().min(1).max(1000).default(10),
   WEBHOOK_TIMEOUT_MS: Joi.number().integer().min(10).max(120_000).default(5000),
-  WEBHOOK_RETRY_HORIZON_MS: Joi.number().integer().min(1000).max(30 * 86_400_000).default(86_400_000),
+  WEBHOOK_RETRY_HORIZON_MS: Joi.number()
+    .integer()
+    .min(1000)
+    .max(30 * 86_400_000)
+    .default(86_400_000),
   WEBHOOK_ALLOW_HTTP: Joi.boolean().default(false),
   PAYMENT_TIMEOUT_MS: Joi.number().integer().min(10).max(120_000).default(2000),
   PAYMENT_BREAKER_RESET_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
@@ -240,7 +244,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (v.WEBHOOK_URL && !v.WEBHOOK_SECRET) problems.push('WEBHOOK_URL needs WEBHOOK_SECRET (whsec_…)');
   if (v.WEBHOOK_URL) {
     problems.push(
-      ...webhookUrlProblems(v.WEBHOOK_URL, { production: v.NODE_ENV === 'production', allowHttp: v.WEBHOOK_ALLOW_HTTP }),
+      ...webhookUrlProblems(v.WEBHOOK_URL, {
+        production: v.NODE_ENV === 'production',
+        allowHttp: v.WEBHOOK_ALLOW_HTTP,
+      }),
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -116,13 +116,12 @@ test('when the receiver is down for a while, then it gets every event once it is
   await Promise.all(orders.map((o) => publisher.publish(o)));
   await publisher.publish(orders[0]!); // the same transition told twice: still one event
   await sleep(1500); // refused connections meanwhile: retries back off
-  let receiver: WebhookReceiver | undefined;
-  t.teardown(() => receiver?.close());
-  receiver = await startWebhookReceiver({ secret: SECRET, port });
+  const receiver: WebhookReceiver = await startWebhookReceiver({ secret: SECRET, port });
+  t.teardown(() => receiver.close());
   const expected = orders.map((o) => `${o.id}-${o.status.toLowerCase()}`).sort();
   await waitFor(
     'every event delivered',
-    async () => (new Set(receiver!.deliveries.map((d) => d.webhookId)).size === expected.length ? true : undefined),
+    async () => (new Set(receiver.deliveries.map((d) => d.webhookId)).size === expected.length ? true : undefined),
     30_000,
   );
   t.deepEqual([...new Set(receiver.deliveries.map((d) => d.webhookId))].sort(), expected);
