@@ -18,7 +18,11 @@ import {
 } from '#common';
 import { createNotificationMetrics } from '../../worker/notifications/notification-metrics.js';
 import { createDeliveryProcessor } from '../../worker/notifications/notifications-worker.js';
-import { createWebhookSigner, type DeliveryResult } from '../../worker/notifications/webhook-sender.js';
+import {
+  createWebhookPoster,
+  createWebhookSigner,
+  type DeliveryResult,
+} from '../../worker/notifications/webhook-sender.js';
 import { storedOrder } from '../helpers/orders.js';
 
 const logger = createLogger({ service: 'test', level: 'silent' });
@@ -223,4 +227,10 @@ test('when an order reaches an eventful status, then one job is added with the i
   });
   await t.notThrowsAsync(broken.publish(toOrder(storedOrder('FAILED'))));
   t.deepEqual(results, ['added', 'skipped', 'failed']);
+});
+
+test('when a delivery in production resolves its host to loopback, then the connection is refused before it is made', async (t) => {
+  const post = createWebhookPoster({ url: 'http://localhost:9/webhooks', timeoutMs: 2000, publicOnly: true });
+  const result = await post('{}', createWebhookSigner([SECRET])('ord_x-processed', '{}'));
+  t.true('error' in result && result.error === 'network' && /non-public/.test(result.cause.message));
 });
