@@ -9,6 +9,9 @@ import {
   createMetricsRegistry,
   createMongoConnection,
   createOrdersQueue,
+  createNotificationsQueue,
+  createOrderEventMetrics,
+  createOrderEventPublisher,
   createRedisConnection,
   ensureInventoryIndexes,
   ensureOrderIndexes,
@@ -81,13 +84,28 @@ export function createApiContainer(deps: {
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
   const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
-  const orders = createOrderService({ repository: orderRepository, jobs: orderJobs, marks, logger });
+  // Webhooks: the api publishes the `order.cancelled` events (the worker publishes the others).
+  const notifications = createNotificationsQueue(redis, {
+    prefix: config.queuePrefix,
+    retryHorizonMs: config.webhook?.retryHorizonMs,
+  });
+  notifications.on('error', () => undefined); // reported once by the connection's listener above
+  const eventResults = createOrderEventMetrics(registry); // served at zero with webhooks off
+  const events = config.webhook
+    ? createOrderEventPublisher({
+        queue: notifications,
+        logger: logger.child({ module: 'webhooks' }),
+        onResult: eventResults,
+        timeoutMs: QUEUE_CALL_TIMEOUT_MS,
+      })
+    : undefined;
+  const orders = createOrderService({ repository: orderRepository, jobs: orderJobs, marks, logger, events });
   const dlq = createDlqService({ repository: orderRepository, jobs: orderJobs, logger });
   const Inventory = registerInventoryModel(mongo);
   const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
   const board =
     config.bullBoardUser && config.bullBoardPassword
-      ? { queues: [queue], user: config.bullBoardUser, password: config.bullBoardPassword }
+      ? { queues: [queue, notifications], user: config.bullBoardUser, password: config.bullBoardPassword }
       : undefined;
   const checks = createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs });
   let draining = false;
@@ -136,7 +154,7 @@ export function createApiContainer(deps: {
     async close() {
       // The last marks of `enqueuedAt` go out before MongoDB closes (the reconciler would find them anyway).
       await marks.drain();
-      await Promise.allSettled([queue.close(), mongo.close()]);
+      await Promise.allSettled([queue.close(), notifications.close(), mongo.close()]);
       redis.disconnect();
     },
   };

@@ -4,7 +4,14 @@
  * something outside `common` uses it (the workflow's step types are the saga's contract); helpers
  * that only `common` needs stay unexported.
  */
-export { loadConfig, ConfigError, type Config, type ApiKey, type JwtConfig } from './config/config.js';
+export {
+  loadConfig,
+  ConfigError,
+  type Config,
+  type ApiKey,
+  type JwtConfig,
+  type WebhookConfig,
+} from './config/config.js';
 export { createLogger, createLogContext, redactUrl, type Logger, type LogContext } from './logging/logger.js';
 export {
   AppError,
@@ -84,6 +91,28 @@ export {
   createOrdersQueue,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
+export {
+  NOTIFICATIONS_QUEUE,
+  DELIVER_EVENT_JOB,
+  ORDER_EVENT_TYPES,
+  WEBHOOK_RETRIES,
+  orderEventId,
+  buildOrderEvent,
+  isEventfulStatus,
+  webhookRetrySchedule,
+  notificationJobOptions,
+  createNotificationsQueue,
+  type OrderEvent,
+  type OrderEventType,
+  type EventfulStatus,
+  type WebhookRetrySchedule,
+} from './queues/notifications-queue.js';
+export {
+  createOrderEventPublisher,
+  createOrderEventMetrics,
+  type OrderEventPublisher,
+} from './notifications/order-events.js';
+export { isNonPublicAddress, webhookUrlProblems, assertPublicWebhookHost } from './config/webhook-url.js';
 export { createMetricsRegistry } from './metrics/registry.js';
 export { createMetricsServer } from './metrics/metrics-server.js';
 export {

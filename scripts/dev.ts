@@ -8,6 +8,7 @@
  * log lines are human-readable (pino-pretty) when stdout is a terminal or LOG_PRETTY=1.
  * `--no-tsc`: watch `dist/` only (rebuilt by something else). `npm start` stays the production-like run.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from '#common';
 import { describeBackingService, formatBanner, isServed, portFromLogLine } from './lib/banner.js';
@@ -25,6 +26,7 @@ import {
   type Supervisor,
 } from './lib/supervisor.js';
 import { watchDist } from './lib/watch.js';
+import { startWebhookReceiver } from './lib/webhook-receiver.js';
 
 const WORKERS = ['worker-1', 'worker-2'];
 const READY_TIMEOUT_MS = 60_000;
@@ -36,7 +38,7 @@ const TSC = !process.argv.includes('--no-tsc');
 const RESTART_DEBOUNCE_MS = 300;
 const colour = colourWanted(process.stdout, process.env);
 // The launcher's own lines are labelled `dev`, the compiler's `tsc`.
-const prefixer = createPrefixer(['api', ...WORKERS, 'health', 'payments', 'dev', 'tsc'], { color: colour });
+const prefixer = createPrefixer(['api', ...WORKERS, 'health', 'payments', 'hooks', 'dev', 'tsc'], { color: colour });
 const say = (text: string) => process.stdout.write(`${prefixer.formatLines('dev', text)}\n`);
 const complain = (text: string) => process.stderr.write(`${prefixer.formatLines('dev', text)}\n`);
 /** Set in watch mode for a terminal (or LOG_PRETTY=1): JSON log lines are shown through pino-pretty. */
@@ -85,13 +87,16 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<Fleet
     const port = portFromLogLine(sandbox.lines.find((l) => l.includes('payment sandbox listening on')));
     paymentUrl = `http://127.0.0.1:${port ?? 3002}`;
   }
-  const api = supervisor.start({ service: 'api', env: urls, onLine: printer('api') });
+  // Order events go to a receiver in this launcher (it verifies each with standardwebhooks and logs
+  // it, labelled `hooks`), unless WEBHOOK_URL names one already.
+  const hooks = await startDevReceiver(supervisor, env);
+  const api = supervisor.start({ service: 'api', env: { ...urls, ...hooks }, onLine: printer('api') });
   // NODE_APP_INSTANCE as pm2 sets it: each worker serves metrics on WORKER_METRICS_PORT + its index.
   const workers = WORKERS.map((name, index) =>
     supervisor.start({
       service: 'worker',
       name,
-      env: { ...urls, NODE_APP_INSTANCE: String(index), PAYMENT_PROVIDER_URL: paymentUrl },
+      env: { ...urls, ...hooks, NODE_APP_INSTANCE: String(index), PAYMENT_PROVIDER_URL: paymentUrl },
       onLine: printer(name),
     }),
   );
@@ -124,12 +129,37 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<Fleet
     payments: sandbox ? `${paymentUrl}  (payment sandbox: GET /charges?orderId=, PUT /_settings)` : paymentUrl,
   });
   say(banner.join('\n'));
+  if (hooks.WEBHOOK_URL) say(`  webhooks    ${hooks.WEBHOOK_URL}  (verified deliveries are logged as hooks)`);
   return [
     { service: 'api', proc: api },
     ...workers.map((proc) => ({ service: 'worker' as const, proc })),
     { service: 'health', proc: health },
     ...(sandbox ? [{ service: 'payment-sandbox' as const, proc: sandbox }] : []),
   ];
+}
+
+/**
+ * The local webhook receiver (scripts/lib/webhook-receiver.ts) with a fresh secret, and the variables
+ * that point the fleet at it; nothing when WEBHOOK_URL is set (the fleet reads it from the environment).
+ */
+async function startDevReceiver(supervisor: Supervisor, env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  if (env.WEBHOOK_URL) return {};
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const receiver = await supervisor.acquire(
+    startWebhookReceiver({
+      secret,
+      onDelivery: (d) =>
+        process.stdout.write(
+          `${prefixer.formatLines(
+            'hooks',
+            d.event
+              ? `verified ${d.event.type} ${d.event.data.id} (webhook-id ${d.webhookId})`
+              : `REFUSED ${d.webhookId}: ${d.error}`,
+          )}\n`,
+        ),
+    }).then((r) => ({ ...r, stop: r.close })),
+  );
+  return { WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: secret };
 }
 
 /**

@@ -1,5 +1,9 @@
 import {
+  assertPublicWebhookHost,
   createMetricsRegistry,
+  createNotificationsQueue,
+  createOrderEventMetrics,
+  createOrderEventPublisher,
   createMongoConnection,
   createOrdersQueue,
   createRedisConnection,
@@ -9,7 +13,14 @@ import {
   type Config,
   type LogContext,
   type Logger,
+  type Order,
 } from '#common';
+import { createNotificationMetrics } from './notifications/notification-metrics.js';
+import {
+  createNotificationsWorker,
+  createOrderEventNotifier,
+  oldestUndeliveredAt,
+} from './notifications/notifications-worker.js';
 import { createOrderWorker } from './order-worker.js';
 import { createOrderWorkflow } from './order-workflow.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
@@ -40,8 +51,10 @@ export function createWorkerContainer(deps: {
   connection.on('error', (err) => logger.warn({ err }, 'Redis connection error; BullMQ reconnects by itself'));
 
   const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger });
+  const repository = createWorkerOrderRepository({ models });
+  const webhooks = createWebhooks({ config, connection, registry, workerId, logger, findById: repository.findById });
   const service = createOrderProcessingService({
-    repository: createWorkerOrderRepository({ models }),
+    repository,
     saga: workflow.saga,
     logger,
     observer: {
@@ -49,6 +62,15 @@ export function createWorkerContainer(deps: {
       processed: (order) => {
         workflow.observer.processed?.(order);
         metrics.endToEnd.observe(((order.processedAt ?? new Date()).getTime() - order.createdAt.getTime()) / 1000);
+        webhooks?.notifier.notify(order.id);
+      },
+      rejected: (order, reason) => {
+        workflow.observer.rejected?.(order, reason);
+        webhooks?.notifier.notify(order.id);
+      },
+      dead: (orderId) => {
+        workflow.observer.dead?.(orderId);
+        webhooks?.notifier.notify(orderId);
       },
     },
   });
@@ -89,20 +111,69 @@ export function createWorkerContainer(deps: {
         signal,
       });
       await Promise.all([ensureOrderIndexes(models), workflow.ensureIndexes()]);
+      // Production: the webhook host must resolve to public addresses (each connection checks again).
+      if (config.webhook && config.nodeEnv === 'production') await assertPublicWebhookHost(config.webhook.url);
     },
     /** Starts taking jobs and ticking the reconciler; resolves once both are connected to Redis. */
     async start(): Promise<void> {
-      await Promise.all([orders.start(), schedule.start()]);
+      await Promise.all([orders.start(), schedule.start(), webhooks?.delivery.start()]);
       workflow.start();
     },
     /** Stops within about `timeoutMs` (three tiers, see order-worker.ts); true when all jobs finished. */
     async close(timeoutMs: number): Promise<boolean> {
-      const [finished] = await Promise.all([orders.close(timeoutMs), schedule.close(timeoutMs)]);
+      const [finished] = await Promise.all([
+        orders.close(timeoutMs),
+        schedule.close(timeoutMs),
+        webhooks?.delivery.close(timeoutMs),
+      ]);
+      await webhooks?.notifier.settle();
+      await webhooks?.queue.close().catch(() => undefined);
       await workflow.close();
       await ordersQueue.close().catch(() => undefined);
       await mongo.close().catch(() => undefined);
       connection.disconnect();
       return finished;
     },
+  };
+}
+
+/**
+ * Order events (with `WEBHOOK_URL` set): the producer the processing service's observer tells, the
+ * delivery worker on the `notifications` queue, and their metrics. Undefined when webhooks are off.
+ */
+function createWebhooks(deps: {
+  readonly config: Config;
+  readonly connection: ReturnType<typeof createRedisConnection>;
+  readonly registry: ReturnType<typeof createMetricsRegistry>;
+  readonly workerId: string;
+  readonly logger: Logger;
+  readonly findById: (orderId: string) => Promise<Order | null>;
+}) {
+  const { config, logger } = deps;
+  // The series exist with webhooks off too (at zero), so dashboards and alerts always find them.
+  const eventResults = createOrderEventMetrics(deps.registry);
+  let oldest: () => Promise<number | undefined> = async () => undefined;
+  const metrics = createNotificationMetrics(deps.registry, () => oldest());
+  if (!config.webhook) return undefined;
+  const queue = createNotificationsQueue(deps.connection, {
+    prefix: config.queuePrefix,
+    retryHorizonMs: config.webhook.retryHorizonMs,
+  });
+  queue.on('error', () => undefined); // the connection's listener reports Redis errors
+  oldest = oldestUndeliveredAt(queue);
+  const log = logger.child({ module: 'webhooks' });
+  const publisher = createOrderEventPublisher({ queue, logger: log, onResult: eventResults });
+  return {
+    queue,
+    notifier: createOrderEventNotifier({ findById: deps.findById, publisher, logger: log }),
+    delivery: createNotificationsWorker({
+      connection: deps.connection,
+      prefix: config.queuePrefix,
+      workerId: deps.workerId,
+      webhook: config.webhook,
+      publicOnly: config.nodeEnv === 'production',
+      metrics,
+      logger: log,
+    }),
   };
 }

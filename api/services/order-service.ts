@@ -43,6 +43,8 @@ export function createOrderService(deps: {
   readonly marks: EnqueueMarks;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Told of each cancelled order (its webhook event); best effort, never throws. Absent: no events. */
+  readonly events?: { publish(order: Order): Promise<void> };
 }) {
   const { repository, jobs, marks, logger } = deps;
   const now = deps.now ?? (() => new Date());
@@ -131,6 +133,8 @@ export function createOrderService(deps: {
       await get(id, clientId);
       const cancelled = await repository.cancel(id);
       if (cancelled) {
+        // The reply does not wait for the event: it is best effort and never changes the cancel.
+        void deps.events?.publish(cancelled);
         // A cancelled order may still hold stock or a charge (a PENDING order between retries, a FAILED
         // one whose compensation failed): its job runs once more, and the worker undoes them.
         if (holdsEffects(cancelled)) await compensateLater(cancelled);

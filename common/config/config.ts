@@ -2,6 +2,7 @@
 // typed, frozen shape built from it: one place to look up a setting, its default and its rule.
 import Joi from 'joi';
 import { PUBLIC_SCOPE } from '../domain/identity.js';
+import { webhookUrlProblems } from './webhook-url.js';
 
 /** The validated, frozen configuration every process reads. Names follow docs/design.md's table. */
 export interface Config {
@@ -56,6 +57,23 @@ export interface Config {
   readonly authFailureLimit: number;
   /** JWT bearer tokens verified against a JWKS; undefined when `JWT_JWKS_URL` is not set. */
   readonly jwt: JwtConfig | undefined;
+  /** Order events sent to the shop (README, "Webhooks"); undefined when `WEBHOOK_URL` is not set. */
+  readonly webhook: WebhookConfig | undefined;
+}
+
+/** Where and how order events are delivered. */
+export interface WebhookConfig {
+  readonly url: string;
+  /** `whsec_…` secrets; every delivery is signed with each (rotation: list the new one beside the old). */
+  readonly secrets: readonly string[];
+  /** Deliveries in flight per worker process, apart from the order concurrency. */
+  readonly concurrency: number;
+  /** Timeout of one delivery attempt. */
+  readonly timeoutMs: number;
+  /** About how long a failing delivery is retried before it stays in the failed set. */
+  readonly retryHorizonMs: number;
+  /** Production only: plain http allowed (private addresses stay refused). */
+  readonly allowHttp: boolean;
 }
 
 /** How `Authorization: Bearer <JWT>` tokens are verified (issued by a gateway's identity provider). */
@@ -138,6 +156,19 @@ const schema = Joi.object({
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(6000),
   CORS_ORIGINS: Joi.string().max(4096),
   PAYMENT_PROVIDER_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
+  // Standard Webhooks secrets: `whsec_` + base64 of at least 24 bytes, comma-separated for rotation.
+  WEBHOOK_SECRET: Joi.string()
+    .max(4096)
+    .pattern(/^\s*whsec_[A-Za-z0-9+/]{32,}={0,2}\s*(,\s*whsec_[A-Za-z0-9+/]{32,}={0,2}\s*)*$/, 'whsec_<base64>[,…]'),
+  WEBHOOK_CONCURRENCY: Joi.number().integer().min(1).max(1000).default(10),
+  WEBHOOK_TIMEOUT_MS: Joi.number().integer().min(10).max(120_000).default(5000),
+  WEBHOOK_RETRY_HORIZON_MS: Joi.number()
+    .integer()
+    .min(1000)
+    .max(30 * 86_400_000)
+    .default(86_400_000),
+  WEBHOOK_ALLOW_HTTP: Joi.boolean().default(false),
   PAYMENT_TIMEOUT_MS: Joi.number().integer().min(10).max(120_000).default(2000),
   PAYMENT_BREAKER_RESET_MS: Joi.number().integer().min(100).max(3_600_000).default(10_000),
   PAYMENT_BREAKER_WINDOW_MS: Joi.number().integer().min(1000).max(3_600_000).default(10_000),
@@ -212,6 +243,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   if (jwt && v.NODE_ENV === 'production' && !jwt.jwksUrl.startsWith('https:')) {
     problems.push('JWT_JWKS_URL must be https in production');
   }
+  if (v.WEBHOOK_URL && !v.WEBHOOK_SECRET) problems.push('WEBHOOK_URL needs WEBHOOK_SECRET (whsec_…)');
+  if (v.WEBHOOK_URL) {
+    problems.push(
+      ...webhookUrlProblems(v.WEBHOOK_URL, {
+        production: v.NODE_ENV === 'production',
+        allowHttp: v.WEBHOOK_ALLOW_HTTP,
+      }),
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     nodeEnv: v.NODE_ENV,
@@ -256,6 +296,16 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     paymentBreakerVolume: v.PAYMENT_BREAKER_VOLUME,
     authFailureLimit: v.AUTH_FAILURE_LIMIT,
     jwt,
+    webhook: v.WEBHOOK_URL
+      ? Object.freeze({
+          url: v.WEBHOOK_URL,
+          secrets: Object.freeze((v.WEBHOOK_SECRET as string).split(',').map((x) => x.trim())),
+          concurrency: v.WEBHOOK_CONCURRENCY,
+          timeoutMs: v.WEBHOOK_TIMEOUT_MS,
+          retryHorizonMs: v.WEBHOOK_RETRY_HORIZON_MS,
+          allowHttp: v.WEBHOOK_ALLOW_HTTP,
+        })
+      : undefined,
   });
 }
 

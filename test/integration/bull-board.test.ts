@@ -239,6 +239,9 @@ test.serial(
       headers: { ...RIGHT, 'sec-fetch-site': 'cross-site' },
     });
     t.is(read.status, 200);
+    // The webhook events' queue is on the board too: its failed set holds the undeliverable events.
+    const names = ((read.body as { queues?: { name: string }[] }).queues ?? []).map((q) => q.name).sort();
+    t.deepEqual(names, ['notifications', 'orders']);
     const sameOrigin = await call(s.api, 'PUT', `${BOARD}/api/queues/orders/pause`, {
       headers: { ...RIGHT, 'sec-fetch-site': 'same-origin', origin: s.api.baseUrl },
     });

@@ -70,7 +70,8 @@ test('when the environment is empty, then the config has exactly the documented 
   ];
   t.deepEqual(
     Object.keys(config).sort(),
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment].sort(),
+    // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
+    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment, 'webhook'].sort(),
   );
 });
 
