@@ -1,9 +1,6 @@
 import {
   assertPublicWebhookHost,
   createMetricsRegistry,
-  createNotificationsQueue,
-  createOrderEventMetrics,
-  createOrderEventPublisher,
   createMongoConnection,
   createOrdersQueue,
   createRedisConnection,
@@ -13,21 +10,15 @@ import {
   type Config,
   type LogContext,
   type Logger,
-  type Order,
 } from '#common';
-import { createNotificationMetrics } from './notifications/notification-metrics.js';
-import {
-  createNotificationsWorker,
-  createOrderEventNotifier,
-  oldestUndeliveredAt,
-} from './notifications/notifications-worker.js';
+import { createOrderWebhooks } from './notifications/order-webhooks.js';
 import { createOrderWorker } from './order-worker.js';
 import { createOrderWorkflow } from './order-workflow.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
 import { createOrderJobStore } from './repositories/order-job-store.js';
 import { createWorkerOrderRepository } from './repositories/order-repository.js';
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
-import { createOrderProcessingService } from './services/order-processing-service.js';
+import { combineObservers, createOrderProcessingService } from './services/order-processing-service.js';
 import { createReconciler } from './services/reconciler-service.js';
 import { WORKER_MONGO_TIMEOUT_MS } from './settings.js';
 import { createWorkerMetrics } from './worker-metrics.js';
@@ -52,27 +43,23 @@ export function createWorkerContainer(deps: {
 
   const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger });
   const repository = createWorkerOrderRepository({ models });
-  const webhooks = createWebhooks({ config, connection, registry, workerId, logger, findById: repository.findById });
+  const webhooks = createOrderWebhooks({
+    config,
+    connection,
+    registry,
+    workerId,
+    logger,
+    findById: repository.findById,
+  });
+  const endToEnd = {
+    processed: (order: { processedAt: Date | null; createdAt: Date }) =>
+      metrics.endToEnd.observe(((order.processedAt ?? new Date()).getTime() - order.createdAt.getTime()) / 1000),
+  };
   const service = createOrderProcessingService({
     repository,
     saga: workflow.saga,
     logger,
-    observer: {
-      ...workflow.observer,
-      processed: (order) => {
-        workflow.observer.processed?.(order);
-        metrics.endToEnd.observe(((order.processedAt ?? new Date()).getTime() - order.createdAt.getTime()) / 1000);
-        webhooks?.notifier.notify(order.id);
-      },
-      rejected: (order, reason) => {
-        workflow.observer.rejected?.(order, reason);
-        webhooks?.notifier.notify(order.id);
-      },
-      dead: (orderId) => {
-        workflow.observer.dead?.(orderId);
-        webhooks?.notifier.notify(orderId);
-      },
-    },
+    observer: combineObservers(workflow.observer, endToEnd, webhooks?.observer),
   });
   const orders = createOrderWorker({
     connection,
@@ -134,46 +121,5 @@ export function createWorkerContainer(deps: {
       connection.disconnect();
       return finished;
     },
-  };
-}
-
-/**
- * Order events (with `WEBHOOK_URL` set): the producer the processing service's observer tells, the
- * delivery worker on the `notifications` queue, and their metrics. Undefined when webhooks are off.
- */
-function createWebhooks(deps: {
-  readonly config: Config;
-  readonly connection: ReturnType<typeof createRedisConnection>;
-  readonly registry: ReturnType<typeof createMetricsRegistry>;
-  readonly workerId: string;
-  readonly logger: Logger;
-  readonly findById: (orderId: string) => Promise<Order | null>;
-}) {
-  const { config, logger } = deps;
-  // The series exist with webhooks off too (at zero), so dashboards and alerts always find them.
-  const eventResults = createOrderEventMetrics(deps.registry);
-  let oldest: () => Promise<number | undefined> = async () => undefined;
-  const metrics = createNotificationMetrics(deps.registry, () => oldest());
-  if (!config.webhook) return undefined;
-  const queue = createNotificationsQueue(deps.connection, {
-    prefix: config.queuePrefix,
-    retryHorizonMs: config.webhook.retryHorizonMs,
-  });
-  queue.on('error', () => undefined); // the connection's listener reports Redis errors
-  oldest = oldestUndeliveredAt(queue);
-  const log = logger.child({ module: 'webhooks' });
-  const publisher = createOrderEventPublisher({ queue, logger: log, onResult: eventResults });
-  return {
-    queue,
-    notifier: createOrderEventNotifier({ findById: deps.findById, publisher, logger: log }),
-    delivery: createNotificationsWorker({
-      connection: deps.connection,
-      prefix: config.queuePrefix,
-      workerId: deps.workerId,
-      webhook: config.webhook,
-      publicOnly: config.nodeEnv === 'production',
-      metrics,
-      logger: log,
-    }),
   };
 }

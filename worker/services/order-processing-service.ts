@@ -63,6 +63,17 @@ export interface OrderOutcomeObserver {
   compensationFailed?(orderId: string, err: unknown): void;
 }
 
+/** One observer that tells each of `observers` (absent ones skipped), in order. */
+export function combineObservers(...observers: (OrderOutcomeObserver | undefined)[]): OrderOutcomeObserver {
+  const present = observers.filter((o): o is OrderOutcomeObserver => o !== undefined);
+  return {
+    processed: (order) => present.forEach((o) => o.processed?.(order)),
+    rejected: (order, reason) => present.forEach((o) => o.rejected?.(order, reason)),
+    dead: (orderId) => present.forEach((o) => o.dead?.(orderId)),
+    compensationFailed: (orderId, err) => present.forEach((o) => o.compensationFailed?.(orderId, err)),
+  };
+}
+
 export type OrderProcessingService = ReturnType<typeof createOrderProcessingService>;
 
 const hasEffects = (order: Order) =>
