@@ -21,12 +21,15 @@ import { openApiDocument } from './http/openapi.js';
 import { createOrdersRouter } from './http/orders-router.js';
 import { createRequestContext } from './http/request-context.js';
 import type { DlqService } from './services/dlq-service.js';
+import type { NotificationDlqService } from './services/notification-dlq-service.js';
 import type { InventoryService } from './services/inventory-service.js';
 import type { OrderService } from './services/order-service.js';
 
 export interface AppDeps {
   readonly orders: OrderService;
   readonly dlq: DlqService;
+  /** The undeliverable webhooks (`GET /dlq?queue=notifications`). */
+  readonly notificationDlq: NotificationDlqService;
   readonly inventory: InventoryService;
   /** Bull Board; mounted only when credentials are configured. */
   readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
@@ -64,6 +67,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
   });
   const dlqRouter = createDlqRouter({
     dlq: deps.dlq,
+    notificationDlq: deps.notificationDlq,
     bodyLimit: deps.bodyLimit,
     reprocessActions: metrics.reprocessActions,
   });

@@ -22,16 +22,19 @@ import {
   type DependencyChecks,
   type LogContext,
   type Logger,
+  type OrderEvent,
   type OrderModels,
   type ProcessOrderJobData,
 } from '#common';
 import { buildApp } from './app.js';
 import { createApiProbes } from './http/probes.js';
 import { createEnqueueMarks } from './repositories/enqueue-marks.js';
+import { createNotificationJobs } from './repositories/notification-jobs.js';
 import { createInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderJobs } from './repositories/order-jobs.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createDlqService } from './services/dlq-service.js';
+import { createNotificationDlqService } from './services/notification-dlq-service.js';
 import { createInventoryService } from './services/inventory-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
 import { API_MONGO_TIMEOUT_MS, QUEUE_CALL_TIMEOUT_MS } from './settings.js';
@@ -44,6 +47,8 @@ export interface ApiContainer {
   readonly models: OrderModels;
   readonly redis: Redis;
   readonly queue: Queue<ProcessOrderJobData>;
+  /** The webhooks' queue (its failed set is their dead-letter queue). */
+  readonly notifications: Queue<OrderEvent>;
   readonly registry: Registry;
   readonly checks: DependencyChecks;
   /** From now on readiness answers 503 (shutdown has begun), so load balancers stop sending traffic. */
@@ -101,6 +106,10 @@ export function createApiContainer(deps: {
     : undefined;
   const orders = createOrderService({ repository: orderRepository, jobs: orderJobs, marks, logger, events });
   const dlq = createDlqService({ repository: orderRepository, jobs: orderJobs, logger });
+  const notificationDlq = createNotificationDlqService({
+    jobs: createNotificationJobs({ queue: notifications, timeoutMs: QUEUE_CALL_TIMEOUT_MS }),
+    logger: logger.child({ module: 'webhooks' }),
+  });
   const Inventory = registerInventoryModel(mongo);
   const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
   const board =
@@ -113,6 +122,7 @@ export function createApiContainer(deps: {
   const { app, routers } = buildApp({
     orders,
     dlq,
+    notificationDlq,
     inventory,
     board,
     registry,
@@ -137,6 +147,7 @@ export function createApiContainer(deps: {
     models,
     redis,
     queue,
+    notifications,
     registry,
     checks,
     startDraining() {

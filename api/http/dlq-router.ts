@@ -2,20 +2,30 @@ import { Router } from '@koa/router';
 import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
+import type { NotificationDlqService } from '../services/notification-dlq-service.js';
 import type { AppContext, AppMiddleware, AppState } from './app-state.js';
 import { requireAdmin } from './auth.js';
 import { dlqCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
-import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
+import {
+  dlqListQuerySchema,
+  reprocessManySchema,
+  reprocessOneQuerySchema,
+  reprocessOneSchema,
+  type DlqQueue,
+} from './dlq-schemas.js';
 import { validate } from './order-schemas.js';
 
 /** The operators' dead-letter routes (docs/design.md): list dead orders, bring them back. */
 export function createDlqRouter(deps: {
   readonly dlq: DlqService;
+  readonly notificationDlq: NotificationDlqService;
   readonly bodyLimit: string;
   readonly reprocessActions: Counter<'scope'>;
 }): Router<AppState, AppContext> {
-  const { dlq, reprocessActions } = deps;
+  const { dlq, notificationDlq, reprocessActions } = deps;
+  const invalid = (field: string, message: string) =>
+    new AppError('VALIDATION_ERROR', `${field} ${message}`, { details: [{ field, message }] });
   const router = new Router<AppState, AppContext>();
   // The body is optional here: no body, or a JSON object.
   const optionalJson = createJsonBody(deps.bodyLimit);
@@ -31,7 +41,16 @@ export function createDlqRouter(deps: {
   };
 
   router.get('/dlq', requireAdmin, async (ctx) => {
-    const query = validate<{ limit: number; cursor?: string }>(dlqListQuerySchema, ctx.query, { convert: true });
+    const query = validate<{ queue: DlqQueue; limit: number; cursor?: string }>(dlqListQuerySchema, ctx.query, {
+      convert: true,
+    });
+    if (query.queue === 'notifications') {
+      // The failed set is read newest first, a bounded page; `total` says how many there are.
+      if (query.cursor) throw invalid('cursor', 'is not allowed with queue=notifications');
+      const page = await notificationDlq.list(query.limit);
+      ctx.body = { items: page.items, nextCursor: null, total: page.total };
+      return;
+    }
     const page = await dlq.list({
       limit: query.limit,
       after: query.cursor ? dlqCursor.decode(query.cursor) : undefined,
@@ -44,9 +63,19 @@ export function createDlqRouter(deps: {
   });
 
   router.post('/dlq/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
-    const body = validate<{ orderIds?: string[]; reason?: string }>(reprocessManySchema, ctx.request.body ?? {}, {
-      convert: false,
-    });
+    const body = validate<{ queue: DlqQueue; orderIds?: string[]; reason?: string }>(
+      reprocessManySchema,
+      ctx.request.body ?? {},
+      { convert: false },
+    );
+    if (body.queue === 'notifications') {
+      if (body.orderIds) throw invalid('orderIds', 'is not allowed with queue "notifications"');
+      const result = await notificationDlq.reprocessAll(ctx.state.client.id);
+      reprocessActions.inc({ scope: 'bulk' });
+      ctx.status = 202;
+      ctx.body = result;
+      return;
+    }
     const result = await dlq.reprocessMany({
       orderIds: body.orderIds,
       reason: body.reason,
@@ -59,6 +88,17 @@ export function createDlqRouter(deps: {
 
   router.post('/dlq/:orderId/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
     const { orderId } = ctx.params;
+    const { queue } = validate<{ queue: DlqQueue }>(reprocessOneQuerySchema, ctx.query, { convert: true });
+    if (queue === 'notifications') {
+      // Here the id is the notification's job id (its `webhook-id`, `<orderId>-<status>`).
+      if (!/^[\w-]{1,100}$/.test(orderId)) throw new AppError('NOT_FOUND', `notification ${orderId} not found`);
+      validate(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
+      const job = await notificationDlq.reprocess(orderId, ctx.state.client.id);
+      reprocessActions.inc({ scope: 'one' });
+      ctx.status = 202;
+      ctx.body = job;
+      return;
+    }
     if (!isOrderId(orderId)) throw new AppError('NOT_FOUND', `order ${orderId} not found`);
     const body = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
     const { order } = await dlq.reprocess(orderId, { actor: ctx.state.client.id, reason: body.reason });

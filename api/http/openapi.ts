@@ -7,7 +7,7 @@ import {
   REJECTION_REASONS,
   STEP_NAMES,
 } from '#common';
-import { dlqListQuerySchema, reprocessManySchema, reprocessOneSchema } from './dlq-schemas.js';
+import { dlqListQuerySchema, reprocessManySchema, reprocessOneQuerySchema, reprocessOneSchema } from './dlq-schemas.js';
 import { setStockSchema, skuParamSchema } from './inventory-router.js';
 import { toOpenApiSchema, toQueryParameters, type JsonSchema } from './joi-openapi.js';
 import { cursorSchema, listOrdersQuerySchema, newOrderSchema, orderIdSchema } from './order-schemas.js';
@@ -79,6 +79,9 @@ const skuParameter = {
   schema: (toOpenApiSchema(skuParamSchema).properties as Record<string, JsonSchema>).sku,
 };
 const cursorDescriptions = { cursor: '`nextCursor` of the previous page', limit: 'page size' };
+const dlqQueueDescription = {
+  queue: '`orders` (dead orders, the default) or `notifications` (undeliverable webhooks)',
+};
 const optionalBody = (schema: Record<string, unknown>) => ({
   required: false,
   description: 'optional: no body, or a JSON object',
@@ -218,11 +221,15 @@ export const openApiDocument = {
       get: {
         operationId: 'listDeadOrders',
         tags: ['dead letters'],
-        summary: 'List dead orders, newest failure first',
-        description: 'FAILED orders with their failed job (null when the job was cleaned away). Needs an admin key.',
-        parameters: toQueryParameters(dlqListQuerySchema, cursorDescriptions),
+        summary: 'List dead orders (or undeliverable webhooks), newest failure first',
+        description:
+          'FAILED orders with their failed job (null when the job was cleaned away). With `queue=notifications`: ' +
+          'the newest `limit` failed webhook deliveries and their `total` (no cursor). Needs an admin key.',
+        parameters: toQueryParameters(dlqListQuerySchema, { ...cursorDescriptions, ...dlqQueueDescription }),
         responses: {
-          '200': ok('one page', ref('schemas', 'DeadOrderPage')),
+          '200': ok('one page', {
+            oneOf: [ref('schemas', 'DeadOrderPage'), ref('schemas', 'DeadNotificationPage')],
+          }),
           ...errors(400, 401, 429, 500, 503),
         },
       },
@@ -232,7 +239,9 @@ export const openApiDocument = {
         operationId: 'reprocessDeadOrders',
         tags: ['dead letters'],
         summary: 'Reprocess every dead order, or the listed ones',
-        description: 'Brings dead orders back in bounded batches; each counts as reprocessed, skipped or not found.',
+        description:
+          'Brings dead orders back in bounded batches; each counts as reprocessed, skipped or not found. ' +
+          'With `queue: "notifications"` (no `orderIds`): every failed webhook delivery is retried, attempts reset.',
         requestBody: optionalBody(ref('schemas', 'ReprocessMany')),
         responses: {
           '202': ok('the tally', ref('schemas', 'ReprocessResult')),
@@ -245,11 +254,25 @@ export const openApiDocument = {
         operationId: 'reprocessDeadOrder',
         tags: ['dead letters'],
         summary: 'Reprocess one dead order',
-        description: 'FAILED → PENDING, its job retried with attempts reset. Idempotent; needs an admin key.',
-        parameters: [orderIdParameter('orderId')],
+        description:
+          'FAILED → PENDING, its job retried with attempts reset. Idempotent; needs an admin key. With ' +
+          '`queue=notifications` the id is a failed webhook job id (`webhook-id`, `<orderId>-<status>`): ' +
+          'it is retried with attempts reset and the job as it was is answered; a job not failed is a 409.',
+        parameters: [
+          {
+            name: 'orderId',
+            in: 'path',
+            required: true,
+            description: 'the order id, or with `queue=notifications` the webhook job id',
+            schema: { type: 'string', pattern: '^[\\w-]{1,100}$', maxLength: 100 },
+          },
+          ...toQueryParameters(reprocessOneQuerySchema, dlqQueueDescription),
+        ],
         requestBody: optionalBody(ref('schemas', 'ReprocessOne')),
         responses: {
-          '202': orderOk('the order, PENDING again'),
+          '202': ok('the order, PENDING again; or the retried notification', {
+            oneOf: [ref('schemas', 'Order'), ref('schemas', 'DeadNotification')],
+          }),
           ...errors(400, 401, 404, 409, 413, 415, 429, 500, 503),
         },
       },
@@ -537,6 +560,36 @@ export const openApiDocument = {
             },
           },
           nextCursor,
+        },
+      },
+      DeadNotification: {
+        type: 'object',
+        additionalProperties: false,
+        description: 'a failed webhook delivery (a job of the `notifications` queue)',
+        required: ['id', 'type', 'orderId', 'failedReason', 'attemptsMade', 'finishedOn'],
+        properties: {
+          id: { type: 'string', maxLength: 100, description: 'the job id and `webhook-id`: `<orderId>-<status>`' },
+          type: { type: ['string', 'null'], maxLength: 50, description: 'the event type, e.g. `order.processed`' },
+          orderId: { type: ['string', 'null'], maxLength: 100 },
+          failedReason: { type: ['string', 'null'] },
+          attemptsMade: count,
+          finishedOn: {
+            type: ['integer', 'null'],
+            format: 'int64',
+            minimum: 0,
+            maximum: Number.MAX_SAFE_INTEGER,
+            description: 'epoch milliseconds of the last failure',
+          },
+        },
+      },
+      DeadNotificationPage: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['items', 'nextCursor', 'total'],
+        properties: {
+          items: { type: 'array', maxItems: 100, items: ref('schemas', 'DeadNotification') },
+          nextCursor: { type: 'null', description: 'always null: the page is the newest `limit` failures' },
+          total: { ...count, description: 'failed deliveries in all' },
         },
       },
       ReprocessResult: {

@@ -1,0 +1,100 @@
+import type { Job, Queue } from 'bullmq';
+import { isRedisUnavailable, withTimeout, type OrderEvent } from '#common';
+import { QueueUnavailableError } from './order-jobs.js';
+
+export type NotificationJobs = ReturnType<typeof createNotificationJobs>;
+
+/** What the dead-letter view shows of an undeliverable event (never its stack trace or body). */
+export interface DeadNotification {
+  /** The job id, also the delivery's `webhook-id` (`<orderId>-<status>`). */
+  readonly id: string;
+  readonly type: string | null;
+  readonly orderId: string | null;
+  readonly failedReason: string | null;
+  readonly attemptsMade: number;
+  readonly finishedOn: number | null;
+}
+
+const toDead = (job: Job<OrderEvent>): DeadNotification => ({
+  id: job.id ?? '',
+  type: job.data?.type ?? null,
+  orderId: job.data?.data?.id ?? null,
+  failedReason: job.failedReason ?? null,
+  attemptsMade: job.attemptsMade,
+  finishedOn: job.finishedOn ?? null,
+});
+
+/**
+ * The api's side of the `notifications` queue's failed set (its dead-letter queue): read a page of it,
+ * retry one job or all of them with the attempt counters reset, so the same `webhook-id` is delivered
+ * again. `timeoutMs` bounds each Redis call; Redis away (or too slow) is a {@link QueueUnavailableError}.
+ */
+export function createNotificationJobs({
+  queue,
+  timeoutMs,
+}: {
+  readonly queue: Queue<OrderEvent>;
+  readonly timeoutMs: number;
+}) {
+  const timeoutMessage = `Redis did not answer within ${timeoutMs} ms`;
+  const bounded = async <T>(promise: Promise<T>): Promise<T> => {
+    try {
+      return await withTimeout(promise, timeoutMs, timeoutMessage);
+    } catch (err) {
+      if (isRedisUnavailable(err) || (err instanceof Error && err.message === timeoutMessage)) {
+        throw new QueueUnavailableError((err as Error).message, { cause: err });
+      }
+      throw err;
+    }
+  };
+
+  /** Retries a job read as failed; a job moved meanwhile (another replay, the board) is not an error. */
+  async function retryJob(job: Job<OrderEvent>): Promise<'retried' | 'not_failed'> {
+    try {
+      await bounded(job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }));
+      return 'retried';
+    } catch (err) {
+      if (err instanceof QueueUnavailableError) throw err;
+      if ((await bounded(job.getState())) !== 'failed') return 'not_failed';
+      throw err;
+    }
+  }
+
+  return {
+    /** The newest `limit` failed events (latest failure first) and how many there are in all. */
+    async listFailed(limit: number): Promise<{ items: DeadNotification[]; total: number }> {
+      const [jobs, total] = await Promise.all([
+        bounded(queue.getFailed(0, limit - 1)),
+        bounded(queue.getFailedCount()),
+      ]);
+      return { items: jobs.filter((j): j is Job<OrderEvent> => Boolean(j)).map(toDead), total };
+    },
+
+    /** Retries one failed event; says what it found when the job is not failed (or not there). */
+    async retry(id: string): Promise<{ outcome: 'retried' | 'not_failed' | 'not_found'; job?: DeadNotification }> {
+      const job = await bounded(queue.getJob(id));
+      if (!job) return { outcome: 'not_found' };
+      const before = toDead(job);
+      if ((await bounded(job.getState())) !== 'failed') return { outcome: 'not_failed', job: before };
+      return { outcome: await retryJob(job), job: before };
+    },
+
+    /**
+     * Retries every failed event, `batch` at a time. Each batch leaves the failed set, so the first
+     * page is always the next batch; a job seen twice (it failed again meanwhile) ends the walk.
+     */
+    async retryAll(batch: number): Promise<{ retried: number; skipped: number }> {
+      const seen = new Set<string>();
+      const result = { retried: 0, skipped: 0 };
+      for (;;) {
+        const jobs = (await bounded(queue.getFailed(0, batch - 1))).filter(
+          (j): j is Job<OrderEvent> => Boolean(j?.id) && !seen.has(j.id ?? ''),
+        );
+        if (jobs.length === 0) return result;
+        for (const j of jobs) seen.add(j.id ?? '');
+        const outcomes = await Promise.all(jobs.map(retryJob));
+        for (const o of outcomes) result[o === 'retried' ? 'retried' : 'skipped'] += 1;
+      }
+    },
+  };
+}
