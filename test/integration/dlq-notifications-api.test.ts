@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { Worker, type Job } from 'bullmq';
 import {
@@ -222,5 +224,47 @@ test.serial(
     const orders = await call(api, 'POST', '/dlq/reprocess', { headers: admin, json: {} });
     t.is(orders.status, 202);
     t.deepEqual(orders.body, { reprocessed: 0, skipped: 0, notFound: 0 });
+  },
+);
+
+/** Runs the compiled `npm run dlq` script against `api` with the admin key. */
+function dlq(api: TestApi, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = fileURLToPath(new URL('../../scripts/dlq.js', import.meta.url));
+  const env = { PATH: process.env.PATH ?? '', API_URL: api.baseUrl, API_KEY: keys.opsKey };
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], { env, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test.serial(
+  'when the CLI is given --queue notifications, then it lists the undeliverable webhooks and replays one and all',
+  async (t) => {
+    const { api, events } = await withDeadNotifications('dlqn_cli', 3);
+
+    const list = await dlq(api, 'list', '--queue', 'notifications');
+
+    t.is(list.code, 0, list.stderr);
+    const lines = list.stdout.split('\n');
+    t.regex(lines[0], /^WEBHOOK ID\s+TYPE\s+FAILED AT\s+ATTEMPTS\s+FAILED REASON$/);
+    const rows = lines.filter((l) => l.startsWith('ord_'));
+    t.deepEqual(rows.map((r) => r.split(/\s+/)[0]).sort(), events.map((e) => e.id).sort());
+    for (const row of rows) t.regex(row, /^ord_\S+\s+order\.\w+\s+\d{4}-\S+Z\s+2\s+receiver answered 500/);
+    t.regex(list.stdout, /3 of 3 undeliverable webhooks shown\./);
+
+    const one = await dlq(api, 'reprocess', events[0].id, '--queue', 'notifications');
+    t.is(one.code, 0, one.stderr);
+    t.regex(one.stdout, new RegExp(`^${events[0].id} \\(order\\.\\w+\\) is queued again`));
+    t.is(await (await api.container.notifications.getJob(events[0].id))?.getState(), 'waiting');
+
+    const all = await dlq(api, 'reprocess', '--all', '--queue', 'notifications');
+    t.is(all.code, 0, all.stderr);
+    t.regex(all.stdout, /reprocessed 2, skipped 0, not found 0/);
+    t.is(await api.container.notifications.getFailedCount(), 0);
+
+    const bad = await dlq(api, 'list', '--queue', 'mail');
+    t.is(bad.code, 1);
+    t.regex(bad.stderr, /--queue takes orders or notifications/);
   },
 );

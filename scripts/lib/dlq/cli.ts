@@ -1,6 +1,13 @@
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { createDlqClient, DlqCliError, type BulkResult, type DlqClient, type DlqPage } from './client.js';
+import {
+  createDlqClient,
+  DlqCliError,
+  type BulkResult,
+  type DlqClient,
+  type DlqPage,
+  type DeadNotification,
+} from './client.js';
 
 export const USAGE = `usage: npm run dlq -- <command>
 
@@ -8,6 +15,10 @@ export const USAGE = `usage: npm run dlq -- <command>
   reprocess <orderId> [--reason TEXT]      bring one dead order back: PENDING, a fresh series of attempts
   reprocess --all [--reason TEXT] [--batch N]
                                            bring every dead order back, N per request (default 100)
+  list --queue notifications [--limit N]   the undeliverable webhooks (newest failure first, at most 100)
+  reprocess <webhookId> --queue notifications
+                                           deliver one again: same webhook-id, a fresh series of attempts
+  reprocess --all --queue notifications    deliver every undeliverable webhook again
 
 environment:
   API_URL   the api (default http://127.0.0.1:3000)
@@ -38,6 +49,7 @@ export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<num
         reason: { type: 'string' },
         all: { type: 'boolean', default: false },
         batch: { type: 'string' },
+        queue: { type: 'string', default: 'orders' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: true,
@@ -48,7 +60,11 @@ export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<num
       out(USAGE);
       return 0;
     }
+    if (values.queue !== 'orders' && values.queue !== 'notifications') {
+      throw new UsageError(`--queue takes orders or notifications, got '${values.queue}'`);
+    }
     const client = createDlqClient({ baseUrl: apiUrl(io.env), apiKey: io.env.API_KEY || undefined });
+    if (values.queue === 'notifications') return await notificationsCommand(client, command, rest, values, out);
     if (command === 'list') {
       if (rest.length > 0 || values.all || values.reason !== undefined || values.batch !== undefined) {
         throw new UsageError('list takes only --limit');
@@ -227,6 +243,54 @@ async function reprocessAll(
   out(summary(totals));
   if (totals.skipped > 0) out('skipped: no longer dead (already brought back, or cancelled) when their turn came');
   return 0;
+}
+
+/** The `--queue notifications` commands: the webhooks' dead letters, in one request each. */
+async function notificationsCommand(
+  client: DlqClient,
+  command: string | undefined,
+  rest: readonly string[],
+  values: { readonly limit?: string; readonly reason?: string; readonly all?: boolean; readonly batch?: string },
+  out: (line?: string) => void,
+): Promise<number> {
+  if (values.reason !== undefined || values.batch !== undefined) {
+    throw new UsageError('--reason and --batch go with the orders queue');
+  }
+  if (command === 'list') {
+    if (rest.length > 0 || values.all) throw new UsageError('list takes only --limit');
+    const page = await client.listNotifications(positiveInt(values.limit ?? '20', '--limit', 100));
+    if (page.items.length === 0) {
+      out('No undeliverable webhooks.');
+      return 0;
+    }
+    const rows = page.items.map((n: DeadNotification) => [
+      n.id,
+      n.type ?? '-',
+      shortTime(n.finishedOn === null ? null : new Date(n.finishedOn).toISOString()),
+      String(n.attemptsMade),
+      truncate(printable(n.failedReason ?? '(no reason recorded)'), REASON_WIDTH),
+    ]);
+    out(formatTable(['WEBHOOK ID', 'TYPE', 'FAILED AT', 'ATTEMPTS', 'FAILED REASON'], rows));
+    out();
+    out(`${page.items.length} of ${page.total} undeliverable webhook${page.total === 1 ? '' : 's'} shown.`);
+    out(
+      'Deliver again: npm run dlq -- reprocess <webhookId> --queue notifications | reprocess --all --queue notifications',
+    );
+    return 0;
+  }
+  if (command === 'reprocess') {
+    if (values.limit !== undefined) throw new UsageError('reprocess takes no --limit');
+    if (values.all) {
+      if (rest.length > 0) throw new UsageError('give either a webhook id or --all, not both');
+      out(summary(await client.reprocessAllNotifications()));
+      return 0;
+    }
+    if (rest.length !== 1) throw new UsageError('reprocess takes one webhook id, or --all');
+    const job = await client.reprocessNotification(rest[0]);
+    out(`${job.id} (${job.type ?? 'event'}) is queued again with a fresh series of attempts, same webhook-id.`);
+    return 0;
+  }
+  throw new UsageError(command ? `unknown command '${command}'` : 'a command is required');
 }
 
 function summary(totals: BulkResult): string {

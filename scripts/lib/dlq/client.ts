@@ -19,6 +19,22 @@ export interface DlqPage {
   readonly nextCursor: string | null;
 }
 
+/** GET /dlq?queue=notifications's view of an undeliverable webhook (job id = `webhook-id`). */
+export interface DeadNotification {
+  readonly id: string;
+  readonly type: string | null;
+  readonly orderId: string | null;
+  readonly failedReason: string | null;
+  readonly attemptsMade: number;
+  readonly finishedOn: number | null;
+}
+
+export interface DeadNotificationPage {
+  readonly items: readonly DeadNotification[];
+  readonly nextCursor: null;
+  readonly total: number;
+}
+
 export interface BulkResult {
   readonly reprocessed: number;
   readonly skipped: number;
@@ -155,6 +171,15 @@ export function createDlqClient(options: {
     },
     reprocessMany(orderIds: readonly string[], reason?: string): Promise<BulkResult> {
       return request<BulkResult>('POST', '/dlq/reprocess', { orderIds, ...(reason === undefined ? {} : { reason }) });
+    },
+    listNotifications(limit: number): Promise<DeadNotificationPage> {
+      return request<DeadNotificationPage>('GET', `/dlq?queue=notifications&limit=${limit}`);
+    },
+    reprocessNotification(id: string): Promise<DeadNotification> {
+      return request<DeadNotification>('POST', `/dlq/${encodeURIComponent(id)}/reprocess?queue=notifications`);
+    },
+    reprocessAllNotifications(): Promise<BulkResult> {
+      return request<BulkResult>('POST', '/dlq/reprocess', { queue: 'notifications' });
     },
   };
 }
