@@ -268,3 +268,31 @@ test.serial(
     t.regex(bad.stderr, /--queue takes orders or notifications/);
   },
 );
+
+test.serial(
+  'when Redis is away, then the notifications dead letters answer 503 quickly, never an empty list',
+  async (t) => {
+    // Nothing listens on port 1: every Redis command of this api fails at once.
+    const outage = await startTestApi('dlqn_outage', { REDIS_URL: 'redis://127.0.0.1:1', API_KEYS: keys.API_KEYS });
+    t.teardown(async () => {
+      // Not close(): with Redis away BullMQ's obliterate waits for a connection that never comes.
+      outage.server.closeAllConnections();
+      await new Promise<void>((resolve) => outage.server.close(() => resolve()));
+      await outage.container.close();
+    });
+    const id = orderEventId(randomOrderId(), 'PROCESSED');
+
+    const list = await call(outage, 'GET', '/dlq?queue=notifications', { headers: admin });
+    const one = await call(outage, 'POST', `/dlq/${id}/reprocess?queue=notifications`, { headers: admin });
+    const all = await call(outage, 'POST', '/dlq/reprocess', { headers: admin, json: { queue: 'notifications' } });
+
+    for (const [name, res] of [
+      ['list', list],
+      ['one', one],
+      ['all', all],
+    ] as const) {
+      assertError(t, res, { status: 503, code: 'SERVICE_UNAVAILABLE' }, name);
+      t.true(res.ms < 3000, `${name} answered in ${Math.round(res.ms)} ms`);
+    }
+  },
+);
