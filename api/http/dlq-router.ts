@@ -92,8 +92,9 @@ export function createDlqRouter(deps: {
     if (queue === 'notifications') {
       // Here the id is the notification's job id (its `webhook-id`, `<orderId>-<status>`).
       if (!/^[\w-]{1,100}$/.test(orderId)) throw new AppError('NOT_FOUND', `notification ${orderId} not found`);
-      validate(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
-      const job = await notificationDlq.reprocess(orderId, ctx.state.client.id);
+      const { reason } = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
+      // The reason goes to the log line: a job has no history to record it in.
+      const job = await notificationDlq.reprocess(orderId, { actor: ctx.state.client.id, reason });
       reprocessActions.inc({ scope: 'one' });
       ctx.status = 202;
       ctx.body = job;

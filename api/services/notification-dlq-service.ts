@@ -28,13 +28,16 @@ export function createNotificationDlqService(deps: { readonly jobs: Notification
       return orUnavailable(() => jobs.listFailed(limit));
     },
 
-    async reprocess(id: string, actor: string): Promise<DeadNotification> {
+    async reprocess(id: string, who: { actor: string; reason?: string }): Promise<DeadNotification> {
       const { outcome, job } = await orUnavailable(() => jobs.retry(id));
       if (outcome === 'not_found' || !job) throw new AppError('NOT_FOUND', `notification ${id} not found`);
       if (outcome === 'not_failed') {
         throw new AppError('INVALID_STATE', `notification ${id} is not failed; only failed ones can be reprocessed`);
       }
-      logger.info({ webhookId: id, orderId: job.orderId, actor }, 'dead notification reprocessed');
+      logger.info(
+        { webhookId: id, orderId: job.orderId, actor: who.actor, reason: who.reason },
+        'dead notification reprocessed',
+      );
       return job;
     },
 
