@@ -15,12 +15,13 @@ import { createOrderWebhooks } from './notifications/order-webhooks.js';
 import { createOrderWorker } from './order-worker.js';
 import { createOrderWorkflow } from './order-workflow.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
+import { createOrderEventStore } from './repositories/order-event-store.js';
 import { createOrderJobStore } from './repositories/order-job-store.js';
 import { createWorkerOrderRepository } from './repositories/order-repository.js';
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
 import { combineObservers, createOrderProcessingService } from './services/order-processing-service.js';
 import { createReconciler } from './services/reconciler-service.js';
-import { WORKER_MONGO_TIMEOUT_MS } from './settings.js';
+import { RECONCILE_EVENT_LOOKBACK_TICKS, WORKER_MONGO_TIMEOUT_MS } from './settings.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
 /** What the entry point and the tests hold of a running worker. */
@@ -76,6 +77,9 @@ export function createWorkerContainer(deps: {
     repository: createReconcileRepository({ models }),
     onJobDead: service.onJobDead,
     jobs: createOrderJobStore({ queue: ordersQueue, redis: connection }),
+    // Webhooks on: events lost between an order's end and their add are added again (see README, "Webhooks").
+    events: webhooks ? createOrderEventStore({ queue: webhooks.queue, redis: connection }) : undefined,
+    eventLookBackMs: RECONCILE_EVENT_LOOKBACK_TICKS * config.reconcileIntervalMs,
     logger: logger.child({ module: 'reconciler' }),
     graceMs: config.reconcileGraceMs,
   });

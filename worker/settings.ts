@@ -12,3 +12,10 @@ export const STALLED_INTERVAL_MS = 5_000;
 export const MAX_STALLED_COUNT = 2;
 /** Workers may wait longer for MongoDB than the api: a failed attempt is retried anyway. */
 export const WORKER_MONGO_TIMEOUT_MS = 5000;
+/**
+ * How many reconcile intervals before the grace period the reconciler looks for ended orders whose
+ * event never reached the `notifications` queue: enough to survive a missed tick or two (a restart),
+ * short enough that each tick reads a small window and that the delivered events of that window are
+ * still kept in Redis (the queue keeps the last 10 000; an event removed earlier would be sent again).
+ */
+export const RECONCILE_EVENT_LOOKBACK_TICKS = 3;

@@ -35,7 +35,9 @@ import {
   measureAllProcessing,
   measureE2e,
   measureIntake,
+  measureWebhooks,
   processingWeight,
+  webhooksWeight,
 } from './phase-throughput.js';
 import { killAllChildren } from './processes.js';
 import { comparisonMarkdown, profileMarkdown, summarizeProfiles } from './profile.js';
@@ -53,7 +55,7 @@ import {
 import { fmt } from './stats.js';
 import { REPO_ROOT } from '../lib/process-runner.js';
 
-const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth'] as const;
+const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth', 'webhooks'] as const;
 type Phase = (typeof PHASES)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profile] [--only LIST] [--private]
@@ -182,6 +184,7 @@ async function main(): Promise<number> {
     e2e: e2eWeight(sizes),
     counts: countsWeight(sizes),
     growth: growthWeight(sizes),
+    webhooks: webhooksWeight(sizes),
   };
   const progress = new Progress(phases.reduce((s, p) => s + weights[p], 0));
   const cleanup = new Cleanup(runId);
@@ -257,6 +260,9 @@ async function main(): Promise<number> {
     });
     await attempt('growth', async () => {
       figures.growth = await measureGrowth(ctx);
+    });
+    await attempt('webhooks', async () => {
+      figures.webhooks = await measureWebhooks(ctx);
     });
   } finally {
     progress.stop();

@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { hammer, paced, type HammerResult } from './load.js';
@@ -179,9 +180,10 @@ export async function measureProcessing(
   concurrency: number,
   backends: BackendPair = ctx.configured,
   onProgress?: (fraction: number, detail: string) => void,
+  worker: { readonly label?: string; readonly env?: Readonly<Record<string, string>> } = {},
 ): Promise<ProcessingFigures> {
   const orders = ctx.sizes.processingOrders;
-  const db = ctx.cleanup.claim(backends, `proc_${variant}_${concurrency}`);
+  const db = ctx.cleanup.claim(backends, `proc_${variant}_${concurrency}${worker.label ? `_${worker.label}` : ''}`);
   const connection = new Redis(backends.redis.url, { maxRetriesPerRequest: null });
   const queue = benchQueue(connection, db);
   let started: Started | undefined;
@@ -194,10 +196,10 @@ export async function measureProcessing(
       queue,
       count: orders,
     });
-    const name = `proc-${variant}-c${concurrency}`;
+    const name = `proc-${variant}-c${concurrency}${worker.label ? `-${worker.label}` : ''}`;
     started =
       variant === 'system'
-        ? await startWorker(ctx, { name, backends, db, concurrency })
+        ? await startWorker(ctx, { name, backends, db, concurrency, env: worker.env })
         : await startBareWorker(ctx, {
             name,
             backends,
@@ -361,4 +363,58 @@ export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ sys
     };
   };
   return { system: pooled('system'), bare: pooled('bare') };
+}
+
+export interface WebhookFigures {
+  readonly off: ProcessingFigures;
+  readonly dead: ProcessingFigures;
+}
+
+export const webhooksWeight = (s: BenchSizes) => processingWeight(s, 2);
+
+/**
+ * Processing with webhooks on and a receiver that accepts connections and never answers, against
+ * webhooks off, same run, concurrency 10: a dead receiver must not slow order processing (issue 14:
+ * ≥ 0.95×). Both workers run with NODE_ENV=test, as production refuses a loopback WEBHOOK_URL.
+ */
+export async function measureWebhooks(ctx: BenchContext): Promise<WebhookFigures> {
+  const phase = ctx.progress.phase(
+    `webhooks: ${ctx.sizes.processingOrders} orders, one worker at concurrency 10, webhooks off vs a receiver that never answers`,
+    webhooksWeight(ctx.sizes),
+  );
+  const sockets = new Set<Socket>();
+  const receiver = createServer((socket) => {
+    sockets.add(socket); // accepted, read, never answered
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const port = (receiver.address() as { port: number }).port;
+  try {
+    const env = { NODE_ENV: 'test' };
+    const off = await measureProcessing(ctx, 'system', 10, ctx.configured, (f, d) => phase.update(f / 2, `off: ${d}`), {
+      label: 'hooks_off',
+      env,
+    });
+    const dead = await measureProcessing(
+      ctx,
+      'system',
+      10,
+      ctx.configured,
+      (f, d) => phase.update((1 + f) / 2, `dead receiver: ${d}`),
+      {
+        label: 'hooks_dead',
+        env: {
+          ...env,
+          WEBHOOK_URL: `http://127.0.0.1:${port}/hooks`,
+          WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+        },
+      },
+    );
+    phase.done();
+    return { off, dead };
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  }
 }

@@ -1,7 +1,13 @@
 import type { CommandCounts } from './backends.js';
 import type { CountFigures, StepCounts } from './phase-counts.js';
 import type { GrowthLevel } from './phase-growth.js';
-import type { E2eFigures, IntakeFigures, IntakeVariant, ProcessingFigures } from './phase-throughput.js';
+import type {
+  E2eFigures,
+  IntakeFigures,
+  IntakeVariant,
+  ProcessingFigures,
+  WebhookFigures,
+} from './phase-throughput.js';
 import { ORDER_BODY } from './seed.js';
 import { fmt, mib, ratio } from './stats.js';
 
@@ -12,6 +18,7 @@ export interface BenchFigures {
   e2e?: { system: E2eFigures; bare: E2eFigures; rateNote: string };
   counts?: CountFigures;
   growth?: GrowthLevel[];
+  webhooks?: WebhookFigures;
 }
 
 export interface BenchMeta {
@@ -246,6 +253,18 @@ export function buildRows(f: BenchFigures): Row[] {
       ratio: x(ratio(s?.peakRssBytes ?? NaN, b?.peakRssBytes ?? NaN)),
       target: '—',
       verdict: 'info',
+    });
+  }
+  if (f.webhooks) {
+    const { off, dead } = f.webhooks;
+    const r = ratio(dead.ordersPerSecond, off.ordersPerSecond);
+    rows.push({
+      figure: 'Processing with a dead webhook receiver, orders/s, concurrency 10',
+      system: fmt(dead.ordersPerSecond),
+      baseline: `webhooks off ${fmt(off.ordersPerSecond)}`,
+      ratio: x(r),
+      target: '≥ 0.95×',
+      verdict: verdict(Number.isFinite(r) ? r >= 0.95 : undefined),
     });
   }
   if (f.growth?.length) {

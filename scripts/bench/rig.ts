@@ -254,7 +254,14 @@ export async function startApi(
  */
 export async function startWorker(
   ctx: BenchContext,
-  options: { readonly name: string; readonly backends: BackendPair; readonly db: string; readonly concurrency: number },
+  options: {
+    readonly name: string;
+    readonly backends: BackendPair;
+    readonly db: string;
+    readonly concurrency: number;
+    /** Overrides of the worker's environment (the webhooks phase). */
+    readonly env?: Readonly<Record<string, string>>;
+  },
 ): Promise<Started> {
   await seedInventory(options.backends.mongo.client.db(options.db));
   const port = await freePort();
@@ -266,6 +273,7 @@ export async function startWorker(
     WORKER_CONCURRENCY: String(options.concurrency),
     WORKER_METRICS_PORT: String(port),
     NODE_APP_INSTANCE: '0',
+    ...options.env,
   };
   const proc = await spawnReady(
     ctx,

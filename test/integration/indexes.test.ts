@@ -271,6 +271,17 @@ const SHAPES: readonly {
     index: 'status_updatedAt_id',
     run: () => reconcile.findInFlight('PROCESSING', before, 500, { updatedAt: new Date(0), id: cursor.id }),
   },
+  {
+    // The same index as the in-flight walk: ended statuses are a prefix value like any other.
+    shape: 'reconciler: ended-orders walk (lost events)',
+    index: 'status_updatedAt_id',
+    run: () => reconcile.findEnded('PROCESSED', new Date(0), before, 500),
+  },
+  {
+    shape: 'reconciler: ended-orders walk + cursor',
+    index: 'status_updatedAt_id',
+    run: () => reconcile.findEnded('CANCELLED', new Date(0), before, 500, { updatedAt: new Date(0), id: cursor.id }),
+  },
   { shape: 'findById (api, worker)', index: '_id_', run: () => api.findById(seeded.pending) },
   {
     shape: 'transition by _id (claim)',

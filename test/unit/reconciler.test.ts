@@ -1,5 +1,6 @@
 import test from 'ava';
 import { createLogger, toOrder, type Order, type OrderDocument, type OrderStatus } from '#common';
+import { createFakeOrderEventStore } from '../../worker/repositories/fake-order-event-store.js';
 import { createFakeOrderJobStore } from '../../worker/repositories/fake-order-job-store.js';
 import { createFakeReconcileRepository } from '../../worker/repositories/fake-reconcile-repository.js';
 import { createReconciler } from '../../worker/services/reconciler-service.js';
@@ -13,7 +14,11 @@ const OLD = new Date(NOW.getTime() - 10 * GRACE_MS);
 const order = (status: OrderStatus, overrides: Partial<OrderDocument> = {}) =>
   toOrder(storedOrder(status, { updatedAt: OLD, ...overrides }, OLD));
 
-function build(seed: Order[], jobs: Parameters<typeof createFakeOrderJobStore>[0] = {}, bounds = {}) {
+function build(
+  seed: Order[],
+  jobs: Parameters<typeof createFakeOrderJobStore>[0] = {},
+  bounds: Partial<Parameters<typeof createReconciler>[0]> = {},
+) {
   const repository = createFakeReconcileRepository(seed);
   const store = createFakeOrderJobStore(jobs);
   const dead: string[] = [];
@@ -134,4 +139,82 @@ test('when the in-flight orders fit in the pages, then every one is scanned and 
 
   t.false(report.truncated);
   t.is(report.scanned, 5);
+});
+
+const LOOK_BACK_MS = 5 * GRACE_MS;
+/** Ended this long ago: past the grace period, inside the look-back window. */
+const RECENT = new Date(NOW.getTime() - 2 * GRACE_MS);
+
+function buildWithEvents(seed: Order[], events: readonly string[] = [], bounds = {}) {
+  const store = createFakeOrderEventStore(events);
+  return { ...build(seed, {}, { events: store, eventLookBackMs: LOOK_BACK_MS, ...bounds }), events: store };
+}
+
+for (const status of ['PROCESSED', 'REJECTED', 'FAILED', 'CANCELLED'] as const) {
+  test(`when webhooks are on and a ${status} order has no event job, then one tick adds it once and the next adds nothing`, async (t) => {
+    const o = order(status, { updatedAt: RECENT });
+    const { reconciler, events } = buildWithEvents([o]);
+
+    const first = await reconciler.tick();
+    const second = await reconciler.tick();
+
+    t.is(first.eventReadded, 1);
+    t.is(second.eventReadded, 0);
+    t.deepEqual(events.added, [`${o.id}-${status.toLowerCase()}`]);
+  });
+}
+
+test('when an ended order already has its event job (added by its publisher, or by another worker), then nothing is added or counted', async (t) => {
+  const o = order('PROCESSED', { updatedAt: RECENT });
+  const { reconciler, events } = buildWithEvents([o], [`${o.id}-processed`]);
+
+  const report = await reconciler.tick();
+
+  t.is(report.eventReadded, 0);
+  t.deepEqual(events.added, []);
+});
+
+test('when an order ended within the grace period or before the look-back window, then its event is left alone', async (t) => {
+  const young = order('PROCESSED', { updatedAt: new Date(NOW.getTime() - GRACE_MS / 2) });
+  const old = order('REJECTED', { updatedAt: new Date(NOW.getTime() - GRACE_MS - LOOK_BACK_MS - 1) });
+  const { reconciler, events } = buildWithEvents([young, old]);
+
+  const report = await reconciler.tick();
+
+  t.is(report.eventReadded, 0);
+  t.deepEqual(events.added, []);
+});
+
+test('when webhooks are off, then ended orders are not looked at for events', async (t) => {
+  const o = order('PROCESSED', { updatedAt: RECENT });
+  const { reconciler } = build([o], {}, { eventLookBackMs: LOOK_BACK_MS });
+
+  const report = await reconciler.tick();
+
+  t.is(report.eventReadded, 0);
+});
+
+test('when more ended orders lack their event than the pages allow, then the tick adds that many, says so, and the next goes on', async (t) => {
+  const orders = Array.from({ length: 7 }, (_, i) => order('FAILED', { updatedAt: new Date(RECENT.getTime() + i) }));
+  const { reconciler, events } = buildWithEvents(orders, [], { batchSize: 2, maxPages: 2 });
+
+  const first = await reconciler.tick();
+  const second = await reconciler.tick();
+
+  t.like(first, { eventReadded: 4, truncated: true });
+  t.like(second, { eventReadded: 3, truncated: false });
+  t.deepEqual(
+    events.added,
+    orders.map((o) => `${o.id}-failed`),
+  );
+});
+
+test('when only some ended orders of a page lack their event, then only those are added and counted', async (t) => {
+  const orders = Array.from({ length: 4 }, (_, i) => order('CANCELLED', { updatedAt: new Date(RECENT.getTime() + i) }));
+  const { reconciler, events } = buildWithEvents(orders, [`${orders[0].id}-cancelled`, `${orders[2].id}-cancelled`]);
+
+  const report = await reconciler.tick();
+
+  t.is(report.eventReadded, 2);
+  t.deepEqual(events.added, [`${orders[1].id}-cancelled`, `${orders[3].id}-cancelled`]);
 });

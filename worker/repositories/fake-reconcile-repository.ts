@@ -28,6 +28,18 @@ export function createFakeReconcileRepository(seed: readonly Order[] = []) {
         .sort(byTime((o) => o.updatedAt));
       return Promise.resolve(found.slice(0, limit));
     },
+    findEnded(status, since, before, limit, after) {
+      const found = [...orders.values()]
+        .filter((o) => o.status === status && o.updatedAt >= since && o.updatedAt < before)
+        .filter(
+          (o) =>
+            !after ||
+            o.updatedAt > after.updatedAt ||
+            (o.updatedAt.getTime() === after.updatedAt.getTime() && o.id > after.id),
+        )
+        .sort(byTime((o) => o.updatedAt));
+      return Promise.resolve(found.slice(0, limit));
+    },
     markEnqueuedMany(ids, at) {
       for (const id of ids) {
         const order = orders.get(id);

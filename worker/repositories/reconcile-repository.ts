@@ -54,6 +54,33 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       return (docs as OrderDocument[]).map(toOrder);
     },
 
+    /**
+     * One page of orders that reached `status` (an ended one) with `since` ≤ updatedAt < `before`, walking
+     * (status, updatedAt, _id) upward from `after`: the index of the in-flight walk serves it too.
+     */
+    async findEnded(
+      status: 'PROCESSED' | 'REJECTED' | 'FAILED' | 'CANCELLED',
+      since: Date,
+      before: Date,
+      limit: number,
+      after?: { updatedAt: Date; id: string },
+    ): Promise<Order[]> {
+      const range: Record<string, unknown> = after
+        ? {
+            $or: [
+              { updatedAt: mongoose.trusted({ $gt: after.updatedAt, $lt: before }) },
+              { updatedAt: after.updatedAt, _id: mongoose.trusted({ $gt: after.id }) },
+            ],
+          }
+        : { updatedAt: mongoose.trusted({ $gte: since, $lt: before }) };
+      const docs = await OrderModel.find({ status, ...range })
+        .sort({ status: 1, updatedAt: 1, _id: 1 })
+        .limit(limit)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
+        .lean();
+      return (docs as OrderDocument[]).map(toOrder);
+    },
+
     markEnqueuedMany: (ids: readonly string[], at: Date) => markOrdersEnqueued(OrderModel, ids, at),
   };
 }

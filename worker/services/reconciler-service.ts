@@ -11,6 +11,8 @@ export interface ReconcileReport {
   failedJob: number;
   /** Jobs added again (same job id, so never a duplicate). */
   reenqueued: number;
+  /** Ended orders whose event job was missing from the `notifications` queue (lost between transition and add); added. */
+  eventReadded: number;
   /** In-flight orders looked at. */
   scanned: number;
   /** True when a bound stopped the tick early; the next tick continues. */
@@ -30,6 +32,18 @@ export interface OrderJobStore {
   retryFailed(orderId: string): Promise<void>;
 }
 
+/** The statuses that end an order and produce an event (see common/notifications/order-events.ts). */
+export const ENDED_STATUSES = ['PROCESSED', 'REJECTED', 'FAILED', 'CANCELLED'] as const;
+export type EndedStatus = (typeof ENDED_STATUSES)[number];
+
+/** Redis-side needs for order events (webhooks on only): the jobs of the `notifications` queue. */
+export interface OrderEventStore {
+  /** For each ended order, whether its event job (`<orderId>-<status>`) exists (one round trip). */
+  exists(orders: readonly { readonly id: string; readonly status: EndedStatus }[]): Promise<boolean[]>;
+  /** Adds the events of these orders (job id from order id and status, so an existing job is left as it is). */
+  addMany(orders: readonly (Order & { readonly status: EndedStatus })[]): Promise<void>;
+}
+
 export type Reconciler = ReturnType<typeof createReconciler>;
 
 /**
@@ -37,12 +51,23 @@ export type Reconciler = ReturnType<typeof createReconciler>;
  * `enqueuedAt` older than the grace period and (2) every PENDING/PROCESSING order whose job no longer
  * exists in Redis. Adding uses the order id as job id, so running a tick twice, or on two workers,
  * adds nothing twice. Bounded: at most `batchSize` × `maxPages` orders per kind per tick.
+ *
+ * With `events` (webhooks on), it also re-adds (3) the event of every order that ended (PROCESSED,
+ * REJECTED, FAILED, CANCELLED) within `eventLookBackMs` before the grace period and whose event job is
+ * not in the `notifications` queue: the process that made the transition died before adding it. The
+ * job id is the publisher's, so an event added meanwhile, or already delivered (kept a week), is not
+ * added twice; only orders whose job was really missing are counted. The walk goes on from where the
+ * previous tick stopped, so each ended order is checked about once.
  */
 export function createReconciler(deps: {
   readonly repository: ReconcileRepository;
   /** The worker's one path for an order whose job is dead (PROCESSING → FAILED); see the processing service. */
   readonly onJobDead: (orderId: string, reason: string) => Promise<unknown>;
   readonly jobs: OrderJobStore;
+  /** Absent when webhooks are off: no event is checked. */
+  readonly events?: OrderEventStore;
+  /** How far before the grace period ended orders are checked for their event (default 10 minutes). */
+  readonly eventLookBackMs?: number;
   readonly logger: Logger;
   readonly graceMs: number;
   readonly batchSize?: number;
@@ -53,6 +78,7 @@ export function createReconciler(deps: {
   const batchSize = deps.batchSize ?? 500;
   const maxPages = deps.maxPages ?? 10;
   const now = deps.now ?? (() => new Date());
+  const eventLookBackMs = deps.eventLookBackMs ?? 600_000;
 
   /** One round trip to Redis and one to MongoDB for a whole batch. */
   async function requeue(batch: readonly Order[]): Promise<void> {
@@ -64,6 +90,43 @@ export function createReconciler(deps: {
     );
   }
 
+  /**
+   * Where the last tick's walk over each ended status stopped: the next tick goes on from there, so each
+   * ended order is checked about once and a truncated walk makes progress. Per process (a restart, or
+   * another worker, starts at the window's beginning; re-checking is harmless).
+   */
+  const eventCursors = new Map<EndedStatus, { updatedAt: Date; id: string }>();
+
+  /** Walks the orders ended in [before − look-back, before) and adds the events missing from Redis. */
+  async function readdEvents(events: OrderEventStore, before: Date, report: ReconcileReport): Promise<void> {
+    const since = new Date(before.getTime() - eventLookBackMs);
+    for (const status of ENDED_STATUSES) {
+      const cursor = eventCursors.get(status);
+      let after = cursor && cursor.updatedAt >= since ? cursor : undefined;
+      for (let page = 0; page < maxPages; page += 1) {
+        const batch = (await repository.findEnded(status, since, before, batchSize, after)) as (Order & {
+          status: EndedStatus;
+        })[];
+        if (batch.length === 0) break;
+        const present = await events.exists(batch);
+        const missing = batch.filter((_, i) => !present[i]);
+        if (missing.length > 0) {
+          logger.warn(
+            { orderIds: missing.slice(0, 20).map((o) => o.id), status, count: missing.length },
+            'order events missing from the notifications queue; adding them again',
+          );
+          await events.addMany(missing);
+          report.eventReadded += missing.length;
+        }
+        const last = batch[batch.length - 1];
+        after = { updatedAt: last.updatedAt, id: last.id };
+        eventCursors.set(status, after);
+        if (batch.length < batchSize) break;
+        if (page === maxPages - 1) report.truncated = true;
+      }
+    }
+  }
+
   return {
     async tick(): Promise<ReconcileReport> {
       const before = new Date(now().getTime() - deps.graceMs);
@@ -72,6 +135,7 @@ export function createReconciler(deps: {
         missingJob: 0,
         failedJob: 0,
         reenqueued: 0,
+        eventReadded: 0,
         scanned: 0,
         truncated: false,
       };
@@ -120,7 +184,8 @@ export function createReconciler(deps: {
           if (page === maxPages - 1) report.truncated = true;
         }
       }
-      const level = report.reenqueued > 0 ? 'warn' : 'debug';
+      if (deps.events) await readdEvents(deps.events, before, report);
+      const level = report.reenqueued > 0 || report.eventReadded > 0 ? 'warn' : 'debug';
       logger[level]({ ...report }, 'reconcile tick');
       return report;
     },
