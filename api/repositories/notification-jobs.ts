@@ -1,6 +1,6 @@
 import type { Job, Queue } from 'bullmq';
-import { isRedisUnavailable, withTimeout, type OrderEvent } from '#common';
-import { QueueUnavailableError } from './order-jobs.js';
+import type { OrderEvent } from '#common';
+import { boundedQueueCall, QueueUnavailableError } from './order-jobs.js';
 
 export type NotificationJobs = ReturnType<typeof createNotificationJobs>;
 
@@ -36,17 +36,7 @@ export function createNotificationJobs({
   readonly queue: Queue<OrderEvent>;
   readonly timeoutMs: number;
 }) {
-  const timeoutMessage = `Redis did not answer within ${timeoutMs} ms`;
-  const bounded = async <T>(promise: Promise<T>): Promise<T> => {
-    try {
-      return await withTimeout(promise, timeoutMs, timeoutMessage);
-    } catch (err) {
-      if (isRedisUnavailable(err) || (err instanceof Error && err.message === timeoutMessage)) {
-        throw new QueueUnavailableError((err as Error).message, { cause: err });
-      }
-      throw err;
-    }
-  };
+  const bounded = boundedQueueCall(timeoutMs);
 
   /** Retries a job read as failed; a job moved meanwhile (another replay, the board) is not an error. */
   async function retryJob(job: Job<OrderEvent>): Promise<'retried' | 'not_failed'> {

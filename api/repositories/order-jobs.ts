@@ -38,6 +38,24 @@ export class QueueUnavailableError extends Error {
   }
 }
 
+/**
+ * Wraps a queue call so it answers within `timeoutMs`: Redis away (or too slow) becomes a
+ * {@link QueueUnavailableError}, which the services turn into a fast 202 or 503.
+ */
+export function boundedQueueCall(timeoutMs: number): <T>(promise: Promise<T>) => Promise<T> {
+  const timeoutMessage = `Redis did not answer within ${timeoutMs} ms`;
+  return async (promise) => {
+    try {
+      return await withTimeout(promise, timeoutMs, timeoutMessage);
+    } catch (err) {
+      if (isRedisUnavailable(err) || (err instanceof Error && err.message === timeoutMessage)) {
+        throw new QueueUnavailableError((err as Error).message, { cause: err });
+      }
+      throw err;
+    }
+  };
+}
+
 /** A job in one of these states will run (again) without anyone's help. */
 function isQueued(state: string): boolean {
   return state !== 'failed' && state !== 'completed' && state !== 'unknown';
@@ -54,17 +72,7 @@ export function createOrderJobs({
   readonly queue: Queue<ProcessOrderJobData>;
   readonly timeoutMs: number;
 }) {
-  const timeoutMessage = `Redis did not answer within ${timeoutMs} ms`;
-  const bounded = async <T>(promise: Promise<T>): Promise<T> => {
-    try {
-      return await withTimeout(promise, timeoutMs, timeoutMessage);
-    } catch (err) {
-      if (isRedisUnavailable(err) || (err instanceof Error && err.message === timeoutMessage)) {
-        throw new QueueUnavailableError((err as Error).message, { cause: err });
-      }
-      throw err;
-    }
-  };
+  const bounded = boundedQueueCall(timeoutMs);
   return {
     async enqueue(orderId: string, correlationId: string): Promise<void> {
       // The request's trace context rides along, so the worker's span continues this trace.

@@ -141,3 +141,36 @@ export function exitCodes(
     .map((p) => `${p.name}:${p.exit?.code ?? p.exit?.signal}`)
     .join(' ');
 }
+
+/**
+ * While `load` runs, SIGKILLs a random ready worker every `killEveryMs` and starts a replacement
+ * (bounded: at most one kill per period of `durationMs`, plus 5). Resolves with the number of kills
+ * once the load has ended.
+ */
+export async function killWorkersDuringLoad(
+  rig: Rig,
+  ctx: ScenarioContext,
+  load: Promise<unknown>,
+  options: { readonly killEveryMs: number; readonly durationMs: number },
+): Promise<number> {
+  let loadDone = false;
+  const ended = load.finally(() => {
+    loadDone = true;
+  });
+  let kills = 0;
+  const maxKills = Math.ceil(options.durationMs / options.killEveryMs) + 5;
+  while (!loadDone && kills < maxKills) {
+    await Promise.race([pause(options.killEveryMs, ctx.signal), ended]);
+    if (loadDone) break;
+    const ready = rig.fleet.live('worker').filter((p) => rig.fleet.isReady(p));
+    if (ready.length === 0) continue;
+    const victim = ready[Math.floor(Math.random() * ready.length)];
+    await rig.fleet.kill(victim);
+    kills += 1;
+    ctx.progress.log(`SIGKILL ${victim.name} (kill ${kills}); starting a replacement`);
+    void rig.fleet.startWorker({ wait: false });
+  }
+  await ended;
+  ctx.progress.log('load ended; no more kills');
+  return kills;
+}

@@ -2,6 +2,7 @@ import { Recorder, formatStatuses, orderBody, pool, send, steadyLoad } from './l
 import {
   RECOVERY_BOUND_MS,
   exitCodes,
+  killWorkersDuringLoad,
   loadProgress,
   p99,
   pause,
@@ -69,7 +70,6 @@ export const workerKills: Scenario<WorkerKillSizes> = {
       async (rig, out) => {
         const recorder = new Recorder();
         const durationMs = Math.ceil((s.orders / s.ratePerSecond) * 1000) + 1000;
-        let loadDone = false;
         const load = steadyLoad({
           apiUrl: rig.fleet.apiUrl,
           recorder,
@@ -78,25 +78,8 @@ export const workerKills: Scenario<WorkerKillSizes> = {
           maxRequests: s.orders,
           signal: ctx.signal,
           onSample: loadProgress(ctx, recorder, s.orders),
-        }).finally(() => {
-          loadDone = true;
         });
-
-        let kills = 0;
-        const maxKills = Math.ceil(durationMs / s.killEveryMs) + 5;
-        while (!loadDone && kills < maxKills) {
-          await Promise.race([pause(s.killEveryMs, ctx.signal), load]);
-          if (loadDone) break;
-          const ready = rig.fleet.live('worker').filter((p) => rig.fleet.isReady(p));
-          if (ready.length === 0) continue;
-          const victim = ready[Math.floor(Math.random() * ready.length)];
-          await rig.fleet.kill(victim);
-          kills += 1;
-          ctx.progress.log(`SIGKILL ${victim.name} (kill ${kills}); starting a replacement`);
-          void rig.fleet.startWorker({ wait: false });
-        }
-        await load;
-        ctx.progress.log('load ended; no more kills');
+        const kills = await killWorkersDuringLoad(rig, ctx, load, { killEveryMs: s.killEveryMs, durationMs });
 
         out.attach('requests', recorder.samples);
         const settlement = await verifyOrders(ctx, rig, out, recorder.accepted, { timeoutMs: s.settleTimeoutMs });

@@ -1,5 +1,14 @@
 import { Recorder, formatStatuses, steadyLoad } from './load.js';
-import { exitCodes, loadProgress, pause, seconds, serverErrors, timedLoad, p99 } from './measure.js';
+import {
+  exitCodes,
+  killWorkersDuringLoad,
+  loadProgress,
+  pause,
+  seconds,
+  serverErrors,
+  timedLoad,
+  p99,
+} from './measure.js';
 import {
   SandboxProcess,
   auditCharges,
@@ -169,7 +178,6 @@ export const sagaKills: Scenario<SagaKillSizes> = {
 
         const recorder = new Recorder();
         const durationMs = Math.ceil((s.orders / s.ratePerSecond) * 1000) + 1000;
-        let loadDone = false;
         const load = steadyLoad({
           apiUrl: rig.fleet.apiUrl,
           recorder,
@@ -179,24 +187,8 @@ export const sagaKills: Scenario<SagaKillSizes> = {
           body: oneUnitOf(SAGA_SKU),
           signal: ctx.signal,
           onSample: loadProgress(ctx, recorder, s.orders),
-        }).finally(() => {
-          loadDone = true;
         });
-        let kills = 0;
-        const maxKills = Math.ceil(durationMs / s.killEveryMs) + 5;
-        while (!loadDone && kills < maxKills) {
-          await Promise.race([pause(s.killEveryMs, ctx.signal), load]);
-          if (loadDone) break;
-          const ready = rig.fleet.live('worker').filter((p) => rig.fleet.isReady(p));
-          if (ready.length === 0) continue;
-          const victim = ready[Math.floor(Math.random() * ready.length)];
-          await rig.fleet.kill(victim);
-          kills += 1;
-          ctx.progress.log(`SIGKILL ${victim.name} (kill ${kills}); starting a replacement`);
-          void rig.fleet.startWorker({ wait: false });
-        }
-        await load;
-        ctx.progress.log('load ended; no more kills');
+        const kills = await killWorkersDuringLoad(rig, ctx, load, { killEveryMs: s.killEveryMs, durationMs });
         out.attach('requests', recorder.samples);
 
         const { statuses } = await settleAndAudit(ctx, rig, out, sandbox, recorder.accepted, {
