@@ -231,7 +231,14 @@ test.serial(
       workers: 1,
       env: {
         PAYMENT_PROVIDER_URL: sandbox.url,
+        // Calls that fail before the breaker trips are ordinary failures and spend an attempt: that is
+        // what a volume and an error share mean. At the default 50 % share, eight concurrent calls let
+        // four failures through, and on a slow machine one of them can come back for its last attempt
+        // before the rest have failed. With a 1 % share the breaker trips on the first failure once two
+        // calls were made, so at most the very first call spends an attempt, and the test asserts what
+        // the breaker promises: once it is open, nothing spends an attempt.
         PAYMENT_BREAKER_VOLUME: '2',
+        PAYMENT_BREAKER_ERROR_PERCENT: '1',
         PAYMENT_BREAKER_RESET_MS: '1000',
         JOB_ATTEMPTS: '2',
         JOB_BACKOFF_MS: '100',
