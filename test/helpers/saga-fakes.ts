@@ -29,7 +29,7 @@ import {
 export type FaultPhase = 'before' | 'after';
 
 /**
- * Call points: `inventory.reserve|commit|release`, `payments.charge|findCharge|refund`,
+ * Call points: `inventory.reserve|commit|release|holds`, `payments.charge|findCharge|refund`,
  * `orders.checkpoint:<step>`, `orders.compensated:<step>`, and the driver's `orders.complete|reject`.
  */
 export type FaultPoint = string;
@@ -104,7 +104,9 @@ export function createFakeInventory({ faults, stock = {} }: { faults: Faults; st
     Object.entries(stock).map(([sku, available]) => [sku, { available, reserved: 0, sold: 0 }]),
   );
   const initial = new Map(Object.entries(stock));
-  const holds = new Map<string, 'reserved' | 'sold'>();
+  // As in MongoDB, a sale leaves no hold behind: `reserve` after a sale takes the stock again.
+  const holds = new Set<string>();
+  const sold = new Set<string>();
   const effects = {
     reservations: new Map<string, number>(),
     sales: new Map<string, number>(),
@@ -136,23 +138,30 @@ export function createFakeInventory({ faults, stock = {} }: { faults: Faults; st
           move([item], 'available', 'reserved');
           taken.push(item);
         }
-        holds.set(orderId, 'reserved');
-        bump(effects.reservations, orderId);
+        holds.add(orderId);
+        // Stock of untracked SKUs is counted nowhere: taking or selling it is no effect to count.
+        if (items.some((item) => skus.has(item.sku))) bump(effects.reservations, orderId);
         return { outcome: 'reserved' as const };
       }),
     commit: (orderId, items) =>
       faults.call('inventory.commit', injected('inventory.commit'), () => {
-        if (holds.get(orderId) !== 'reserved') return;
+        if (!holds.has(orderId)) return;
         move(items, 'reserved', 'sold');
-        holds.set(orderId, 'sold');
-        bump(effects.sales, orderId);
+        holds.delete(orderId);
+        sold.add(orderId);
+        if (items.some((item) => skus.has(item.sku))) bump(effects.sales, orderId);
       }),
     release: (orderId, items) =>
       faults.call('inventory.release', injected('inventory.release'), () => {
-        if (holds.get(orderId) !== 'reserved') return;
+        if (!holds.has(orderId)) return;
         move(items, 'reserved', 'available');
         holds.delete(orderId);
         bump(effects.releases, orderId);
+      }),
+    holds: (orderId, items) =>
+      faults.call('inventory.holds', injected('inventory.holds'), () => {
+        const tracked = new Set(items.map((item) => item.sku).filter((sku) => skus.has(sku))).size;
+        return { tracked, holding: holds.has(orderId) ? tracked : 0 };
       }),
   };
 
@@ -162,7 +171,7 @@ export function createFakeInventory({ faults, stock = {} }: { faults: Faults; st
       const levels = skus.get(sku);
       return levels && { ...levels };
     },
-    hold: (orderId: string) => holds.get(orderId) ?? 'none',
+    hold: (orderId: string) => (holds.has(orderId) ? 'reserved' : sold.has(orderId) ? 'sold' : 'none'),
     reservations: (orderId: string) => effects.reservations.get(orderId) ?? 0,
     sales: (orderId: string) => effects.sales.get(orderId) ?? 0,
     releases: (orderId: string) => effects.releases.get(orderId) ?? 0,

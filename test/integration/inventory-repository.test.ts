@@ -497,3 +497,24 @@ test('when random order mixes run reserve, commit and release in random concurre
   );
   t.is(runs, 30);
 });
+
+test('when an order reserves, then sells on one SKU of two, then `holds` counts its tracked SKUs and the holds it still has', async (t) => {
+  const [a, b] = freshSkus('holds', 2);
+  await setStock({ [a]: 5, [b]: 5 });
+  const orderId = randomOrderId();
+  const items = [
+    { sku: a, quantity: 1 },
+    { sku: b, quantity: 2 },
+    { sku: `untracked-${a}`, quantity: 1 },
+  ];
+
+  t.deepEqual(await inventory.holds(orderId, items), { tracked: 2, holding: 0 });
+  t.deepEqual(await inventory.reserve(orderId, items), { outcome: 'reserved' });
+  t.deepEqual(await inventory.holds(orderId, items), { tracked: 2, holding: 2 });
+  // A sale cut after its first SKU: one hold sold, one still held.
+  await inventory.commit(orderId, [items[0]]);
+  t.deepEqual(await inventory.holds(orderId, items), { tracked: 2, holding: 1 });
+  await inventory.commit(orderId, items);
+  t.deepEqual(await inventory.holds(orderId, items), { tracked: 2, holding: 0 });
+  t.deepEqual(await inventory.holds(orderId, [{ sku: `untracked-${b}`, quantity: 1 }]), { tracked: 0, holding: 0 });
+});

@@ -58,9 +58,13 @@ function fakePayments(behaviour: ChargeBehaviour) {
   return { port, charges, refunds, seen };
 }
 
-function build(seed: Order[], behaviour: ChargeBehaviour = ok, stock: Record<string, number> = {}) {
+function build(
+  seed: Order[],
+  behaviour: ChargeBehaviour = ok,
+  stock: Record<string, number> = {},
+  inventory = createFakeInventory({ faults: createFaults(), stock }),
+) {
   const repository = createFakeWorkerOrderRepository(seed);
-  const inventory = createFakeInventory({ faults: createFaults(), stock });
   const payments = fakePayments(behaviour);
   const saga = createOrderSaga({
     inventory: inventory.port,
@@ -223,7 +227,8 @@ test('when the last attempt fails, then the order is FAILED (the dead letter) wi
 test('when a dead order that was charged is reprocessed, then its charge was refunded and the new run charges under a new key', async (t) => {
   // Charged, then its confirm kept failing: onJobDead refunds it; a reprocess starts again from reserve.
   const o = order('PROCESSING', 3);
-  const { service, repository, payments } = build([o], ok, { 'SKU-1': 5 });
+  const { service, repository, payments, inventory } = build([o], ok, { 'SKU-1': 5 });
+  await inventory.port.reserve(o.id, o.items);
   const charged = await payments.port.charge({ orderId: o.id, amountCents: 2500, currency: 'EUR', claims: 3 });
   repository.orders.set(o.id, {
     ...o,
@@ -241,6 +246,77 @@ test('when a dead order that was charged is reprocessed, then its charge was ref
   t.is(done?.status, 'PROCESSED');
   t.not(done?.steps?.charge?.ref, charged.id, 'a new charge, not the refunded one');
   t.is(payments.seen.at(-1)?.idempotencyKey, `${o.id}:charge:${charged.id}`);
+});
+
+/** A PROCESSING order reserved and charged whose sale was made, as a job that stalled out after the sale leaves it. */
+async function soldButNotProcessed(stock: Record<string, number> = { 'SKU-1': 5 }) {
+  const o = order('PROCESSING', 3);
+  const world = build([o], ok, stock);
+  await world.inventory.port.reserve(o.id, o.items);
+  const charged = await world.payments.port.charge({ orderId: o.id, amountCents: 2500, currency: 'EUR', claims: 3 });
+  await world.inventory.port.commit(o.id, o.items);
+  world.repository.orders.set(o.id, {
+    ...o,
+    steps: { reserve: { status: 'done', at: new Date() }, charge: { status: 'done', at: new Date(), ref: charged.id } },
+  });
+  return { o, charged, ...world };
+}
+
+test('when a job dies after its order was sold but before PROCESSED, then nothing is undone and a reprocess completes it without a second charge or sale', async (t) => {
+  const { o, charged, service, repository, payments, inventory } = await soldButNotProcessed();
+
+  t.true(await service.onJobDead(o.id, 'job stalled more than allowable limit'));
+  const dead = repository.orders.get(o.id);
+  t.is(dead?.status, 'FAILED');
+  t.deepEqual(payments.refunds, [], 'the charge stands: the sale was made');
+  t.is(dead?.steps?.charge?.status, 'done');
+  t.deepEqual(inventory.levels('SKU-1'), { available: 3, reserved: 0, sold: 2 });
+
+  repository.orders.set(o.id, { ...dead!, status: 'PENDING' });
+  t.is(await service.attempt(input(o, 1)), 'completed');
+  const done = repository.orders.get(o.id);
+  t.is(done?.status, 'PROCESSED');
+  t.is(done?.steps?.charge?.ref, charged.id, 'the charge made before the stall');
+  t.is(payments.seen.length, 1, 'no second charge request');
+  t.deepEqual(payments.refunds, []);
+  t.is(inventory.sales(o.id), 1);
+  t.deepEqual(inventory.levels('SKU-1'), { available: 3, reserved: 0, sold: 2 });
+});
+
+test("when a dead order's stock cannot be read, then nothing is undone now and the order is FAILED with its effects recorded", async (t) => {
+  const o = order('PROCESSING', 3);
+  const faults = createFaults();
+  const inventory = createFakeInventory({ faults, stock: { 'SKU-1': 5 } });
+  await inventory.port.reserve(o.id, o.items);
+  const world = build([o], ok, {}, inventory);
+  const charged = await world.payments.port.charge({ orderId: o.id, amountCents: 2500, currency: 'EUR', claims: 3 });
+  world.repository.orders.set(o.id, {
+    ...o,
+    steps: { reserve: { status: 'done', at: new Date() }, charge: { status: 'done', at: new Date(), ref: charged.id } },
+  });
+  faults.failNext('inventory.holds');
+
+  t.true(await world.service.onJobDead(o.id, 'job stalled more than allowable limit'));
+  const dead = world.repository.orders.get(o.id);
+  t.is(dead?.status, 'FAILED');
+  t.deepEqual(world.payments.refunds, []);
+  t.is(dead?.steps?.reserve?.status, 'done');
+  t.is(dead?.steps?.charge?.status, 'done');
+});
+
+test('when an order that died mid-sale is cancelled, then its charge is refunded and its sold stock stays sold', async (t) => {
+  const { o, charged, service, repository, payments, inventory } = await soldButNotProcessed();
+  t.true(await service.onJobDead(o.id, 'job stalled more than allowable limit'));
+  repository.orders.set(o.id, { ...repository.orders.get(o.id)!, status: 'CANCELLED' });
+
+  t.is(await service.attempt(input(o)), 'compensated');
+  const cancelled = repository.orders.get(o.id);
+  t.deepEqual(payments.refunds, [charged.id]);
+  t.like(cancelled?.steps?.reserve, { status: 'compensated', ref: 'sold' });
+  t.deepEqual(inventory.levels('SKU-1'), { available: 3, reserved: 0, sold: 2 });
+  // Its job run again finds nothing left to undo.
+  t.is(await service.attempt(input(o)), 'noop_terminal');
+  t.deepEqual(payments.refunds, [charged.id]);
 });
 
 test('when a cancelled order still holds a reservation, then its job undoes it', async (t) => {

@@ -497,18 +497,13 @@ test('when the provider ignores the new key and hands back the refunded charge, 
   t.deepEqual(world.payments.standing(order.id), []);
 });
 
-test('when an order dies after its sale but before PROCESSED, then compensation refunds it and a reprocess does not sell it twice', async (t) => {
+test('when an order dies after its sale but before PROCESSED, then its sale has begun, and a run resumes at confirm without selling or charging again', async (t) => {
   const world = createSagaWorld({ stock: { 'SKU-1': 10 } });
   const order = world.place();
   world.faults.failNext('orders.complete');
   await world.attempt(order.id, { last: true });
   t.is(world.inventory.hold(order.id), 'sold');
-
-  await world.compensate(order.id);
-
-  // A sale is final (the inventory port has no way back): the stock stays sold, the money is returned.
-  t.deepEqual(world.payments.standing(order.id), []);
-  t.deepEqual(world.inventory.levels('SKU-1'), { available: 8, reserved: 0, sold: 2 });
+  t.true(await world.saga.saleBegun(world.orders.get(order.id)));
 
   world.orders.reprocess(order.id);
   t.is(await world.attempt(order.id), 'processed');
@@ -516,6 +511,35 @@ test('when an order dies after its sale but before PROCESSED, then compensation 
   t.is(world.inventory.sales(order.id), 1);
   t.deepEqual(world.inventory.levels('SKU-1'), { available: 8, reserved: 0, sold: 2 });
   t.is(world.payments.standing(order.id).length, 1);
+  t.is(world.payments.chargeRequests(order.id).length, 1);
+});
+
+test('when an order that died after its sale is compensated (a cancel), then the money is returned and the stock stays sold', async (t) => {
+  const world = createSagaWorld({ stock: { 'SKU-1': 10 } });
+  const order = world.place();
+  world.faults.failNext('orders.complete');
+  await world.attempt(order.id, { last: true });
+
+  await world.compensate(order.id);
+
+  // A sale is final (the inventory port has no way back): the stock stays sold, the money is returned.
+  t.deepEqual(world.payments.standing(order.id), []);
+  t.deepEqual(world.inventory.levels('SKU-1'), { available: 8, reserved: 0, sold: 2 });
+  t.is(checkpoints(world, order.id)[0], 'reserve:compensated:sold');
+  t.false(await world.saga.saleBegun(world.orders.get(order.id)));
+});
+
+test('when a dead order held its reservation (no sale), or holds only untracked SKUs, then its sale has not begun', async (t) => {
+  const world = createSagaWorld({ stock: { 'SKU-1': 10 } });
+  const held = world.place();
+  await dieAfterCharge(world, held.id);
+  t.is(world.inventory.hold(held.id), 'reserved');
+  t.false(await world.saga.saleBegun(world.orders.get(held.id)));
+
+  const untracked = world.place({ items: [{ sku: 'NOT-STOCKED', quantity: 1, unitPriceCents: 100 }] });
+  world.faults.failNext('orders.complete');
+  await world.attempt(untracked.id, { last: true });
+  t.false(await world.saga.saleBegun(world.orders.get(untracked.id)));
 });
 
 // --- free orders ----------------------------------------------------------------------------------
@@ -601,6 +625,18 @@ const faultPlan = fc.array(
   { maxLength: 30 },
 );
 
+/** Asks the saga whether the order's sale had begun, again while an injected fault answers instead. */
+async function saleBegun(world: SagaWorld, id: string): Promise<boolean> {
+  for (let i = 0; i < 50; i += 1) {
+    try {
+      return await world.saga.saleBegun(world.orders.get(id));
+    } catch {
+      // an injected fault: ask again
+    }
+  }
+  throw new Error(`could not tell whether the sale of ${id} had begun`);
+}
+
 /**
  * Plays one order to its end: attempts (2 per series, so that orders die often enough), death,
  * compensation, maybe a reprocess or a cancel.
@@ -611,7 +647,9 @@ async function settle(world: SagaWorld, id: string, afterDeath: 'reprocess' | 'c
       await world.attempt(id, { last: attempt === 2 });
     }
     if (world.orders.status(id) !== 'FAILED') return;
-    await compensateFully(world, id);
+    // As the processing service does: a dead order whose sale had begun is not undone, it rolls
+    // forward when reprocessed (a cancel still refunds it, below).
+    if (!(await saleBegun(world, id))) await compensateFully(world, id);
     if (afterDeath === 'cancel') {
       world.orders.cancel(id);
       await compensateFully(world, id);
@@ -647,6 +685,9 @@ test('when any calls fail before or after their effect, then no order is charged
           if (status === 'PROCESSED') {
             if (standing !== (order.totalCents > 0 ? 1 : 0) || hold !== 'sold') throw new Error(label);
             if (spec.declined && order.totalCents > 0) throw new Error(`${label}: a declined card was processed`);
+          } else if (status === 'FAILED' && (await saleBegun(world, order.id))) {
+            // Died after its sale, left dead: the sale and its charge stand until a reprocess completes it.
+            if (standing !== (order.totalCents > 0 ? 1 : 0)) throw new Error(label);
           } else if (['REJECTED', 'FAILED', 'CANCELLED'].includes(status)) {
             if (standing !== 0 || hold === 'reserved') throw new Error(label);
           } else {

@@ -35,8 +35,9 @@ type Take = 'taken' | 'held' | 'untracked' | 'short';
  *
  * What it cannot know: a sale leaves no hold behind (so documents stay bounded), so a `reserve`
  * for an order *after* its `commit` takes stock again. The saga never does that (it resumes after
- * `reserve` once that step is checkpointed); an attempt that outlived its lock and still runs
- * `reserve` beside its successor must be fenced off by the saga before it acts.
+ * `reserve` once that step is checkpointed, and keeps that checkpoint once the sale has begun); an
+ * attempt that outlived its lock and still runs `reserve` beside its successor must be fenced off by
+ * the saga before it acts.
  */
 export function createWorkerInventoryRepository({
   Inventory,
@@ -125,5 +126,10 @@ export function createWorkerInventoryRepository({
     },
     commit: (orderId, items) => settle(orderId, items, 'sold'),
     release: (orderId, items) => settle(orderId, items, 'available'),
+    async holds(orderId, items) {
+      const states = await Promise.all(perSku(items).map(([sku]) => readHold(sku, orderId)));
+      const tracked = states.filter((state) => state !== null);
+      return { tracked: tracked.length, holding: tracked.filter((state) => state.hold !== null).length };
+    },
   };
 }

@@ -194,11 +194,29 @@ export function createOrderSaga(deps: {
    * also called when the checkpoint is missing (a crash between reserve and its checkpoint would
    * otherwise strand the stock); only a reservation the order recorded is recorded as compensated.
    */
-  async function releaseReservation(order: SagaOrder, options: { readonly record: boolean }): Promise<boolean> {
+  async function releaseReservation(
+    order: SagaOrder,
+    options: { readonly record: boolean; readonly sold?: boolean },
+  ): Promise<boolean> {
     if (!options.record && order.attempts === 0) return false;
     await inventory.release(order.id, order.items);
-    if (options.record) await orders.compensated(order.id, 'reserve');
+    if (options.record) await orders.compensated(order.id, 'reserve', options.sold ? 'sold' : undefined);
     return options.record;
+  }
+
+  /**
+   * Whether the order's sale has begun: confirmed, or reserved and charged with a tracked SKU's hold
+   * gone. With both checkpoints done every tracked SKU held the reservation, and compensation refunds
+   * the charge (its checkpoint no longer done) before it releases anything, so a missing hold was sold
+   * by `commit` (perhaps on some SKUs only, if the run was cut mid-sale). From there the order only rolls
+   * forward. An order of untracked SKUs only leaves nothing to tell by; its sale moves no stock, so
+   * undoing it and running it again repeats no effect.
+   */
+  async function saleBegun(order: SagaOrder): Promise<boolean> {
+    if (isDone(order.steps?.confirm)) return true;
+    if (!isDone(order.steps?.reserve) || !isDone(order.steps?.charge)) return false;
+    const { tracked, holding } = await inventory.holds(order.id, order.items);
+    return holding < tracked;
   }
 
   const STEPS: readonly [StepName, (order: SagaOrder, ctx: SagaContext) => Promise<Rejection | undefined>][] = [
@@ -232,17 +250,26 @@ export function createOrderSaga(deps: {
       return PROCESSED;
     },
 
+    saleBegun,
+
     /**
      * Undoes, in reverse order, what the order (FAILED, CANCELLED, or PROCESSING on its way to one of
      * them) still holds: refund the charge, then release the reservation, each recorded. Throws at the
      * first failure, leaving the rest for the next call; calling it again (with the order read
      * again) finishes the rest and repeats nothing. A confirmed order (sold, PROCESSED) is never compensated.
+     * Once its sale has begun (see {@link saleBegun}) the sale stands: the charge is refunded, only
+     * holds not yet sold go back, and the `reserve` checkpoint is closed with ref `sold`. The processing
+     * service never compensates such an order on its way to FAILED (it rolls forward on a reprocess);
+     * only a cancel of an order that died mid-sale gets here, and CANCELLED is terminal.
      */
     async compensate(order: SagaOrder, ctx: SagaContext = {}): Promise<void> {
       if (isDone(order.steps?.confirm)) throw new Error(`order ${order.id} is confirmed; a sale is not compensated`);
+      // Read before the refund: once the charge is refunded, a missing hold no longer tells a sale.
+      const sold = await saleBegun(order);
       await timed(order, 'charge', ctx, () => refundCharge(order), undone);
       const record = isDone(order.steps?.reserve);
-      await timed(order, 'reserve', ctx, () => releaseReservation(order, { record }), undone);
+      await timed(order, 'reserve', ctx, () => releaseReservation(order, { record, sold }), undone);
+      if (sold) logger.warn({ orderId: order.id }, 'the sale had begun: charge refunded, sold stock stays sold');
     },
   };
 }

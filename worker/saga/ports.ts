@@ -22,13 +22,23 @@ export interface InventoryPort {
   ): Promise<{ readonly outcome: 'reserved' } | { readonly outcome: 'out_of_stock'; readonly sku: string }>;
   /**
    * The order's reservation becomes a sale (`reserved` → `sold`); a no-op when it holds none. A sale
-   * is final: `release` leaves it alone, and `reserve` for an order whose reservation was sold
-   * reports `reserved` and takes nothing more (so an order that died between its sale and its
-   * `PROCESSED` mark, then was reprocessed, is not sold twice).
+   * is final: `release` leaves it alone. A sale leaves no hold behind (documents stay bounded), so
+   * `reserve` for an order *after* its sale takes the stock again: the saga never calls it then
+   * (its `reserve` checkpoint stays done once the sale has begun; see `holds`).
    */
   commit(orderId: string, items: readonly Pick<OrderItem, 'sku' | 'quantity'>[]): Promise<void>;
   /** The order's reservation goes back to `available`; a no-op when it holds none. */
   release(orderId: string, items: readonly Pick<OrderItem, 'sku' | 'quantity'>[]): Promise<void>;
+  /**
+   * How many of the order's SKUs are tracked, and on how many of those the order still holds its
+   * reservation. Read-only. An order whose reservation is checkpointed and whose charge stands held
+   * every tracked SKU; a hold that is gone then can only have been sold (compensation refunds the
+   * charge before it releases anything), which is how the saga tells that the sale has begun.
+   */
+  holds(
+    orderId: string,
+    items: readonly Pick<OrderItem, 'sku' | 'quantity'>[],
+  ): Promise<{ readonly tracked: number; readonly holding: number }>;
 }
 
 /** A charge as the payment provider reports it. */

@@ -120,6 +120,24 @@ export function createOrderProcessingService(deps: {
   }
 
   /**
+   * Whether a dead order's sale has begun (an attempt cut between the sale and the PROCESSED mark,
+   * e.g. a job that stalled out there): then it only rolls forward, and a reprocess completes it
+   * without charging or selling again. When the stock cannot be read the answer is yes: nothing is
+   * undone now, the effects stay recorded, and a reprocess or a cancel settles them.
+   */
+  async function saleMayHaveBegun(order: Order): Promise<boolean> {
+    try {
+      const begun = await saga.saleBegun(order);
+      if (begun)
+        logger.warn({ orderId: order.id }, 'the sale had begun: the dead order keeps its effects and rolls forward');
+      return begun;
+    } catch (err) {
+      logger.warn({ err, orderId: order.id }, 'could not tell whether the sale had begun; nothing undone now');
+      return true;
+    }
+  }
+
+  /**
    * The one path by which an order follows its dead job (the last attempt failed, the job stalled out,
    * the reconciler found it failed): what it holds is undone, then PROCESSING → FAILED, so order and
    * dead-letter queue agree. True when the order moved. A PENDING order is left alone (PENDING →
@@ -130,7 +148,7 @@ export function createOrderProcessingService(deps: {
   async function onJobDead(orderId: string, reason: string, options: { sold?: boolean } = {}): Promise<boolean> {
     const order = await repository.findById(orderId);
     if (!order || order.status !== 'PROCESSING') return false;
-    if (!options.sold && hasEffects(order)) await compensate(order);
+    if (!options.sold && hasEffects(order) && !(await saleMayHaveBegun(order))) await compensate(order);
     const failed = (await repository.fail(orderId, truncateReason(reason))) !== null;
     if (failed) tell(() => deps.observer?.dead?.(orderId));
     return failed;
@@ -173,7 +191,8 @@ export function createOrderProcessingService(deps: {
       try {
         // An order that died before may hold half-undone effects (a refund made, its record lost):
         // finish its compensation before it runs again, so no step is skipped on a stale checkpoint.
-        if (order.failedAt !== null && hasEffects(order)) {
+        // A dead order whose sale had begun is not undone: it resumes at confirm.
+        if (order.failedAt !== null && hasEffects(order) && !(await saga.saleBegun(order))) {
           await saga.compensate(order, { onStep: input.onStep });
           order = (await repository.findById(order.id)) ?? order;
         }
