@@ -136,6 +136,7 @@ export {
 } from './health/payment-breaker.js';
 export {
   buildStepRecord,
+  holdsEffects,
   CHECKPOINT_STATUSES,
   COMPENSATION_STATUSES,
   type StepRecordRequest,

@@ -34,6 +34,7 @@ export function createReconcileSchedule(deps: {
       findings.inc({ kind: 'missing_job' }, report.missingJob);
       findings.inc({ kind: 'failed_job' }, report.failedJob);
       findings.inc({ kind: 'event_readded' }, report.eventReadded);
+      findings.inc({ kind: 'compensation_due' }, report.compensationDue);
       return report;
     },
     { connection, prefix: config.queuePrefix, concurrency: 1, autorun: false, name: `${deps.workerId}:reconciler` },

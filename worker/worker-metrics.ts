@@ -34,7 +34,7 @@ export function createWorkerMetrics(registry: Registry): ProcessorMetrics & {
     }),
     reconcilerFindings: new Counter({
       name: 'reconciler_findings_total',
-      help: 'Orders the reconciler found and repaired, by kind: unqueued (never enqueued), missing_job (job lost from Redis), failed_job (dead job of a PENDING order retried), event_readded (order event lost before reaching the notifications queue)',
+      help: 'Orders the reconciler found and repaired, by kind: unqueued (never enqueued), missing_job (job lost from Redis), failed_job (dead job of a PENDING order retried), event_readded (order event lost before reaching the notifications queue), compensation_due (cancelled order still holding effects whose job was missing or dead)',
       labelNames: ['kind'] as const,
       registers: [registry],
     }),

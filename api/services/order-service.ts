@@ -1,6 +1,7 @@
 import {
   AppError,
   fingerprint,
+  holdsEffects,
   newOrder,
   orderIdFromKey,
   randomOrderId,
@@ -31,10 +32,6 @@ export interface CreateOrderCommand {
 export type ListOrdersCommand = ListOrdersQuery;
 
 export type OrderService = ReturnType<typeof createOrderService>;
-
-/** True when a workflow step of the order is done and not yet undone (stock held, a charge standing). */
-const holdsEffects = (order: Order) =>
-  order.steps !== undefined && Object.values(order.steps).some((c) => c?.status === 'done');
 
 export function createOrderService(deps: {
   readonly repository: OrderRepository;

@@ -52,8 +52,12 @@ export const orderMoves = {
   scheduleRetry: (error: string) => backToPending({ reason: error, set: { lastError: error } }),
   /** The job is dead (attempts spent, unrecoverable, stalled out): the order is the dead letter. */
   fail: (error: string) => toFailed({ reason: error, set: { lastError: error } }),
-  /** The client cancelled it through the API (terminal). */
-  cancel: () => toCancelled({ reason: 'cancelled through the API' }),
+  /**
+   * The client cancelled it through the API (terminal). `compensationDue` marks it until what it may
+   * still hold is undone: the worker clears it after compensating, the reconciler for an order that
+   * holds nothing, and until then the reconciler makes sure the order's job will run.
+   */
+  cancel: () => toCancelled({ reason: 'cancelled through the API', set: { compensationDue: true } }),
   /** An operator brought a dead order back through the DLQ API. */
   reprocess: (actor: string, why?: string) =>
     reprocessed({ reason: `${REPROCESS_REASON} by ${actor}${why ? `: ${why}` : ''}` }),

@@ -68,6 +68,8 @@ export interface Order {
   readonly steps?: StepCheckpoints;
   /** Set when the order is `REJECTED`. */
   readonly rejectionReason?: RejectionReason | null;
+  /** A cancelled order that may still hold effects, until the worker has undone them (internal; not in the view). */
+  readonly compensationDue?: boolean;
 }
 
 /** What a client sends to create an order (validated before it gets here). */

@@ -1,4 +1,8 @@
-import { HISTORY_LIMIT, type OrderStatus, type StepCheckpoint, type StepName } from './order.js';
+import { HISTORY_LIMIT, type Order, type OrderStatus, type StepCheckpoint, type StepName } from './order.js';
+
+/** True when a workflow step of the order is done and not yet undone (stock held, a charge standing). */
+export const holdsEffects = (order: Pick<Order, 'steps'>): boolean =>
+  order.steps !== undefined && Object.values(order.steps).some((c) => c?.status === 'done');
 
 /** The statuses in which the workflow may record a step done (a claimed order only). */
 export const CHECKPOINT_STATUSES: readonly OrderStatus[] = ['PROCESSING'];

@@ -36,5 +36,6 @@ export function toOrder(doc: OrderDocument): Order {
     failedAt: doc.failedAt ?? null,
     ...(doc.steps && Object.keys(doc.steps).length > 0 ? { steps: doc.steps as StepCheckpoints } : {}),
     rejectionReason: (doc.rejectionReason as RejectionReason | undefined) ?? null,
+    ...(doc.compensationDue ? { compensationDue: true } : {}),
   };
 }

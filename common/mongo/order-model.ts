@@ -32,6 +32,8 @@ export interface OrderDocument {
   /** The workflow's checkpoints, by step name. */
   steps?: Record<string, { status: string; at: Date; ref?: string }>;
   rejectionReason?: string | null;
+  /** Set by a cancel until the order holds nothing (see orderMoves.cancel). */
+  compensationDue?: boolean;
 }
 
 /** The record of an order's business effect; `_id` is the order id, so it can exist once only. */
@@ -80,6 +82,8 @@ const orderSchema = new Schema<OrderDocument>(
     failedAt: { type: Date, default: null },
     steps: { type: Schema.Types.Mixed, default: undefined },
     rejectionReason: { type: String, default: undefined },
+    // Set by a cancel until the order holds nothing (see orderMoves.cancel); absent otherwise.
+    compensationDue: { type: Boolean, default: undefined },
   },
   { collection: 'orders', versionKey: false, strict: 'throw', minimize: true },
 );
@@ -95,6 +99,8 @@ orderSchema.index({ status: 1, enqueuedAt: 1, createdAt: 1 }, { name: 'status_en
 orderSchema.index({ status: 1, failedAt: -1, _id: -1 }, { name: 'status_failedAt_id' });
 // The reconciler's walk over in-flight (PENDING/PROCESSING) orders, oldest change first.
 orderSchema.index({ status: 1, updatedAt: 1, _id: 1 }, { name: 'status_updatedAt_id' });
+// The reconciler's scan of cancelled orders that may still hold effects: sparse, so it holds only those.
+orderSchema.index({ compensationDue: 1, updatedAt: 1, _id: 1 }, { name: 'compensationDue_updatedAt_id', sparse: true });
 
 const effectSchema = new Schema<EffectDocument>(
   {

@@ -282,6 +282,16 @@ const SHAPES: readonly {
     index: 'status_updatedAt_id',
     run: () => reconcile.findEnded('CANCELLED', new Date(0), before, 500, { updatedAt: new Date(0), id: cursor.id }),
   },
+  {
+    shape: 'reconciler: cancelled orders still compensationDue',
+    index: 'compensationDue_updatedAt_id',
+    run: () => reconcile.findCompensationDue(before, 500),
+  },
+  {
+    shape: 'reconciler: cancelled orders still compensationDue + cursor',
+    index: 'compensationDue_updatedAt_id',
+    run: () => reconcile.findCompensationDue(before, 500, { updatedAt: new Date(0), id: cursor.id }),
+  },
   { shape: 'findById (api, worker)', index: '_id_', run: () => api.findById(seeded.pending) },
   {
     shape: 'transition by _id (claim)',

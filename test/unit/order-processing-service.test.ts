@@ -325,6 +325,7 @@ test('when a cancelled order still holds a reservation, then its job undoes it',
 
   t.is(await service.attempt(input(o)), 'compensated');
   t.is(repository.orders.get(o.id)?.steps?.reserve?.status, 'compensated');
+  t.deepEqual(repository.settled, [o.id], 'its compensationDue mark is cleared');
 });
 
 test('when the attempt is aborted at shutdown, then AttemptAbandonedError is thrown and the order stays PROCESSING', async (t) => {

@@ -104,6 +104,52 @@ test('when a PROCESSING order has a failed job, then it goes down onJobDead and 
   t.deepEqual(store.retried, []);
 });
 
+// --- cancelled orders that still hold effects (compensationDue) -----------------------------------
+
+const HOLDING = { reserve: { status: 'done', at: OLD }, charge: { status: 'done', at: OLD, ref: 'ch_1' } };
+const cancelled = (overrides: Partial<OrderDocument> = {}) =>
+  order('CANCELLED', { compensationDue: true, ...overrides });
+
+test('when a cancelled order still holds effects and its job is missing, then its job is added so the worker undoes them', async (t) => {
+  const o = cancelled({ steps: HOLDING });
+  const { reconciler, store, repository } = build([o]);
+
+  const report = await reconciler.tick();
+
+  t.like(report, { compensationDue: 1, reenqueued: 1 });
+  t.is(store.jobs.get(o.id), 'queued');
+  t.true(repository.orders.get(o.id)?.compensationDue, 'the worker clears the mark once it has undone them');
+});
+
+test('when a cancelled order still holds effects and its job is dead, then the job is retried', async (t) => {
+  const o = cancelled({ steps: HOLDING });
+  const { reconciler, store } = build([o], { [o.id]: 'failed' });
+
+  const report = await reconciler.tick();
+
+  t.like(report, { compensationDue: 1 });
+  t.deepEqual(store.retried, [o.id]);
+});
+
+test('when a cancelled order still holds effects and its job is queued, then it is left to run', async (t) => {
+  const o = cancelled({ steps: HOLDING });
+  const { reconciler, store } = build([o], { [o.id]: 'queued' });
+
+  t.like(await reconciler.tick(), { compensationDue: 0, reenqueued: 0 });
+  t.deepEqual(store.retried, []);
+});
+
+test('when a cancelled order holds nothing, or was cancelled within the grace period, then no job is queued; only the first loses its mark', async (t) => {
+  const settled = cancelled({ steps: { reserve: { status: 'compensated', at: OLD } } });
+  const recent = cancelled({ steps: HOLDING, updatedAt: new Date(NOW.getTime() - GRACE_MS / 2) });
+  const { reconciler, store, repository } = build([settled, recent]);
+
+  t.like(await reconciler.tick(), { compensationDue: 0, reenqueued: 0 });
+  t.is(store.jobs.size, 0);
+  t.is(repository.orders.get(settled.id)?.compensationDue, undefined);
+  t.true(repository.orders.get(recent.id)?.compensationDue);
+});
+
 test('when more unqueued orders wait than one batch, then the tick takes one batch and says it was truncated', async (t) => {
   const orders = Array.from({ length: 5 }, (_, i) =>
     order('PENDING', { enqueuedAt: null, createdAt: new Date(OLD.getTime() + i) }),

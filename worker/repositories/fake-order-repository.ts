@@ -17,6 +17,8 @@ export interface FakeEffect {
 export function createFakeWorkerOrderRepository(seed: readonly Order[] = []) {
   const orders = new Map<string, Order>(seed.map((o) => [o.id, o]));
   const effects = new Map<string, FakeEffect>();
+  /** Cancelled orders whose `compensationDue` mark was cleared, in order. */
+  const settled: string[] = [];
   const move = (id: string, request: TransitionRequest): Order | null => {
     const order = orders.get(id);
     const moved = order ? applyTransitionSpec(order, request) : null;
@@ -31,11 +33,15 @@ export function createFakeWorkerOrderRepository(seed: readonly Order[] = []) {
     scheduleRetry: (id, error) => Promise.resolve(move(id, orderMoves.scheduleRetry(error))),
     reject: (id, reason, detail) => Promise.resolve(move(id, orderMoves.reject(reason, detail)) !== null),
     fail: (id, error) => Promise.resolve(move(id, orderMoves.fail(error))),
+    compensationSettled(id) {
+      if (orders.get(id)?.status === 'CANCELLED') settled.push(id);
+      return Promise.resolve();
+    },
     recordEffect(effect) {
       if (effects.has(effect.orderId)) return Promise.resolve(false);
       effects.set(effect.orderId, effect);
       return Promise.resolve(true);
     },
   };
-  return Object.assign(repository, { orders, effects });
+  return Object.assign(repository, { orders, effects, settled });
 }

@@ -37,6 +37,13 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
     reject: (id: string, reason: RejectionReason, detail: string) =>
       applyTransition(OrderModel, id, orderMoves.reject(reason, detail)),
 
+    /** A cancelled order holds nothing any more: its `compensationDue` mark goes (see orderMoves.cancel). */
+    async compensationSettled(id: string): Promise<void> {
+      await OrderModel.collection.updateOne({ _id: id, status: 'CANCELLED' } as never, {
+        $unset: { compensationDue: '' },
+      });
+    },
+
     /** {@link orderMoves.fail}: the dead letter. */
     fail: (id: string, error: string) => transitionOrder(OrderModel, id, orderMoves.fail(error)),
 

@@ -10,6 +10,22 @@ import {
 
 export type ReconcileRepository = ReturnType<typeof createReconcileRepository>;
 
+/**
+ * The filter of one page of a walk over (updatedAt, _id) upward: from `since` (or the beginning) when
+ * the walk starts, past `after` when it goes on, always before `before`.
+ */
+function keysetRange(before: Date, after?: { updatedAt: Date; id: string }, since?: Date): Record<string, unknown> {
+  if (after) {
+    return {
+      $or: [
+        { updatedAt: mongoose.trusted({ $gt: after.updatedAt, $lt: before }) },
+        { updatedAt: after.updatedAt, _id: mongoose.trusted({ $gt: after.id }) },
+      ],
+    };
+  }
+  return { updatedAt: mongoose.trusted(since ? { $gte: since, $lt: before } : { $lt: before }) };
+}
+
 /** The reconciler's reads and its one write, each served by an index of order-model.ts. */
 export function createReconcileRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }) {
   const { Order: OrderModel } = models;
@@ -38,14 +54,7 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       limit: number,
       after?: { updatedAt: Date; id: string },
     ): Promise<Order[]> {
-      const range: Record<string, unknown> = after
-        ? {
-            $or: [
-              { updatedAt: mongoose.trusted({ $gt: after.updatedAt, $lt: before }) },
-              { updatedAt: after.updatedAt, _id: mongoose.trusted({ $gt: after.id }) },
-            ],
-          }
-        : { updatedAt: mongoose.trusted({ $lt: before }) };
+      const range = keysetRange(before, after);
       const docs = await OrderModel.find({ status, ...range })
         .sort({ status: 1, updatedAt: 1, _id: 1 })
         .limit(limit)
@@ -65,20 +74,35 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       limit: number,
       after?: { updatedAt: Date; id: string },
     ): Promise<Order[]> {
-      const range: Record<string, unknown> = after
-        ? {
-            $or: [
-              { updatedAt: mongoose.trusted({ $gt: after.updatedAt, $lt: before }) },
-              { updatedAt: after.updatedAt, _id: mongoose.trusted({ $gt: after.id }) },
-            ],
-          }
-        : { updatedAt: mongoose.trusted({ $gte: since, $lt: before }) };
+      const range = keysetRange(before, after, since);
       const docs = await OrderModel.find({ status, ...range })
         .sort({ status: 1, updatedAt: 1, _id: 1 })
         .limit(limit)
         .maxTimeMS(QUERY_MAX_TIME_MS)
         .lean();
       return (docs as OrderDocument[]).map(toOrder);
+    },
+
+    /**
+     * One page of cancelled orders still marked `compensationDue` (see orderMoves.cancel), last changed
+     * before `before`, walking (updatedAt, _id) upward from `after`; the sparse index holds only those.
+     */
+    async findCompensationDue(before: Date, limit: number, after?: { updatedAt: Date; id: string }): Promise<Order[]> {
+      const range = keysetRange(before, after);
+      const docs = await OrderModel.find({ compensationDue: true, ...range })
+        .sort({ compensationDue: 1, updatedAt: 1, _id: 1 })
+        .limit(limit)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
+        .lean();
+      return (docs as OrderDocument[]).map(toOrder);
+    },
+
+    /** Cancelled orders that hold nothing any more lose their `compensationDue` mark (one write). */
+    async clearCompensationDue(ids: readonly string[]): Promise<void> {
+      if (ids.length === 0) return;
+      await OrderModel.collection.updateMany({ _id: { $in: [...ids] }, status: 'CANCELLED' } as never, {
+        $unset: { compensationDue: '' },
+      });
     },
 
     markEnqueuedMany: (ids: readonly string[], at: Date) => markOrdersEnqueued(OrderModel, ids, at),

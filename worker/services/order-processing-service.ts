@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES, truncateReason, type Logger, type Order } from '#common';
+import { TERMINAL_STATUSES, holdsEffects, truncateReason, type Logger, type Order } from '#common';
 import type { WorkerOrderRepository } from '../repositories/order-repository.js';
 import type { OrderSaga, SagaContext } from '../saga/order-saga.js';
 import { CircuitOpenError } from '../saga/ports.js';
@@ -76,9 +76,6 @@ export function combineObservers(...observers: (OrderOutcomeObserver | undefined
 
 export type OrderProcessingService = ReturnType<typeof createOrderProcessingService>;
 
-const hasEffects = (order: Order) =>
-  order.steps !== undefined && Object.values(order.steps).some((c) => c?.status === 'done');
-
 /**
  * One attempt at an order: claim it (atomic), run the order workflow (the saga: reserve, charge,
  * confirm) from its first step not done, record its effect under the order id (exactly once), mark it
@@ -148,7 +145,7 @@ export function createOrderProcessingService(deps: {
   async function onJobDead(orderId: string, reason: string, options: { sold?: boolean } = {}): Promise<boolean> {
     const order = await repository.findById(orderId);
     if (!order || order.status !== 'PROCESSING') return false;
-    if (!options.sold && hasEffects(order) && !(await saleMayHaveBegun(order))) await compensate(order);
+    if (!options.sold && holdsEffects(order) && !(await saleMayHaveBegun(order))) await compensate(order);
     const failed = (await repository.fail(orderId, truncateReason(reason))) !== null;
     if (failed) tell(() => deps.observer?.dead?.(orderId));
     return failed;
@@ -173,8 +170,9 @@ export function createOrderProcessingService(deps: {
 
   /** A terminal order's job: a cancelled order that still holds effects has them undone (retried until done). */
   async function settleTerminal(order: Order, input: AttemptInput): Promise<AttemptOutcome> {
-    if (order.status === 'CANCELLED' && hasEffects(order)) {
+    if (order.status === 'CANCELLED' && holdsEffects(order)) {
       await saga.compensate(order, { onStep: input.onStep });
+      await repository.compensationSettled(order.id);
       logger.info('cancelled order compensated (refund, release)');
       return 'compensated';
     }
@@ -192,7 +190,7 @@ export function createOrderProcessingService(deps: {
         // An order that died before may hold half-undone effects (a refund made, its record lost):
         // finish its compensation before it runs again, so no step is skipped on a stale checkpoint.
         // A dead order whose sale had begun is not undone: it resumes at confirm.
-        if (order.failedAt !== null && hasEffects(order) && !(await saga.saleBegun(order))) {
+        if (order.failedAt !== null && holdsEffects(order) && !(await saga.saleBegun(order))) {
           await saga.compensate(order, { onStep: input.onStep });
           order = (await repository.findById(order.id)) ?? order;
         }

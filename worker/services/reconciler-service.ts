@@ -1,4 +1,4 @@
-import type { Logger, Order } from '#common';
+import { holdsEffects, type Logger, type Order } from '#common';
 import type { ReconcileRepository } from '../repositories/reconcile-repository.js';
 
 /** What one reconciler tick found and did. */
@@ -13,6 +13,8 @@ export interface ReconcileReport {
   reenqueued: number;
   /** Ended orders whose event job was missing from the `notifications` queue (lost between transition and add); added. */
   eventReadded: number;
+  /** Cancelled orders still holding effects whose job was missing or dead: their job was added or retried, so the worker undoes them. */
+  compensationDue: number;
   /** In-flight orders looked at. */
   scanned: number;
   /** True when a bound stopped the tick early; the next tick continues. */
@@ -80,6 +82,61 @@ export function createReconciler(deps: {
   const now = deps.now ?? (() => new Date());
   const eventLookBackMs = deps.eventLookBackMs ?? 600_000;
 
+  type Cursor = { updatedAt: Date; id: string };
+
+  /**
+   * Walks pages of orders from `start` (a page's last order is the next one's cursor), at most
+   * `maxPages`, handing each to `onPage`; says in the report when the bound stopped it. Returns where it stopped.
+   */
+  async function walk(
+    fetchPage: (after: Cursor | undefined) => Promise<Order[]>,
+    onPage: (batch: Order[]) => Promise<void>,
+    report: ReconcileReport,
+    start?: Cursor,
+  ): Promise<Cursor | undefined> {
+    let after = start;
+    for (let page = 0; page < maxPages; page += 1) {
+      const batch = await fetchPage(after);
+      if (batch.length === 0) break;
+      await onPage(batch);
+      const last = batch[batch.length - 1];
+      after = { updatedAt: last.updatedAt, id: last.id };
+      if (batch.length < batchSize) break;
+      if (page === maxPages - 1) report.truncated = true;
+    }
+    return after;
+  }
+
+  /**
+   * Cancelled orders still marked `compensationDue` (orderMoves.cancel) and last changed before the
+   * grace period: one that holds nothing loses its mark; one that still holds effects needs its job to
+   * run, so a missing job is added and a dead one retried (a queued one will run by itself). This is
+   * what makes a cancel whose job could not be queued (Redis away) end compensated.
+   */
+  async function driveCompensations(before: Date, report: ReconcileReport): Promise<void> {
+    await walk(
+      (after) => repository.findCompensationDue(before, batchSize, after),
+      async (batch) => {
+        await repository.clearCompensationDue(batch.filter((o) => !holdsEffects(o)).map((o) => o.id));
+        const holding = batch.filter(holdsEffects);
+        if (holding.length === 0) return;
+        const states = await jobs.jobStates(holding.map((o) => o.id));
+        const missing = holding.filter((_, i) => states[i] === 'missing');
+        const dead = holding.filter((_, i) => states[i] === 'failed');
+        if (missing.length + dead.length === 0) return;
+        logger.warn(
+          { orderIds: [...missing, ...dead].slice(0, 20).map((o) => o.id), count: missing.length + dead.length },
+          'cancelled orders still hold effects and their job would not run; queuing it so the worker undoes them',
+        );
+        await jobs.enqueueMany(missing);
+        for (const order of dead) await jobs.retryFailed(order.id);
+        report.compensationDue += missing.length + dead.length;
+        report.reenqueued += missing.length + dead.length;
+      },
+      report,
+    );
+  }
+
   /** One round trip to Redis and one to MongoDB for a whole batch. */
   async function requeue(batch: readonly Order[]): Promise<void> {
     if (batch.length === 0) return;
@@ -102,28 +159,24 @@ export function createReconciler(deps: {
     const since = new Date(before.getTime() - eventLookBackMs);
     for (const status of ENDED_STATUSES) {
       const cursor = eventCursors.get(status);
-      let after = cursor && cursor.updatedAt >= since ? cursor : undefined;
-      for (let page = 0; page < maxPages; page += 1) {
-        const batch = (await repository.findEnded(status, since, before, batchSize, after)) as (Order & {
-          status: EndedStatus;
-        })[];
-        if (batch.length === 0) break;
-        const present = await events.exists(batch);
-        const missing = batch.filter((_, i) => !present[i]);
-        if (missing.length > 0) {
+      const stoppedAt = await walk(
+        (after) => repository.findEnded(status, since, before, batchSize, after),
+        async (page) => {
+          const batch = page as (Order & { status: EndedStatus })[];
+          const present = await events.exists(batch);
+          const missing = batch.filter((_, i) => !present[i]);
+          if (missing.length === 0) return;
           logger.warn(
             { orderIds: missing.slice(0, 20).map((o) => o.id), status, count: missing.length },
             'order events missing from the notifications queue; adding them again',
           );
           await events.addMany(missing);
           report.eventReadded += missing.length;
-        }
-        const last = batch[batch.length - 1];
-        after = { updatedAt: last.updatedAt, id: last.id };
-        eventCursors.set(status, after);
-        if (batch.length < batchSize) break;
-        if (page === maxPages - 1) report.truncated = true;
-      }
+        },
+        report,
+        cursor && cursor.updatedAt >= since ? cursor : undefined,
+      );
+      if (stoppedAt) eventCursors.set(status, stoppedAt);
     }
   }
 
@@ -134,6 +187,7 @@ export function createReconciler(deps: {
         unqueued: 0,
         missingJob: 0,
         failedJob: 0,
+        compensationDue: 0,
         reenqueued: 0,
         eventReadded: 0,
         scanned: 0,
@@ -147,43 +201,41 @@ export function createReconciler(deps: {
       report.reenqueued += unqueued.length;
 
       for (const status of ['PENDING', 'PROCESSING'] as const) {
-        let after: { updatedAt: Date; id: string } | undefined;
-        for (let page = 0; page < maxPages; page += 1) {
-          const batch = await repository.findInFlight(status, before, batchSize, after);
-          if (batch.length === 0) break;
-          report.scanned += batch.length;
-          const states = await jobs.jobStates(batch.map((o) => o.id));
-          const missing = batch.filter((_, i) => states[i] === 'missing');
-          if (missing.length > 0) {
-            logger.warn(
-              { orderIds: missing.slice(0, 20).map((o) => o.id), count: missing.length },
-              'jobs missing from Redis; adding them again',
-            );
-            await requeue(missing);
-            report.missingJob += missing.length;
-            report.reenqueued += missing.length;
-          }
-          for (const [i, order] of batch.entries()) {
-            if (states[i] === 'failed') {
-              report.failedJob += 1;
-              if (order.status === 'PENDING') {
-                // Reprocess moved the order to PENDING but its job was never retried.
-                logger.warn({ orderId: order.id }, 'PENDING order with a dead job; retrying the job');
-                await jobs.retryFailed(order.id);
-                report.reenqueued += 1;
-              } else {
-                // The job died (e.g. stalled too often) but the order was never told.
-                logger.warn({ orderId: order.id }, 'PROCESSING order with a dead job; marking it FAILED');
-                await deps.onJobDead(order.id, 'job failed without finishing the order (found by the reconciler)');
+        await walk(
+          (after) => repository.findInFlight(status, before, batchSize, after),
+          async (batch) => {
+            report.scanned += batch.length;
+            const states = await jobs.jobStates(batch.map((o) => o.id));
+            const missing = batch.filter((_, i) => states[i] === 'missing');
+            if (missing.length > 0) {
+              logger.warn(
+                { orderIds: missing.slice(0, 20).map((o) => o.id), count: missing.length },
+                'jobs missing from Redis; adding them again',
+              );
+              await requeue(missing);
+              report.missingJob += missing.length;
+              report.reenqueued += missing.length;
+            }
+            for (const [i, order] of batch.entries()) {
+              if (states[i] === 'failed') {
+                report.failedJob += 1;
+                if (order.status === 'PENDING') {
+                  // Reprocess moved the order to PENDING but its job was never retried.
+                  logger.warn({ orderId: order.id }, 'PENDING order with a dead job; retrying the job');
+                  await jobs.retryFailed(order.id);
+                  report.reenqueued += 1;
+                } else {
+                  // The job died (e.g. stalled too often) but the order was never told.
+                  logger.warn({ orderId: order.id }, 'PROCESSING order with a dead job; marking it FAILED');
+                  await deps.onJobDead(order.id, 'job failed without finishing the order (found by the reconciler)');
+                }
               }
             }
-          }
-          const last = batch[batch.length - 1];
-          after = { updatedAt: last.updatedAt, id: last.id };
-          if (batch.length < batchSize) break;
-          if (page === maxPages - 1) report.truncated = true;
-        }
+          },
+          report,
+        );
       }
+      await driveCompensations(before, report);
       if (deps.events) await readdEvents(deps.events, before, report);
       const level = report.reenqueued > 0 || report.eventReadded > 0 ? 'warn' : 'debug';
       logger[level]({ ...report }, 'reconcile tick');
