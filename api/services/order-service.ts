@@ -82,14 +82,17 @@ export function createOrderService(deps: {
     return order;
   }
 
-  /** Has the order's job run (again) so the worker compensates the cancelled order; Redis away: logged. */
+  /**
+   * Has the order's job run (again) so the worker compensates the cancelled order. Redis away: the
+   * cancel marked the order `compensationDue`, and the reconciler queues its job once Redis is back.
+   */
   async function compensateLater(order: Order): Promise<void> {
     try {
       await jobs.revive(order.id, order.correlationId);
     } catch (err) {
-      logger.error(
+      logger.warn(
         { err, orderId: order.id },
-        'cancelled order still holds effects and its job could not be queued (Redis away); they stay recorded under steps until its job runs',
+        'cancelled order still holds effects and its job could not be queued (Redis away); the reconciler queues it once Redis is back',
       );
     }
   }
