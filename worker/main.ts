@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     pretty: config.logPretty || process.stdout.isTTY === true,
   }).child({ workerId });
   const container = createWorkerContainer({ config, logger, logContext, workerId });
-  const metricsServer = config.workerMetricsPort > 0 ? createMetricsServer(container.registry) : undefined;
+  const metricsServer =
+    config.workerMetricsPort > 0 ? createMetricsServer(container.registry, container.profileRoute) : undefined;
   const stopping = new AbortController();
 
   installProcessHandlers({
