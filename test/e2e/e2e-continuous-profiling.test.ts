@@ -51,7 +51,7 @@ test.serial(
     await waitFor(
       'a profile from each process',
       async () => (services.every((s) => pushed(s).length > 0) ? true : undefined),
-      60_000,
+      { timeoutMs: 60_000, describe: () => JSON.stringify([...new Set(received.map((r) => r.name))]) },
     );
     for (const service of services) {
       const [first] = pushed(service);
