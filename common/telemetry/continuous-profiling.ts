@@ -21,8 +21,8 @@ const OFF: ContinuousProfiling = Object.freeze({ enabled: false, stop: async () 
 const TAG_UNSAFE = /[{},=]/g;
 
 /**
- * Continuous profiling: with a Pyroscope server address, `@pyroscope/nodejs` (V8's wall-clock profiler
- * with CPU time, and the sampling heap profiler) pushes a profile every PYROSCOPE_FLUSH_INTERVAL_MS
+ * Continuous profiling: with a Pyroscope server address, `@pyroscope/nodejs` (V8's wall-clock profiler,
+ * with CPU time when PYROSCOPE_WALL_COLLECT_CPU_TIME=true, and the sampling heap profiler) pushes a profile every PYROSCOPE_FLUSH_INTERVAL_MS
  * (its default: 60 s), tagged `service` and `instance`. Without one, nothing is loaded: the package
  * and its native part (`@datadog/pprof`) are imported dynamically, only here. The package reads its
  * other settings from its own `PYROSCOPE_*` variables (auth token, sampling intervals).
