@@ -2,7 +2,7 @@ import Koa from 'koa';
 import { Router } from '@koa/router';
 import type { Queue } from 'bullmq';
 import type { Registry } from 'prom-client';
-import type { LogContext, Logger } from '#common';
+import type { LogContext, Logger, Profiler } from '#common';
 import { createErrorMiddleware } from './http/error-middleware.js';
 import cors from '@koa/cors';
 import type { Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import { createInventoryRouter } from './http/inventory-router.js';
 import { createApiMetrics, createHttpMetrics } from './http/metrics-middleware.js';
 import { openApiDocument } from './http/openapi.js';
 import { createOrdersRouter } from './http/orders-router.js';
+import { createProfileRouter } from './http/profile-router.js';
 import { createRequestContext } from './http/request-context.js';
 import type { DlqService } from './services/dlq-service.js';
 import type { NotificationDlqService } from './services/notification-dlq-service.js';
@@ -34,6 +35,8 @@ export interface AppDeps {
   /** Bull Board; mounted only when credentials are configured. */
   readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
   readonly registry: Registry;
+  /** `POST /admin/profile` (CPU profiles and heap snapshots of this process); the route is absent without it. */
+  readonly profiler?: Profiler;
   readonly auth: {
     readonly enabled: boolean;
     readonly keys: readonly ApiKey[];
@@ -132,6 +135,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
   );
   if (limited) app.use(createRateLimit({ ...limited, authEnabled: deps.auth.enabled }));
   const routers = [ordersRouter, dlqRouter, inventoryRouter, systemRouter];
+  if (deps.profiler) routers.push(createProfileRouter({ profiler: deps.profiler, logger: deps.logger }));
   for (const router of routers) app.use(router.routes());
   return { app, routers };
 }

@@ -1,5 +1,5 @@
 // First: starts tracing (when configured) before the modules it instruments load.
-import { tracing } from './instrument.js';
+import { profiling, tracing } from './instrument.js';
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTerminus } from '@godaddy/terminus';
@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     },
     onShutdown: async () => {
       await tracing.shutdown();
+      await profiling.stop();
       logger.info('api stopped');
       logger.flush();
     },

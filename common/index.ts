@@ -16,6 +16,7 @@ export { createLogger, createLogContext, redactUrl, type Logger, type LogContext
 export {
   AppError,
   ERROR_CODES,
+  STATUS_BY_CODE,
   isMongoUnavailable,
   isRedisUnavailable,
   type ErrorCode,
@@ -113,8 +114,19 @@ export {
   type OrderEventPublisher,
 } from './notifications/order-events.js';
 export { isNonPublicAddress, webhookUrlProblems, assertPublicWebhookHost } from './config/webhook-url.js';
+export { createApiKeyMatcher } from './auth/api-key-matcher.js';
+export {
+  createProfiler,
+  parseProfileRequest,
+  profileDisposition,
+  profileQuerySchema,
+  PROFILE_SECONDS,
+  type Profiler,
+  type ProfileKind,
+  type RecordedProfile,
+} from './profiling/profiler.js';
 export { createMetricsRegistry } from './metrics/registry.js';
-export { createMetricsServer } from './metrics/metrics-server.js';
+export { createMetricsServer, sendAppError, type MetricsServerRoute } from './metrics/metrics-server.js';
 export {
   startTracing,
   injectTraceContext,

@@ -1,5 +1,5 @@
 // First: starts tracing (when configured) before the modules it instruments load.
-import { tracing } from './instrument.js';
+import { profiling, tracing } from './instrument.js';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { createTerminus } from '@godaddy/terminus';
@@ -133,6 +133,7 @@ async function main(): Promise<void> {
     },
     onShutdown: async () => {
       await tracing.shutdown();
+      await profiling.stop();
       logger.info('health stopped');
       logger.flush();
     },

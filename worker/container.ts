@@ -3,6 +3,7 @@ import {
   createMetricsRegistry,
   createMongoConnection,
   createOrdersQueue,
+  createProfiler,
   createRedisConnection,
   ensureOrderIndexes,
   openMongo,
@@ -14,6 +15,7 @@ import {
 import { createOrderWebhooks } from './notifications/order-webhooks.js';
 import { createOrderWorker } from './order-worker.js';
 import { createOrderWorkflow } from './order-workflow.js';
+import { createProfileRoute } from './profile-route.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
 import { createOrderEventStore } from './repositories/order-event-store.js';
 import { createOrderJobStore } from './repositories/order-job-store.js';
@@ -93,6 +95,12 @@ export function createWorkerContainer(deps: {
     models,
     connection,
     registry,
+    /** `POST /admin/profile` of the metrics port (admin API keys, as on the api). */
+    profileRoute: createProfileRoute({
+      profiler: createProfiler({ service: 'worker', maxBytes: config.profileMaxBytes }),
+      auth: { enabled: config.apiAuth, keys: config.apiKeys },
+      logger,
+    }),
     /** Opens MongoDB (retrying until it answers or `signal` aborts) and makes sure the indexes exist. */
     async connect(signal?: AbortSignal): Promise<void> {
       await openMongo(mongo, config.mongoUrl, {

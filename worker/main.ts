@@ -1,5 +1,5 @@
 // First: starts tracing (when configured) before the modules it instruments load.
-import { tracing } from './instrument.js';
+import { profiling, tracing } from './instrument.js';
 import { hostname } from 'node:os';
 import {
   createLogContext,
@@ -26,7 +26,8 @@ async function main(): Promise<void> {
     pretty: config.logPretty || process.stdout.isTTY === true,
   }).child({ workerId });
   const container = createWorkerContainer({ config, logger, logContext, workerId });
-  const metricsServer = config.workerMetricsPort > 0 ? createMetricsServer(container.registry) : undefined;
+  const metricsServer =
+    config.workerMetricsPort > 0 ? createMetricsServer(container.registry, container.profileRoute) : undefined;
   const stopping = new AbortController();
 
   installProcessHandlers({
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
       void container.close(config.shutdownTimeoutMs).then(async (finished) => {
         metricsServer?.close();
         await tracing.shutdown();
+        await profiling.stop();
         logger.info({ allJobsFinished: finished }, 'worker stopped');
         logger.flush();
         process.exit(0);

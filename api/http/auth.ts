@@ -1,6 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'koa';
-import { AppError, PUBLIC_SCOPE, type ApiKey } from '#common';
+import { AppError, PUBLIC_SCOPE, createApiKeyMatcher, type ApiKey } from '#common';
 import type { AppMiddleware } from './app-state.js';
 import { JWT_SHAPE, type JwtVerifier } from './jwt-verifier.js';
 import type { AuthFailureGuard } from './rate-limit.js';
@@ -18,7 +17,6 @@ const OPEN_PATHS = /^\/(health\/(live|ready)|metrics|openapi\.json|admin\/queues
 
 /** A bearer credential: an API key (up to 512 characters) or a JWT (up to 8 KiB). */
 const BEARER = /^Bearer ([\x21-\x7e]{1,8192})$/i;
-const API_KEY_MAX = 512;
 
 /**
  * `Authorization: Bearer <credential>` (the scheme name is case-insensitive, RFC 9110 §11.1). A
@@ -35,17 +33,12 @@ export function createAuthenticate(options: {
   readonly guard: AuthFailureGuard;
   readonly jwt?: JwtVerifier;
 }): AppMiddleware {
-  const keys = options.keys.map((k) => ({ ...k, hash: Buffer.from(k.sha256, 'hex') }));
+  const matchKey = createApiKeyMatcher(options.keys);
   const publicClient: Client = Object.freeze({ id: PUBLIC_SCOPE, admin: !options.enabled, authenticated: false });
   const { guard, jwt } = options;
 
   const fromApiKey = (presented: string): Client | undefined => {
-    if (presented.length > API_KEY_MAX) return undefined;
-    const digest = createHash('sha256').update(presented).digest();
-    let found: (typeof keys)[number] | undefined;
-    for (const key of keys) {
-      if (timingSafeEqual(digest, key.hash) && !found) found = key;
-    }
+    const found = matchKey(presented);
     return found && { id: found.clientId, admin: found.admin, authenticated: true };
   };
 

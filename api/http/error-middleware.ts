@@ -1,22 +1,8 @@
-import { AppError, isMongoUnavailable, type ErrorCode, type ErrorDetail, type Logger } from '#common';
+import { AppError, STATUS_BY_CODE, isMongoUnavailable, type ErrorDetail, type Logger } from '#common';
 import type { AppMiddleware } from './app-state.js';
 
-/** The one table from error codes to HTTP statuses. */
-export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
-  VALIDATION_ERROR: 400,
-  INVALID_JSON: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  INVALID_STATE: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  RATE_LIMITED: 429,
-  SERVICE_UNAVAILABLE: 503,
-  INTERNAL_ERROR: 500,
-});
+/** The one table from error codes to HTTP statuses lives in common (the worker's profile route answers with it too). */
+export { STATUS_BY_CODE };
 
 /** Seconds a client should wait before retrying after a 503. */
 export const RETRY_AFTER_SECONDS = 5;

@@ -1,6 +1,8 @@
 import {
   ERROR_CODES,
   HISTORY_LIMIT,
+  PROFILE_SECONDS,
+  profileQuerySchema,
   IDEMPOTENCY_KEY,
   ORDER_STATUSES,
   REASON_LIMIT,
@@ -154,6 +156,7 @@ export const openApiDocument = {
       description: 'stock on hand per SKU, as the order workflow reserves and sells it (admin key)',
     },
     { name: 'system', description: 'probes, metrics and this document' },
+    { name: 'profiling', description: 'CPU profiles and heap snapshots of the api process on demand (admin key)' },
   ],
   paths: {
     '/orders': {
@@ -304,6 +307,28 @@ export const openApiDocument = {
         },
       },
     },
+    '/admin/profile': {
+      post: {
+        operationId: 'recordProfile',
+        tags: ['profiling'],
+        summary: 'Record a CPU profile or take a heap snapshot of this api process',
+        description:
+          `\`kind=cpu\`: V8's sampling profiler runs for \`seconds\` (${PROFILE_SECONDS.min}–${PROFILE_SECONDS.max}, ` +
+          `default ${PROFILE_SECONDS.default}) and the \`.cpuprofile\` is returned (Chrome DevTools, speedscope). ` +
+          '`kind=heap`: a `.heapsnapshot` is taken at once (the process pauses while V8 writes it). One at a time ' +
+          'per process: 409 while one is being recorded; 413 when the result is larger than `PROFILE_MAX_MB`. ' +
+          'The answer is the one process that served the request (behind a load balancer, any replica). Needs an admin key.',
+        parameters: toQueryParameters(profileQuerySchema),
+        responses: {
+          '200': ok(
+            'the profile, as a download',
+            { type: 'object', description: 'a V8 CPU profile or heap snapshot (JSON)' },
+            { 'Content-Disposition': ref('headers', 'Content-Disposition') },
+          ),
+          ...errors(400, 401, 409, 413, 429, 500),
+        },
+      },
+    },
     '/metrics': {
       get: {
         operationId: 'getMetrics',
@@ -389,6 +414,10 @@ export const openApiDocument = {
       'Retry-After': {
         description: 'seconds to wait before trying again',
         schema: { type: 'integer', format: 'int32', minimum: 1, maximum: 60 },
+      },
+      'Content-Disposition': {
+        description: '`attachment; filename="<service>-<pid>-<time>.cpuprofile"` (or `.heapsnapshot`)',
+        schema: { type: 'string', maxLength: 200, pattern: '^attachment; filename="[A-Za-z0-9.-]+"$' },
       },
       'WWW-Authenticate': {
         description: '`Bearer realm="orders"` when the key is missing or unknown',

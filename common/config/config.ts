@@ -57,6 +57,8 @@ export interface Config {
   readonly authFailureLimit: number;
   /** JWT bearer tokens verified against a JWKS; undefined when `JWT_JWKS_URL` is not set. */
   readonly jwt: JwtConfig | undefined;
+  /** The largest profile `POST /admin/profile` returns, in bytes (`PROFILE_MAX_MB`). */
+  readonly profileMaxBytes: number;
   /** Order events sent to the shop (README, "Webhooks"); undefined when `WEBHOOK_URL` is not set. */
   readonly webhook: WebhookConfig | undefined;
 }
@@ -194,6 +196,8 @@ const schema = Joi.object({
     )
     .default('RS256,ES256'),
   JWT_CLOCK_SKEW_SECONDS: Joi.number().integer().min(0).max(300).default(30),
+  // The largest profile POST /admin/profile returns (a heap snapshot is held in memory up to it).
+  PROFILE_MAX_MB: Joi.number().integer().min(1).max(4096).default(256),
 })
   .and('BULL_BOARD_USER', 'BULL_BOARD_PASSWORD')
   .and('JWT_JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE')
@@ -296,6 +300,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     paymentBreakerVolume: v.PAYMENT_BREAKER_VOLUME,
     authFailureLimit: v.AUTH_FAILURE_LIMIT,
     jwt,
+    profileMaxBytes: v.PROFILE_MAX_MB * 1024 * 1024,
     webhook: v.WEBHOOK_URL
       ? Object.freeze({
           url: v.WEBHOOK_URL,

@@ -132,3 +132,11 @@ export function instrumentProcess(options: TracingOptions): Tracing {
     process.exit(78);
   }
 }
+
+// The other telemetry every process starts from its instrument.ts, through this same entry.
+export {
+  instrumentProfiling,
+  startContinuousProfiling,
+  type ContinuousProfiling,
+  type ContinuousProfilingOptions,
+} from './continuous-profiling.js';

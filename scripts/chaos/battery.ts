@@ -1,6 +1,6 @@
 import { crashBeforeEnqueue, idempotencyStorm } from './scenarios-outbox.js';
 import { mongoFrozen } from './scenarios-mongo.js';
-import { redisFrozen, redisRestartedEmpty, redisStopped } from './scenarios-redis.js';
+import { redisFrozen, redisMemoryFull, redisRestartedEmpty, redisStopped } from './scenarios-redis.js';
 import { shutdownUnderLoad, workerKills, workersAway } from './scenarios-crash.js';
 import { providerOutage, providerSlow, sagaKills } from './scenarios-payment.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './types.js';
@@ -23,7 +23,7 @@ function entry<S>(scenario: Scenario<S>): BatteryEntry {
   };
 }
 
-/** The fault battery of issue 3, in the issue's order (#9, Redis restarted empty, added; #10–#12: the order workflow of issue 13). */
+/** The fault battery of issue 3, in the issue's order (#9, Redis restarted empty, added; #10–#12: the order workflow of issue 13; #13: Redis full under noeviction, issue 19). */
 export const BATTERY: readonly BatteryEntry[] = [
   entry(workerKills),
   entry(redisStopped),
@@ -37,6 +37,7 @@ export const BATTERY: readonly BatteryEntry[] = [
   entry(sagaKills),
   entry(providerOutage),
   entry(providerSlow),
+  entry(redisMemoryFull),
 ];
 
 /** The entries named by `--only 1,2` (all when `only` is empty); throws on an unknown number. */

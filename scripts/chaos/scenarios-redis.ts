@@ -1,7 +1,7 @@
 import { formatStatuses } from './load.js';
 import { exitCodes, p99, pause, seconds, serverErrors, timedLoad, verifyOrders } from './measure.js';
 import { Prober } from './probes.js';
-import { BATTERY_ENV, runScenario } from './rig.js';
+import { BATTERY_ENV, runScenario, type Rig } from './rig.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './types.js';
 import { readOrders, reconcileScheduleExists } from './verify.js';
 
@@ -51,7 +51,7 @@ const QUICK: RedisOutageSizes = {
   settleTimeoutMs: 90_000,
 };
 
-type RedisFault = 'stop' | 'freeze' | 'restart-empty';
+type RedisFault = 'stop' | 'freeze' | 'restart-empty' | 'memory-full';
 
 function runRedisOutage(
   ctx: ScenarioContext,
@@ -80,21 +80,31 @@ function runRedisOutage(
         const inFlight = [...(await readOrders(rig.db)).values()].filter(
           (o) => o.status === 'PENDING' || o.status === 'PROCESSING',
         ).length;
+        // A full Redis under `noeviction` refuses every write (OOM) and still answers reads and PING.
+        const policy = fault === 'memory-full' ? await maxmemoryPolicy(rig.redisClient()) : undefined;
         const faultAt = Date.now();
         if (fault === 'freeze') rig.redis.freeze();
+        else if (fault === 'memory-full') await rig.redisClient().config('SET', 'maxmemory', '1');
         else await rig.redis.stop({ keepData: fault === 'stop' });
         const downAt = Date.now();
         ctx.progress.log(
           fault === 'freeze'
             ? `Redis frozen (SIGSTOP pid ${rig.redis.pid})`
-            : `Redis stopped (${fault === 'stop' ? 'data saved' : 'data dropped'})`,
+            : fault === 'memory-full'
+              ? `Redis full: maxmemory 1 byte under maxmemory-policy ${policy}`
+              : `Redis stopped (${fault === 'stop' ? 'data saved' : 'data dropped'})`,
         );
         await pause(Math.max(0, s.outageMs - (downAt - faultAt)), ctx.signal);
         const backAt = Date.now();
         if (fault === 'freeze') rig.redis.thaw();
+        else if (fault === 'memory-full') await rig.redisClient().config('SET', 'maxmemory', '0');
         else await rig.redis.start();
         ctx.progress.log(
-          fault === 'freeze' ? 'Redis continued (SIGCONT)' : `Redis started again on port ${rig.redis.port}`,
+          fault === 'freeze'
+            ? 'Redis continued (SIGCONT)'
+            : fault === 'memory-full'
+              ? 'Redis has room again (maxmemory 0)'
+              : `Redis started again on port ${rig.redis.port}`,
         );
 
         let scheduleBackMs: number | undefined;
@@ -184,6 +194,14 @@ function runRedisOutage(
             `${liveBad.length} of ${live.samples.length} not 200`,
           );
         }
+        if (fault === 'memory-full') {
+          out.figure('maxmemory-policy', policy ?? 'unknown');
+          out.check(
+            'Redis refused writes under noeviction (the fault is the one meant)',
+            policy === 'noeviction',
+            policy ?? 'unknown',
+          );
+        }
         if (fault === 'restart-empty') {
           out.check(
             'the jobs Redis lost were found and re-enqueued',
@@ -205,6 +223,12 @@ function runRedisOutage(
       }
     },
   );
+}
+
+/** `maxmemory-policy` of the Redis behind `redis`. */
+async function maxmemoryPolicy(redis: ReturnType<Rig['redisClient']>): Promise<string> {
+  const [, value] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
+  return value;
 }
 
 /** #2: Redis stopped (its data saved, as a Redis with persistence keeps it) under steady POST load. */
@@ -253,6 +277,25 @@ export const redisRestartedEmpty: Scenario<RedisOutageSizes> = {
       ctx,
       { id: 9, title: this.title, fault: this.fault(s), passLine: this.passLine },
       'restart-empty',
+      s,
+    );
+  },
+};
+
+/** #13: Redis full: `maxmemory` reached under `noeviction` (what a full Redis host looks like to BullMQ). */
+export const redisMemoryFull: Scenario<RedisOutageSizes> = {
+  id: 13,
+  title: 'Redis memory full (noeviction)',
+  fault: (s) =>
+    `Redis maxmemory set below its use (noeviction: every write refused with OOM) for ${s.outageMs / 1000} s, under ${s.ratePerSecond} POST/s`,
+  passLine:
+    'POSTs get 202 within 1 s (p99), 0 5xx; once Redis has room every order is processed; 0 lost, 0 duplicate effects',
+  sizes: { full: FULL, quick: QUICK },
+  run(ctx, s) {
+    return runRedisOutage(
+      ctx,
+      { id: 13, title: this.title, fault: this.fault(s), passLine: this.passLine },
+      'memory-full',
       s,
     );
   },

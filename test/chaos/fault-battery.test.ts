@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { crashBeforeEnqueue, idempotencyStorm } from '../../scripts/chaos/scenarios-outbox.js';
 import { mongoFrozen } from '../../scripts/chaos/scenarios-mongo.js';
-import { redisStopped } from '../../scripts/chaos/scenarios-redis.js';
+import { redisMemoryFull, redisStopped } from '../../scripts/chaos/scenarios-redis.js';
 import { shutdownUnderLoad, workerKills } from '../../scripts/chaos/scenarios-crash.js';
 import { providerOutage, providerSlow, sagaKills } from '../../scripts/chaos/scenarios-payment.js';
 import { scenarioDetail } from '../../scripts/chaos/report.js';
@@ -40,6 +40,20 @@ test.serial(
     });
     assertPasses(t, result);
     t.true((result.summary.accepted ?? 0) >= workerKills.sizes.quick.orders * 0.99, 'the load was accepted');
+  },
+);
+
+test.serial(
+  'when Redis is full under noeviction (maxmemory reached) under POST load, then POSTs get 202 fast, no 5xx, and every order is processed once it has room',
+  async (t) => {
+    t.timeout(SCENARIO_TIMEOUT_MS);
+    const result = await redisMemoryFull.run(context(), {
+      ...redisMemoryFull.sizes.quick,
+      p99BoundMs: 2000,
+      settleTimeoutMs: 60_000,
+    });
+    assertPasses(t, result);
+    t.is(result.summary.fiveXx, 0, '5xx');
   },
 );
 

@@ -67,13 +67,23 @@ function seconds(duration: string): number {
   return total;
 }
 
-test('when docker-compose.yml is read, then it runs mongo, redis, api, worker and health, and prometheus and grafana only on request', async (t) => {
+test('when docker-compose.yml is read, then it runs mongo, redis, api, worker and health, and prometheus, grafana and pyroscope only on request', async (t) => {
   const { services } = await compose();
-  t.deepEqual(Object.keys(services).sort(), ['api', 'grafana', 'health', 'mongo', 'prometheus', 'redis', 'worker']);
+  t.deepEqual(Object.keys(services).sort(), [
+    'api',
+    'grafana',
+    'health',
+    'mongo',
+    'prometheus',
+    'pyroscope',
+    'redis',
+    'worker',
+  ]);
   t.regex(services.mongo.image ?? '', /^mongo:7(\.|$)/);
   t.regex(services.redis.image ?? '', /^redis:7(\.|$)/);
   t.deepEqual(services.prometheus.profiles, ['observability']);
   t.deepEqual(services.grafana.profiles, ['observability']);
+  t.deepEqual(services.pyroscope.profiles, ['observability']);
   for (const name of ['mongo', 'redis', ...APPS]) t.is(services[name].profiles, undefined, `${name} always runs`);
   for (const name of Object.keys(services)) t.truthy(services[name].restart, `${name} has a restart policy`);
 });
@@ -132,6 +142,22 @@ test('when Prometheus runs, then it scrapes every process on its metrics port', 
   t.deepEqual(targets('api'), [`api:${config.apiPort}`]);
   t.deepEqual(targets('worker'), [`worker:${config.workerMetricsPort}`]);
   t.deepEqual(targets('health'), [`health:${config.healthPort}`]);
+});
+
+test('when the observability profile runs, then Grafana has a Pyroscope data source on the compose service, and no process pushes profiles unless told', async (t) => {
+  const { services } = await compose();
+  t.regex(services.pyroscope.image ?? '', /^grafana\/pyroscope:\d+\.\d+\.\d+$/, 'a pinned release');
+  t.deepEqual(services.pyroscope.ports, ['4040:4040']);
+  t.true(Object.keys(services.grafana.depends_on ?? {}).includes('pyroscope'), 'grafana starts after pyroscope');
+  const provisioned = parse(await repoFile('deploy/grafana/provisioning/datasources/pyroscope.yml')) as {
+    datasources: Array<{ uid: string; type: string; url: string }>;
+  };
+  t.deepEqual(
+    provisioned.datasources.map((d) => [d.uid, d.type, d.url]),
+    [['pyroscope', 'grafana-pyroscope-datasource', 'http://pyroscope:4040']],
+  );
+  // Continuous profiling is opt-in (.env): out of the box no app process has an address to push to.
+  for (const name of APPS) t.is(services[name].environment?.PYROSCOPE_SERVER_ADDRESS, undefined, name);
 });
 
 test('when compose or .env.example name a variable, then the config schema knows it and accepts the value', async (t) => {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -297,5 +298,211 @@ test('when the queue backs up, then KEDA scales the worker Deployment on the Bul
   const secrets = await loadFile('secret.example.yaml');
   for (const ref of auth.secretTargetRef) {
     t.true(ref.key in (find(secrets, 'Secret', ref.name).stringData ?? {}), `${ref.name}/${ref.key}`);
+  }
+});
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }>;
+}
+
+interface PolicyPeer {
+  namespaceSelector?: LabelSelector;
+  podSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+interface PolicyRule {
+  from?: PolicyPeer[];
+  to?: PolicyPeer[];
+  ports?: Array<{ protocol?: string; port?: number; endPort?: number }>;
+}
+
+interface NetworkPolicySpec {
+  podSelector: LabelSelector;
+  policyTypes: string[];
+  ingress?: PolicyRule[];
+  egress?: PolicyRule[];
+}
+
+/** Kubernetes' label-selector semantics (an empty selector selects everything). */
+function selects(selector: LabelSelector, labels: Record<string, string>): boolean {
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpressions = (selector.matchExpressions ?? []).every((e) => {
+    switch (e.operator) {
+      case 'In':
+        return e.key in labels && (e.values ?? []).includes(labels[e.key]);
+      case 'NotIn':
+        return !(e.key in labels) || !(e.values ?? []).includes(labels[e.key]);
+      case 'Exists':
+        return e.key in labels;
+      case 'DoesNotExist':
+        return !(e.key in labels);
+    }
+  });
+  return byLabels && byExpressions;
+}
+
+async function networkPolicies(): Promise<Array<{ name: string; spec: NetworkPolicySpec }>> {
+  return (await applied())
+    .filter((m) => m.kind === 'NetworkPolicy')
+    .map((m) => ({ name: m.metadata.name, spec: m.spec as unknown as NetworkPolicySpec }));
+}
+
+/** The rules of `direction` that apply to the pods of a Deployment, from every policy selecting them. */
+async function rulesFor(deployment: string, direction: 'ingress' | 'egress'): Promise<PolicyRule[]> {
+  const labels = template(find(await applied(), 'Deployment', deployment)).metadata.labels;
+  return (await networkPolicies())
+    .filter((p) => selects(p.spec.podSelector, labels))
+    .flatMap((p) => p.spec[direction] ?? []);
+}
+
+const portsOf = (rules: PolicyRule[]) =>
+  new Set(
+    rules.flatMap((r) =>
+      (r.ports ?? []).map((p) => `${p.protocol ?? 'TCP'}/${p.port}${p.endPort ? `-${p.endPort}` : ''}`),
+    ),
+  );
+
+const PROMETHEUS_PEER: PolicyPeer = {
+  namespaceSelector: { matchLabels: { 'network.order-fleet/monitoring': 'true' } },
+  podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
+};
+const INGRESS_PEER: PolicyPeer = { namespaceSelector: { matchLabels: { 'network.order-fleet/ingress': 'true' } } };
+
+test('when the network policies apply, then everything is denied unless a policy allows it', async (t) => {
+  const deny = (await networkPolicies()).find((p) => p.name === 'default-deny');
+  t.truthy(deny);
+  t.deepEqual(deny!.spec.podSelector, {}, 'every pod of the namespace');
+  t.deepEqual([...deny!.spec.policyTypes].sort(), ['Egress', 'Ingress']);
+  t.is(deny!.spec.ingress, undefined);
+  t.is(deny!.spec.egress, undefined);
+  for (const policy of await networkPolicies()) {
+    for (const rule of [...(policy.spec.ingress ?? []), ...(policy.spec.egress ?? [])]) {
+      t.true(
+        (rule.from ?? rule.to ?? []).length > 0,
+        `${policy.name}: every rule names its peers (none allows everyone)`,
+      );
+      t.true((rule.ports ?? []).length > 0, `${policy.name}: every rule names its ports`);
+    }
+  }
+});
+
+test('when traffic comes in, then the api takes it on its port from the ingress namespace and Prometheus, workers and health only from Prometheus', async (t) => {
+  const config = loadConfig(await podEnv());
+  const expected = {
+    api: { port: config.apiPort, peers: [INGRESS_PEER, PROMETHEUS_PEER] },
+    worker: { port: config.workerMetricsPort, peers: [PROMETHEUS_PEER] },
+    health: { port: config.healthPort, peers: [PROMETHEUS_PEER] },
+  };
+  for (const name of DEPLOYMENTS) {
+    const rules = await rulesFor(name, 'ingress');
+    t.true(rules.length > 0, `${name}: some ingress is allowed`);
+    t.deepEqual([...portsOf(rules)], [`TCP/${expected[name].port}`], `${name}: only its own port`);
+    const ports = container(find(await applied(), 'Deployment', name)).ports?.map((p) => p.containerPort);
+    t.true(ports?.includes(expected[name].port), `${name}: the port is the container's`);
+    t.deepEqual(
+      rules.flatMap((r) => r.from ?? []),
+      expected[name].peers,
+      `${name}: only from ${expected[name].peers.length === 1 ? 'Prometheus' : 'the ingress namespace and Prometheus'}`,
+    );
+  }
+});
+
+test('when a pod connects out, then only DNS, MongoDB, Redis (Sentinel and Cluster ports too), telemetry and public HTTPS are allowed', async (t) => {
+  for (const name of DEPLOYMENTS) {
+    const ports = portsOf(await rulesFor(name, 'egress'));
+    for (const port of ['UDP/53', 'TCP/53', 'TCP/27017', 'TCP/6379', 'TCP/26379', 'TCP/7000-7005']) {
+      t.true(ports.has(port), `${name}: egress to ${port}`);
+    }
+    // HTTPS out: the payment provider and the webhooks (worker), the JWT key set (api); not health.
+    t.is(ports.has('TCP/443'), name !== 'health', `${name}: public HTTPS`);
+    t.deepEqual(
+      [...ports].filter(
+        (p) =>
+          ![
+            'UDP/53',
+            'TCP/53',
+            'TCP/27017',
+            'TCP/6379',
+            'TCP/26379',
+            'TCP/7000-7005',
+            'TCP/4318',
+            'TCP/4040',
+            'TCP/443',
+          ].includes(p),
+      ),
+      [],
+      `${name}: nothing else`,
+    );
+  }
+  const https = (await rulesFor('worker', 'egress')).find((r) => r.ports?.some((p) => p.port === 443));
+  const v4 = https?.to?.find((peer) => peer.ipBlock?.cidr === '0.0.0.0/0')?.ipBlock;
+  t.truthy(v4, 'webhooks go to any public address');
+  for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16']) {
+    t.true(v4!.except?.includes(range), `private range ${range} excluded`);
+  }
+  const dns = (await rulesFor('api', 'egress')).find((r) => r.ports?.some((p) => p.port === 53));
+  t.deepEqual(dns?.to?.[0].podSelector, { matchLabels: { 'k8s-app': 'kube-dns' } }, 'DNS only to the cluster DNS');
+});
+
+/** `kustomize build <dir>` (kustomize, or kubectl's built-in); fails the test when neither is installed. */
+function kustomizeBuild(dir: string): Promise<string> {
+  const run = (cmd: string, args: string[]) =>
+    new Promise<string>((resolve, reject) =>
+      execFile(cmd, args, { cwd: REPO_ROOT, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+        err ? reject(Object.assign(err, { stderr })) : resolve(stdout),
+      ),
+    );
+  return run('kustomize', ['build', dir]).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+    return run('kubectl', ['kustomize', dir]).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') throw new Error('kustomize or kubectl is needed to render deploy/k8s (install either)');
+      throw e;
+    });
+  });
+}
+
+test('when kustomize renders the base and the VPA overlay, then every object lands in the namespace, VPAs only with the overlay', async (t) => {
+  const render = async (dir: string) =>
+    parseAllDocuments(await kustomizeBuild(dir)).map(
+      (d) => d.toJS() as Manifest & { metadata: { namespace?: string } },
+    );
+  const base = await render(DIR);
+  const withVpa = await render('deploy/k8s-with-vpa');
+  const kinds = (objects: Manifest[]) => [...new Set(objects.map((o) => o.kind))].sort();
+  t.true(kinds(base).includes('NetworkPolicy'));
+  t.false(kinds(base).includes('VerticalPodAutoscaler'), 'the VPAs are optional');
+  t.deepEqual(kinds(withVpa), [...kinds(base), 'VerticalPodAutoscaler'].sort());
+  for (const o of withVpa.filter((x) => x.kind !== 'Namespace')) {
+    t.is(o.metadata.namespace, 'order-fleet', `${o.kind}/${o.metadata.name}`);
+  }
+  t.is(withVpa.length, base.length + DEPLOYMENTS.length);
+});
+
+test('when the optional VPAs are read, then each recommends for one Deployment and never applies it (no fight with HPA or KEDA)', async (t) => {
+  const component = parse(await repoFile(join(DIR, 'components/vpa/kustomization.yaml'))) as {
+    kind: string;
+    resources: string[];
+  };
+  t.is(component.kind, 'Component');
+  const vpas = (await Promise.all(component.resources.map((f) => loadFile(join('components/vpa', f))))).flat();
+  const all = await applied();
+  t.deepEqual(vpas.map((v) => v.metadata.name).sort(), [...DEPLOYMENTS].sort());
+  for (const vpa of vpas) {
+    t.is(vpa.apiVersion, 'autoscaling.k8s.io/v1');
+    t.is(vpa.kind, 'VerticalPodAutoscaler');
+    const spec = vpa.spec as {
+      targetRef: { apiVersion: string; kind: string; name: string };
+      updatePolicy: { updateMode: string };
+      resourcePolicy: { containerPolicies: Array<{ containerName: string }> };
+    };
+    t.deepEqual([spec.targetRef.apiVersion, spec.targetRef.kind], ['apps/v1', 'Deployment']);
+    const deployment = find(all, 'Deployment', spec.targetRef.name);
+    t.is(spec.updatePolicy.updateMode, 'Off', `${vpa.metadata.name}: recommendation only`);
+    t.deepEqual(
+      spec.resourcePolicy.containerPolicies.map((p) => p.containerName),
+      [container(deployment).name],
+    );
   }
 });

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../scripts/lib/process-runner.js';
+import { promtool, requirePromtool } from '../helpers/promtool.js';
 import { createOrders, listAllOrders, parseLine, requestJson, startTestFleet, waitFor } from '../helpers/fleet.js';
 
 /**
@@ -21,35 +21,6 @@ const DASHBOARD_PROVIDERS = 'deploy/grafana/provisioning/dashboards/order-fleet.
 /** Series Prometheus makes itself for every target, served by no process. */
 const SYNTHETIC = new Set(['up']);
 const SUFFIXES = /_(bucket|sum|count)$/;
-
-interface Run {
-  readonly code: number | null;
-  readonly output: string;
-}
-
-/** Runs promtool with `args` (and `input` on stdin); bounded, so a stuck run fails the test. */
-function promtool(args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('promtool', args, { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-/** Fails the test (never skips it) when promtool is not installed. */
-async function requirePromtool(t: ExecutionContext): Promise<void> {
-  const version = await promtool(['--version']).catch((err: NodeJS.ErrnoException) => {
-    throw new Error(
-      `promtool is not installed (${err.code ?? err.message}): these checks need it. ` +
-        'Install it with `bash .ci/install-prometheus.sh` (Debian package `prometheus`).',
-    );
-  });
-  t.is(version.code, 0, version.output);
-}
 
 const file = (path: string) => readFile(join(REPO_ROOT, path), 'utf8');
 

@@ -71,8 +71,20 @@ test('when the environment is empty, then the config has exactly the documented 
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment, 'webhook'].sort(),
+    // PROFILE_MAX_MB: the bound of POST /admin/profile (issue 19).
+    [
+      ...Object.keys(DESIGN_DEFAULTS),
+      'instance',
+      'nodeEnv',
+      'logPretty',
+      ...security,
+      ...payment,
+      'webhook',
+      'profileMaxBytes',
+    ].sort(),
   );
+  t.is(config.profileMaxBytes, 256 * 1024 * 1024);
+  t.throws(() => loadConfig({ PROFILE_MAX_MB: '0' }), { message: /PROFILE_MAX_MB/ });
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {
