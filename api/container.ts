@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Connection } from 'mongoose';
 import type { Registry } from 'prom-client';
 import {
@@ -45,7 +45,7 @@ export interface ApiContainer {
   readonly orders: OrderService;
   readonly mongo: Connection;
   readonly models: OrderModels;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: Queue<ProcessOrderJobData>;
   /** The webhooks' queue (its failed set is their dead-letter queue). */
   readonly notifications: Queue<OrderEvent>;
@@ -67,7 +67,7 @@ export function createApiContainer(deps: {
   const { config, logger, logContext } = deps;
   const mongo = createMongoConnection();
   const models = registerOrderModels(mongo);
-  const redis = createRedisConnection(config.redisUrl, {
+  const redis = createRedisConnection(config.redis, {
     role: 'producer',
     commandTimeoutMs: config.healthTimeoutMs,
     connectionName: 'api',

@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Counter } from 'prom-client';
 import { withTimeout, RECONCILE_JOB, RECONCILE_QUEUE, RECONCILE_SCHEDULER_ID, type Config, type Logger } from '#common';
 import type { Reconciler } from './services/reconciler-service.js';
@@ -16,7 +16,7 @@ export interface ReconcileSchedule {
  * RECONCILE_INTERVAL_MS, and the worker that runs each tick (one tick at a time across the fleet).
  */
 export function createReconcileSchedule(deps: {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly config: Pick<Config, 'queuePrefix' | 'reconcileIntervalMs'>;
   readonly workerId: string;
   readonly reconciler: Reconciler;

@@ -57,6 +57,11 @@ export function isRedisUnavailable(err: unknown): boolean {
   return (
     /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|OOM command not allowed|MaxRetriesPerRequest/i.test(
       err.message,
-    ) || err.name === 'MaxRetriesPerRequestError'
+    ) ||
+    // A Sentinel or Cluster failover in progress: no master known yet, or the slot's master is gone.
+    /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b|Cluster isn't ready|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable/.test(
+      err.message,
+    ) ||
+    err.name === 'MaxRetriesPerRequestError'
   );
 }

@@ -71,7 +71,17 @@ test('when the environment is empty, then the config has exactly the documented 
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment, 'webhook'].sort(),
+    // Redis topologies (issue 16): one `redis` key, the topology REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES name.
+    [
+      ...Object.keys(DESIGN_DEFAULTS),
+      'instance',
+      'nodeEnv',
+      'logPretty',
+      ...security,
+      ...payment,
+      'webhook',
+      'redis',
+    ].sort(),
   );
 });
 
