@@ -47,9 +47,8 @@ export function redisOptions(options: RedisConnectionOptions): RedisOptions {
  * The one place every Redis connection of the fleet is made: an ioredis client for the configured
  * topology (a URL string means one Redis) with the options of its role. Errors are emitted, never thrown.
  * - single: `new Redis(url)`; credentials in the URL win over REDIS_USERNAME / REDIS_PASSWORD.
- * - sentinel: ioredis asks the Sentinels for the master (`name`), reconnects to the new one after a
- *   failover (and `failoverDetector` hears `+switch-master` at once); a producer keeps failing fast
- *   while no master is known, a worker waits.
+ * - sentinel: ioredis asks the Sentinels for the master (`name`) on every (re)connect, so it finds
+ *   the new one after a failover; a producer keeps failing fast while no master is known, a worker waits.
  * - cluster: `Cluster` with the role's options per node; BullMQ takes it as `connection` (its keys
  *   share a slot through the prefix's hash tag, which config validation demands).
  */
@@ -78,7 +77,10 @@ export function createRedisConnection(topology: RedisTopology | string, options:
         ...(topology.sentinelTls ? { enableTLSForSentinelMode: true, sentinelTLS: {} } : {}),
         sentinelRetryStrategy: (times) => Math.min(200 * times, 2000),
         sentinelCommandTimeout: options.commandTimeoutMs ?? 1000,
-        failoverDetector: true,
+        // Not `failoverDetector`: in ioredis 5.11 its `+switch-master` disconnect can land while the
+        // client is reconnecting and leave it closed for good (seen here: workers stuck on
+        // "Connection is closed." after a failover). The reconnect after the master's loss asks the
+        // Sentinels anyway, within the retry back-off (≤ 2 s).
       });
     case 'cluster':
       return new Cluster(
