@@ -5,6 +5,7 @@ import type { RedisClient } from '#common';
 import type { Connection } from 'mongoose';
 import type { Registry } from 'prom-client';
 import {
+  boundCalls,
   createDependencyChecks,
   createMetricsRegistry,
   createMongoConnection,
@@ -85,7 +86,8 @@ export function createApiContainer(deps: {
   queue.on('error', () => undefined); // reported once by the connection's listener above
 
   const registry = createMetricsRegistry('api');
-  const orderRepository = createOrderRepository({ models });
+  // Bounded: MongoDB with the driver's one retry answers within the api's 503 bound, or the call fails.
+  const orderRepository = boundCalls(createOrderRepository({ models }), API_MONGO_TIMEOUT_MS);
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
   const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
@@ -111,7 +113,10 @@ export function createApiContainer(deps: {
     logger: logger.child({ module: 'webhooks' }),
   });
   const Inventory = registerInventoryModel(mongo);
-  const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
+  const inventory = createInventoryService({
+    inventory: boundCalls(createInventoryRepository({ Inventory }), API_MONGO_TIMEOUT_MS),
+    logger,
+  });
   const board =
     config.bullBoardUser && config.bullBoardPassword
       ? { queues: [queue, notifications], user: config.bullBoardUser, password: config.bullBoardPassword }

@@ -64,7 +64,13 @@ export {
   canonicalJson,
   fingerprint,
 } from './domain/identity.js';
-export { createMongoConnection, openMongo, QUERY_MAX_TIME_MS } from './mongo/connection.js';
+export {
+  boundCalls,
+  createMongoConnection,
+  openMongo,
+  MongoDeadlineError,
+  QUERY_MAX_TIME_MS,
+} from './mongo/connection.js';
 export {
   registerOrderModels,
   ensureOrderIndexes,

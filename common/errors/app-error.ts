@@ -43,7 +43,7 @@ export class AppError extends Error {
 export function isMongoUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return (
-    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout|WaitQueueTimeout)Error$/.test(
+    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout|WaitQueueTimeout|Deadline)Error$/.test(
       err.name,
     ) ||
     // mongoose with bufferCommands off, before the first connection or after close

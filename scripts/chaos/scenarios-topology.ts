@@ -23,7 +23,7 @@ export interface FailoverSizes {
   readonly processingDelayMs: number;
   /** A low WORKER_CONCURRENCY keeps a backlog in Redis when its master dies. */
   readonly concurrency: number;
-  /** Bound for the p99 of POSTs answered between the kill and the promotion (the api's outage bound). */
+  /** What the failover may add to the POST p99 (between the kill and the promotion) over the p99 before it. */
   readonly p99BoundMs: number;
   readonly settleTimeoutMs: number;
 }
@@ -80,7 +80,14 @@ function postFigures(
   );
   if (bound === undefined) return;
   out.check('0 5xx, every request answered', errors.length === 0, formatStatuses(errors));
-  out.check(`POST p99 during the fault ≤ ${bound} ms`, duringP99 <= bound, `${duringP99} ms`);
+  // What the failover adds is judged, not the machine: on a loaded host the steady p99 alone can pass
+  // the bound (a Cluster's six redis-servers share the cores), so the bound is over the p99 before it.
+  const beforeP99 = p99(posts.filter((x) => x.start < window.from));
+  out.check(
+    `POST p99 during the fault ≤ p99 before it + ${bound} ms`,
+    duringP99 <= beforeP99 + bound,
+    `${duringP99} ms (before: ${beforeP99} ms)`,
+  );
 }
 
 function runFailover(
@@ -153,7 +160,7 @@ export const sentinelFailover: Scenario<FailoverSizes> = {
   fault: (s) =>
     `Sentinel topology (1 master, 1 replica, 3 sentinels, down-after 1 s); master SIGKILLed under ${s.ratePerSecond} POST/s`,
   passLine:
-    'replica promoted; POSTs 201/202 only, p99 within the outage bound; every accepted order PROCESSED; 0 lost, 0 doubled',
+    'replica promoted; POSTs 201/202 only, p99 during the failover within the outage bound of the p99 before; every accepted order PROCESSED; 0 lost, 0 doubled',
   sizes: { full: FAILOVER_FULL, quick: FAILOVER_QUICK },
   run(ctx, s) {
     return runFailover(
