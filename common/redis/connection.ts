@@ -85,21 +85,24 @@ export function createRedisConnection(topology: RedisTopology | string, options:
     case 'cluster':
       return new Cluster(
         topology.nodes.map((n) => ({ host: n.host, port: n.port })),
-        clusterOptions(role, auth),
+        clusterOptions(role, auth, options.role),
       );
   }
 }
 
-function clusterOptions(role: RedisOptions, auth: RedisOptions): ClusterOptions {
+function clusterOptions(role: RedisOptions, auth: RedisOptions, kind: RedisRole): ClusterOptions {
   const { retryStrategy, enableOfflineQueue, ...perNode } = role;
   return {
+    // A producer fails fast while the slot's master is gone (a few tries, about half a second, then
+    // the api answers 202); a worker keeps trying through the failover (ioredis's default, 16).
+    ...(kind === 'producer' ? { maxRedirections: 4 } : {}),
     redisOptions: { ...perNode, ...auth },
     enableOfflineQueue,
     clusterRetryStrategy: retryStrategy,
     // Reads and writes go to masters only: a replica lags, and BullMQ's scripts write.
     scaleReads: 'master',
     // While a slot's master fails over, commands wait for the new slot map instead of failing at once.
-    retryDelayOnFailover: 200,
+    retryDelayOnFailover: 100,
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 200,
     slotsRefreshTimeout: 2000,
