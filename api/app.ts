@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { LogContext, Logger, Profiler } from '#common';
 import { createErrorMiddleware } from './http/error-middleware.js';
 import cors from '@koa/cors';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { ApiKey, JwtConfig } from '#common';
 import { createAdminBoard } from './http/admin-board.js';
 import type { AppContext, AppState } from './http/app-state.js';
@@ -48,7 +48,7 @@ export interface AppDeps {
   /** The probes (`/health/live`, `/health/ready`), answered by the app. */
   readonly probes?: Readonly<Record<string, Probe>>;
   /** Per-client request limit; omitted (or perMinute 0) turns it off. */
-  readonly rateLimit?: { readonly redis: Redis; readonly keyPrefix: string; readonly perMinute: number };
+  readonly rateLimit?: { readonly redis: RedisClient; readonly keyPrefix: string; readonly perMinute: number };
   /** Browser origins CORS allows; empty = CORS off. */
   readonly corsOrigins: readonly string[];
   readonly logger: Logger;

@@ -1,10 +1,11 @@
 import type Koa from 'koa';
 import type { Router } from '@koa/router';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Connection } from 'mongoose';
 import type { Registry } from 'prom-client';
 import {
+  boundCalls,
   createDependencyChecks,
   createMetricsRegistry,
   createMongoConnection,
@@ -46,7 +47,7 @@ export interface ApiContainer {
   readonly orders: OrderService;
   readonly mongo: Connection;
   readonly models: OrderModels;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly queue: Queue<ProcessOrderJobData>;
   /** The webhooks' queue (its failed set is their dead-letter queue). */
   readonly notifications: Queue<OrderEvent>;
@@ -68,7 +69,7 @@ export function createApiContainer(deps: {
   const { config, logger, logContext } = deps;
   const mongo = createMongoConnection();
   const models = registerOrderModels(mongo);
-  const redis = createRedisConnection(config.redisUrl, {
+  const redis = createRedisConnection(config.redis, {
     role: 'producer',
     commandTimeoutMs: config.healthTimeoutMs,
     connectionName: 'api',
@@ -86,7 +87,8 @@ export function createApiContainer(deps: {
   queue.on('error', () => undefined); // reported once by the connection's listener above
 
   const registry = createMetricsRegistry('api');
-  const orderRepository = createOrderRepository({ models });
+  // Bounded: MongoDB with the driver's one retry answers within the api's 503 bound, or the call fails.
+  const orderRepository = boundCalls(createOrderRepository({ models }), API_MONGO_TIMEOUT_MS);
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
   const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
@@ -112,7 +114,10 @@ export function createApiContainer(deps: {
     logger: logger.child({ module: 'webhooks' }),
   });
   const Inventory = registerInventoryModel(mongo);
-  const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
+  const inventory = createInventoryService({
+    inventory: boundCalls(createInventoryRepository({ Inventory }), API_MONGO_TIMEOUT_MS),
+    logger,
+  });
   const board =
     config.bullBoardUser && config.bullBoardPassword
       ? { queues: [queue, notifications], user: config.bullBoardUser, password: config.bullBoardPassword }

@@ -11,6 +11,7 @@ import {
   loadConfig,
   runMain,
   redactUrl,
+  describeRedisTopology,
   signalReady,
 } from '#common';
 import { createApiContainer } from './container.js';
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
 
   const port = await listen(server, config.apiPort);
   logger.info(
-    { port, mongo: redactUrl(config.mongoUrl), redis: redactUrl(config.redisUrl) },
+    { port, mongo: redactUrl(config.mongoUrl), redis: describeRedisTopology(config.redis) },
     `api listening on http://127.0.0.1:${port}`,
   );
 

@@ -11,6 +11,8 @@ export {
   type ApiKey,
   type JwtConfig,
   type WebhookConfig,
+  type RedisTopology,
+  hashTagOf,
 } from './config/config.js';
 export { createLogger, createLogContext, redactUrl, type Logger, type LogContext } from './logging/logger.js';
 export {
@@ -63,7 +65,13 @@ export {
   canonicalJson,
   fingerprint,
 } from './domain/identity.js';
-export { createMongoConnection, openMongo, QUERY_MAX_TIME_MS } from './mongo/connection.js';
+export {
+  boundCalls,
+  createMongoConnection,
+  openMongo,
+  MongoDeadlineError,
+  QUERY_MAX_TIME_MS,
+} from './mongo/connection.js';
 export {
   registerOrderModels,
   ensureOrderIndexes,
@@ -81,7 +89,7 @@ export {
   type StockLevel,
 } from './mongo/inventory-model.js';
 export { markOrdersEnqueued } from './mongo/order-outbox.js';
-export { createRedisConnection } from './redis/connection.js';
+export { createRedisConnection, describeRedisTopology, redisMasters, type RedisClient } from './redis/connection.js';
 export {
   ORDERS_QUEUE,
   PROCESS_ORDER_JOB,

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   installProcessHandlers({ logger });
 
   const mongo = createMongoConnection();
-  const redis = createRedisConnection(config.redisUrl, {
+  const redis = createRedisConnection(config.redis, {
     role: 'producer',
     commandTimeoutMs: config.healthTimeoutMs,
     connectionName: 'health',

@@ -41,7 +41,7 @@ export function createWorkerContainer(deps: {
   const metrics = createWorkerMetrics(registry);
   const mongo = createMongoConnection();
   const models = registerOrderModels(mongo);
-  const connection = createRedisConnection(config.redisUrl, { role: 'worker', connectionName: `worker:${workerId}` });
+  const connection = createRedisConnection(config.redis, { role: 'worker', connectionName: `worker:${workerId}` });
   connection.on('error', (err) => logger.warn({ err }, 'Redis connection error; BullMQ reconnects by itself'));
 
   const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger });

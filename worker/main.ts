@@ -10,6 +10,7 @@ import {
   loadConfig,
   runMain,
   redactUrl,
+  describeRedisTopology,
   signalReady,
   ORDERS_QUEUE,
 } from '#common';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
       queue: ORDERS_QUEUE,
       prefix: config.queuePrefix,
       mongo: redactUrl(config.mongoUrl),
+      redis: describeRedisTopology(config.redis),
     },
     'worker running',
   );

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Gauge } from 'prom-client';
 import {
   withTimeout,
@@ -35,7 +35,7 @@ export interface OrderWorker {
 
 /** The BullMQ worker of the `orders` queue, with its event handlers and its bounded close. */
 export function createOrderWorker(deps: {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly config: Pick<Config, 'queuePrefix' | 'workerConcurrency'>;
   readonly workerId: string;
   /** Runs each attempt; its `onJobDead` also takes the orders of jobs that stalled out. */

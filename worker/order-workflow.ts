@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Connection } from 'mongoose';
 import type { Registry } from 'prom-client';
 import { ensureInventoryIndexes, registerInventoryModel, type Config, type Logger, type OrderModels } from '#common';
@@ -19,7 +19,7 @@ export function createOrderWorkflow(deps: {
   readonly config: Config;
   readonly mongo: Connection;
   readonly models: Pick<OrderModels, 'Order'>;
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly registry: Registry;
   readonly workerId: string;
   readonly logger: Logger;

@@ -1,8 +1,11 @@
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Counter } from 'prom-client';
 import { withTimeout, RECONCILE_JOB, RECONCILE_QUEUE, RECONCILE_SCHEDULER_ID, type Config, type Logger } from '#common';
 import type { Reconciler } from './services/reconciler-service.js';
+
+/** The shortest bound on one upsert of the schedule (the interval, when longer). */
+const UPSERT_TIMEOUT_FLOOR_MS = 5000;
 
 export interface ReconcileSchedule {
   /** Starts the tick worker and keeps the schedule in Redis (upserted now and once per interval). */
@@ -16,7 +19,7 @@ export interface ReconcileSchedule {
  * RECONCILE_INTERVAL_MS, and the worker that runs each tick (one tick at a time across the fleet).
  */
 export function createReconcileSchedule(deps: {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly config: Pick<Config, 'queuePrefix' | 'reconcileIntervalMs'>;
   readonly workerId: string;
   readonly reconciler: Reconciler;
@@ -49,13 +52,21 @@ export function createReconcileSchedule(deps: {
     if (upserting) return;
     upserting = true;
     try {
-      // One tick at a time across the fleet: a tick slower than the interval must not overlap
-      // the next one on another worker (they would redo each other's work).
-      await queue.setGlobalConcurrency(1);
-      await queue.upsertJobScheduler(
-        RECONCILE_SCHEDULER_ID,
-        { every: config.reconcileIntervalMs },
-        { name: RECONCILE_JOB, opts: { removeOnComplete: 20, removeOnFail: 50 } },
+      // Bounded: during a Cluster failover a call can hang on a dead node's connection, and a
+      // hung upsert must not keep every later one from running (the schedule would stay lost).
+      await withTimeout(
+        (async () => {
+          // One tick at a time across the fleet: a tick slower than the interval must not overlap
+          // the next one on another worker (they would redo each other's work).
+          await queue.setGlobalConcurrency(1);
+          await queue.upsertJobScheduler(
+            RECONCILE_SCHEDULER_ID,
+            { every: config.reconcileIntervalMs },
+            { name: RECONCILE_JOB, opts: { removeOnComplete: 20, removeOnFail: 50 } },
+          );
+        })(),
+        Math.max(UPSERT_TIMEOUT_FLOOR_MS, config.reconcileIntervalMs),
+        'the reconcile schedule upsert did not finish in time',
       );
     } catch (err) {
       logger.warn({ err }, 'could not upsert the reconcile schedule; retrying next interval');

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Context } from 'koa';
 import { Counter, type Registry } from 'prom-client';
 import {
@@ -26,7 +26,7 @@ const OPEN_PATHS = /^\/(health\/(live|ready)|metrics)$/;
  * most {@link LIMITER_REDIS_TIMEOUT_MS}.
  */
 function sharedLimiter(options: {
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   readonly keyPrefix: string;
   readonly points: number;
   readonly duration: number;
@@ -63,7 +63,7 @@ function setRateHeaders(ctx: Context, limit: number, remaining: number, resetSec
  * 429 with Retry-After.
  */
 export function createRateLimit(options: {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly keyPrefix: string;
   readonly perMinute: number;
   readonly authEnabled: boolean;
@@ -123,7 +123,7 @@ export interface AuthFailureGuard {
  * `limit` 0 turns blocking off (refusals are still counted).
  */
 export function createAuthFailureGuard(options: {
-  readonly redis?: Redis;
+  readonly redis?: RedisClient;
   readonly keyPrefix: string;
   readonly limit: number;
   readonly registry: Registry;

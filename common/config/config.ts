@@ -8,7 +8,10 @@ import { webhookUrlProblems } from './webhook-url.js';
 export interface Config {
   readonly nodeEnv: string;
   readonly mongoUrl: string;
+  /** `REDIS_URL`; used only when {@link Config.redis} is `single` (kept for log lines and older callers). */
   readonly redisUrl: string;
+  /** Which Redis the fleet speaks to: one server, a Sentinel-watched master, or a Cluster (README, "Redis topologies"). */
+  readonly redis: RedisTopology;
   readonly queuePrefix: string;
   readonly logLevel: string;
   /** Human-readable log lines (pino-pretty) for local development; entry points also turn it on for a TTY. */
@@ -63,6 +66,39 @@ export interface Config {
   readonly webhook: WebhookConfig | undefined;
 }
 
+/** A `host:port` of a Sentinel or Cluster node. */
+export interface RedisNodeAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Credentials and TLS shared by every topology (each optional). */
+export interface RedisAuth {
+  /** ACL user (Redis 6+); unset = the default user. */
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** TLS to the data nodes: `rediss://` or `REDIS_TLS=1`. */
+  readonly tls: boolean;
+}
+
+/**
+ * The Redis topology (exactly one is named): `REDIS_URL` (one Redis), `REDIS_SENTINELS` +
+ * `REDIS_SENTINEL_NAME` (the master a Sentinel group elects), or `REDIS_CLUSTER_NODES` (a Redis Cluster).
+ */
+export type RedisTopology =
+  | (RedisAuth & { readonly kind: 'single'; readonly url: string })
+  | (RedisAuth & {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly RedisNodeAddress[];
+      /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
+      readonly name: string;
+      readonly sentinelUsername: string | undefined;
+      readonly sentinelPassword: string | undefined;
+      /** TLS to the Sentinels themselves (`REDIS_SENTINEL_TLS`, default: as `REDIS_TLS`). */
+      readonly sentinelTls: boolean;
+    })
+  | (RedisAuth & { readonly kind: 'cluster'; readonly nodes: readonly RedisNodeAddress[] });
+
 /** Where and how order events are delivered. */
 export interface WebhookConfig {
   readonly url: string;
@@ -114,6 +150,37 @@ const API_KEY_ENTRY = /^[A-Za-z0-9_-]{1,64}:[0-9a-f]{64}(:admin)?$/;
 
 const port = Joi.number().integer().min(0).max(65535);
 
+// Letters, digits, `_`, `-`, and at most one non-empty `{…}` (the part Redis Cluster hashes).
+const QUEUE_PREFIX_FORMAT = /^[A-Za-z0-9_-]*(\{[A-Za-z0-9_-]+\})?[A-Za-z0-9_-]*$/;
+const DEFAULT_QUEUE_PREFIX = 'bull';
+/** The default prefix on a Cluster: BullMQ's documented hash tag. */
+const DEFAULT_CLUSTER_QUEUE_PREFIX = '{bull}';
+
+// `host:port` (host: a name, IPv4, or [IPv6]), comma-separated.
+const NODE_ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253}):(\d{1,5})$/;
+
+function nodeList(value: string, helpers: Joi.CustomHelpers): string | Joi.ErrorReport {
+  const ok = value.split(',').every((entry) => {
+    const m = NODE_ADDRESS.exec(entry.trim());
+    return m !== null && Number(m[2]) >= 1 && Number(m[2]) <= 65535;
+  });
+  return ok ? value : helpers.message({ custom: '{{#label}} must be comma-separated host:port entries' });
+}
+
+function parseNodes(raw: string): readonly RedisNodeAddress[] {
+  return Object.freeze(
+    raw.split(',').map((entry) => {
+      const m = NODE_ADDRESS.exec(entry.trim()) as RegExpExecArray;
+      return Object.freeze({ host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) });
+    }),
+  );
+}
+
+/** The hash tag of a key prefix (what Redis Cluster hashes), or undefined when it has none. */
+export function hashTagOf(prefix: string): string | undefined {
+  return /\{([^}]+)\}/.exec(prefix)?.[1];
+}
+
 const schema = Joi.object({
   NODE_ENV: Joi.string().valid('development', 'production', 'test').default('development'),
   MONGO_URL: Joi.string()
@@ -122,9 +189,20 @@ const schema = Joi.object({
   REDIS_URL: Joi.string()
     .uri({ scheme: ['redis', 'rediss'] })
     .default('redis://127.0.0.1:6379'),
+  // An optional Redis Cluster hash tag (`{orders}`, `app-{orders}`): every key of the fleet then hashes
+  // to one slot, so BullMQ's Lua scripts and the project's own multi-key calls never cross slots.
   QUEUE_PREFIX: Joi.string()
-    .pattern(/^[A-Za-z0-9_-]{1,64}$/)
-    .default('bull'),
+    .max(64)
+    .pattern(QUEUE_PREFIX_FORMAT, 'letters, digits, _ or - with at most one {hash-tag}'),
+  REDIS_SENTINELS: Joi.string().max(4096).custom(nodeList, 'host:port list'),
+  REDIS_SENTINEL_NAME: Joi.string().pattern(/^[A-Za-z0-9._-]{1,128}$/, 'master name'),
+  REDIS_SENTINEL_USERNAME: Joi.string().min(1).max(256),
+  REDIS_SENTINEL_PASSWORD: Joi.string().min(1).max(1024),
+  REDIS_SENTINEL_TLS: Joi.boolean().truthy('1').falsy('0'),
+  REDIS_CLUSTER_NODES: Joi.string().max(4096).custom(nodeList, 'host:port list'),
+  REDIS_USERNAME: Joi.string().min(1).max(256),
+  REDIS_PASSWORD: Joi.string().min(1).max(1024),
+  REDIS_TLS: Joi.boolean().truthy('1').falsy('0').default(false),
   LOG_LEVEL: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').default('info'),
   LOG_PRETTY: Joi.boolean().truthy('1').falsy('0').default(false),
   API_PORT: port.default(3000),
@@ -256,12 +334,22 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       }),
     );
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  const redis = parseRedisTopology(v, input, problems);
+  const queuePrefix =
+    (v.QUEUE_PREFIX as string | undefined) ??
+    (redis?.kind === 'cluster' ? DEFAULT_CLUSTER_QUEUE_PREFIX : DEFAULT_QUEUE_PREFIX);
+  if (redis?.kind === 'cluster' && hashTagOf(queuePrefix) === undefined) {
+    problems.push(
+      `QUEUE_PREFIX must carry a Redis Cluster hash tag with REDIS_CLUSTER_NODES (for example {${queuePrefix}}): BullMQ's keys of one queue must share a slot`,
+    );
+  }
+  if (problems.length > 0 || !redis) throw new ConfigError(problems);
   return Object.freeze({
     nodeEnv: v.NODE_ENV,
     mongoUrl: v.MONGO_URL,
     redisUrl: v.REDIS_URL,
-    queuePrefix: v.QUEUE_PREFIX,
+    redis,
+    queuePrefix,
     logLevel: v.LOG_LEVEL,
     logPretty: v.LOG_PRETTY,
     apiPort: v.API_PORT,
@@ -312,6 +400,47 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
         })
       : undefined,
   });
+}
+
+/**
+ * The one Redis topology the environment names; pushes a problem (and returns undefined) when it
+ * names none clearly: Sentinel and Cluster together, or either beside an explicit REDIS_URL.
+ */
+function parseRedisTopology(
+  v: Record<string, never>,
+  input: Record<string, unknown>,
+  problems: string[],
+): RedisTopology | undefined {
+  const named = [
+    input.REDIS_URL !== undefined && 'REDIS_URL',
+    v.REDIS_SENTINELS && 'REDIS_SENTINELS',
+    v.REDIS_CLUSTER_NODES && 'REDIS_CLUSTER_NODES',
+  ].filter(Boolean);
+  if (named.length > 1) {
+    problems.push(`name exactly one Redis topology: ${named.join(', ')} are all set (unset all but one)`);
+    return undefined;
+  }
+  if (Boolean(v.REDIS_SENTINELS) !== Boolean(v.REDIS_SENTINEL_NAME)) {
+    problems.push('REDIS_SENTINELS and REDIS_SENTINEL_NAME go together (the Sentinels and the master name they watch)');
+    return undefined;
+  }
+  const url = v.REDIS_URL as string;
+  const tls = v.REDIS_TLS === true || (!v.REDIS_SENTINELS && !v.REDIS_CLUSTER_NODES && url.startsWith('rediss:'));
+  const auth = { username: v.REDIS_USERNAME, password: v.REDIS_PASSWORD, tls };
+  if (v.REDIS_SENTINELS) {
+    return Object.freeze({
+      kind: 'sentinel',
+      ...auth,
+      sentinels: parseNodes(v.REDIS_SENTINELS),
+      name: v.REDIS_SENTINEL_NAME,
+      sentinelUsername: v.REDIS_SENTINEL_USERNAME,
+      sentinelPassword: v.REDIS_SENTINEL_PASSWORD,
+      sentinelTls: (v.REDIS_SENTINEL_TLS as boolean | undefined) ?? tls,
+    });
+  }
+  if (v.REDIS_CLUSTER_NODES)
+    return Object.freeze({ kind: 'cluster', ...auth, nodes: parseNodes(v.REDIS_CLUSTER_NODES) });
+  return Object.freeze({ kind: 'single', ...auth, url });
 }
 
 function parseJwt(v: Record<string, never>): JwtConfig | undefined {

@@ -60,7 +60,7 @@ export class AppError extends Error {
 export function isMongoUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return (
-    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout|WaitQueueTimeout)Error$/.test(
+    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout|WaitQueueTimeout|Deadline)Error$/.test(
       err.name,
     ) ||
     // mongoose with bufferCommands off, before the first connection or after close
@@ -74,6 +74,11 @@ export function isRedisUnavailable(err: unknown): boolean {
   return (
     /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ETIMEDOUT|ECONNRESET|OOM command not allowed|MaxRetriesPerRequest/i.test(
       err.message,
-    ) || err.name === 'MaxRetriesPerRequestError'
+    ) ||
+    // A Sentinel or Cluster failover in progress: no master known yet, or the slot's master is gone.
+    /^(READONLY|LOADING|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b|Cluster isn't ready|Too many Cluster redirections|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable/.test(
+      err.message,
+    ) ||
+    err.name === 'MaxRetriesPerRequestError'
   );
 }

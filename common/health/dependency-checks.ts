@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Connection } from 'mongoose';
 import { pingMongo } from '../mongo/connection.js';
 import { pingRedis, readEvictionPolicy } from '../redis/connection.js';
@@ -21,7 +21,7 @@ export interface DependencyChecks {
 /** Probes that never throw and never take longer than `timeoutMs`. */
 export function createDependencyChecks(deps: {
   readonly mongo: Connection;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly timeoutMs: number;
 }): DependencyChecks {
   const probe = async (ping: () => Promise<void>): Promise<CheckResult> => {

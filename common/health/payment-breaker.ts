@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 
 /** The payment breaker's states, as workers publish them (and `payment_breaker_state` numbers them). */
 export type PublishedBreakerState = 'closed' | 'half_open' | 'open';
@@ -16,7 +16,7 @@ export function paymentBreakerKey(prefix: string): string {
 
 /** Publishes one worker's breaker state (one HSET). */
 export async function publishBreakerState(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   workerId: string,
   state: PublishedBreakerState,
@@ -26,7 +26,7 @@ export async function publishBreakerState(
 }
 
 /** Withdraws a worker's publication (at shutdown), so a stopped worker is not counted. */
-export async function withdrawBreakerState(redis: Redis, prefix: string, workerId: string): Promise<void> {
+export async function withdrawBreakerState(redis: RedisClient, prefix: string, workerId: string): Promise<void> {
   await redis.hdel(paymentBreakerKey(prefix), workerId);
 }
 
@@ -43,7 +43,7 @@ export interface BreakerReport {
  * died without withdrawing), and removes them (best effort), so the hash stays as small as the fleet.
  */
 export async function readBreakerReport(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   options: { readonly now?: number; readonly staleMs?: number } = {},
 ): Promise<BreakerReport> {

@@ -39,13 +39,13 @@ export function installProcessHandlers(options: {
 }
 
 /** Resolves with the promise's value, or rejects with `message` after `ms`. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string | (() => Error)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
       promise,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
+        timer = setTimeout(() => reject(typeof message === 'string' ? new Error(message) : message()), ms);
       }),
     ]);
   } finally {

@@ -40,15 +40,50 @@ function clientOptions(options: MongoConnectionOptions): mongoose.ConnectOptions
     // bounds an operation then. Every query of this system is small and served by an index, so an
     // answer slower than this is an outage, not a slow query.
     socketTimeoutMS: options.timeoutMs,
-    // Requests arriving as the server freezes must not queue for a pooled connection, nor retry a
-    // read for another full server selection: each would add its wait to the bound. Callers retry
-    // at their own level (the client with its Idempotency-Key, BullMQ with back-off).
+    // Requests arriving as the server freezes must not queue for a pooled connection longer than the bound.
     waitQueueTimeoutMS: options.timeoutMs,
-    retryReads: false,
-    retryWrites: false,
+    // Replica sets (docs/design.md, "MongoDB replica sets"): a write is acknowledged once a majority
+    // holds it, so an election never rolls back an order the api answered 201 for; reads and writes go
+    // to the primary (the order path reads its own writes). An election or a dropped connection fails
+    // an operation with a retryable error: the driver retries it once on the new primary. Every write
+    // here is safe to repeat (an insert under a deterministic _id, conditional updates). The api bounds
+    // an operation with its retry by its deadline (see `boundCalls`); a worker's job retries anyway.
+    writeConcern: { w: 'majority' },
+    readPreference: 'primary',
+    retryReads: true,
+    retryWrites: true,
     heartbeatFrequencyMS: 2000,
     maxPoolSize: 50,
   };
+}
+
+/** Thrown by {@link boundCalls}: MongoDB (and the driver's one retry) did not answer within the caller's bound. */
+export class MongoDeadlineError extends Error {
+  constructor(readonly ms: number) {
+    super(`MongoDB did not answer within ${ms} ms`);
+    this.name = 'MongoDeadlineError';
+  }
+}
+
+/**
+ * `target` with every method's promise bounded by `ms`: past it, the call rejects with a
+ * {@link MongoDeadlineError} (the api answers 503). This is what keeps the driver's retry of a
+ * write or read inside the api's outage bound: the retry runs when the first failure came fast (a
+ * step-down, a reset connection), and is cut off when it would not finish in time. The operation
+ * itself may still complete afterwards, as with any timeout (a client retries with its Idempotency-Key).
+ */
+export function boundCalls<T extends object>(target: T, ms: number): T {
+  const bounded: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(target)) {
+    bounded[key] =
+      typeof value === 'function'
+        ? (...args: unknown[]) => {
+            const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+            return result instanceof Promise ? withTimeout(result, ms, () => new MongoDeadlineError(ms)) : result;
+          }
+        : value;
+  }
+  return bounded as T;
 }
 
 /**

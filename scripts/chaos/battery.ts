@@ -3,6 +3,7 @@ import { mongoFrozen } from './scenarios-mongo.js';
 import { redisFrozen, redisMemoryFull, redisRestartedEmpty, redisStopped } from './scenarios-redis.js';
 import { shutdownUnderLoad, workerKills, workersAway } from './scenarios-crash.js';
 import { providerOutage, providerSlow, sagaKills } from './scenarios-payment.js';
+import { clusterFailover, sentinelFailover, workerCutFromRedis } from './scenarios-topology.js';
 import type { Scenario, ScenarioContext, ScenarioResult } from './types.js';
 
 /** A scenario with its sizes chosen by `quick`. */
@@ -38,6 +39,10 @@ export const BATTERY: readonly BatteryEntry[] = [
   entry(providerOutage),
   entry(providerSlow),
   entry(redisMemoryFull),
+  // Issue 16: real Redis topologies (#16 Sentinel, #17 Cluster) and a worker cut off from Redis (#18).
+  entry(sentinelFailover),
+  entry(clusterFailover),
+  entry(workerCutFromRedis),
 ];
 
 /** The entries named by `--only 1,2` (all when `only` is empty); throws on an unknown number. */

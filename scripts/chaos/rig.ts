@@ -3,6 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import mongoose, { type Connection } from 'mongoose';
+import { createRedisConnection, loadConfig, type RedisClient } from '#common';
+import type { RedisTopologyProcesses } from '../lib/redis-topology.js';
 import { ChaosFleet } from './fleet.js';
 import { PrivateMongo, PrivateRedis } from './private-services.js';
 import type { Check, ScenarioContext, ScenarioResult, Summary } from './types.js';
@@ -21,15 +23,25 @@ export const BATTERY_ENV: Readonly<Record<string, string>> = Object.freeze({
 
 /** A scenario's world: a private Redis and MongoDB, the processes, and the battery's own connections. */
 export class Rig {
-  private redisConnection: Redis | undefined;
+  private redisConnection: RedisClient | undefined;
 
   private constructor(
     readonly name: string,
-    readonly redis: PrivateRedis,
+    private readonly privateRedis: PrivateRedis | undefined,
+    /** The Sentinel or Cluster topology the scenario runs on, instead of one private redis-server. */
+    readonly topology: RedisTopologyProcesses | undefined,
     readonly mongo: PrivateMongo,
     readonly fleet: ChaosFleet,
     readonly db: Connection,
+    /** QUEUE_PREFIX: the name, hash-tagged (`{name}`) on a Cluster. */
+    readonly prefix: string,
   ) {}
+
+  /** The scenario's private redis-server (its faults stop and freeze it); not there on a topology. */
+  get redis(): PrivateRedis {
+    if (!this.privateRedis) throw new Error('this scenario runs on a Redis topology, not one private redis-server');
+    return this.privateRedis;
+  }
 
   /** Starts the private services and the fleet's api, health and `workers` workers (all ready). */
   static async start(
@@ -40,19 +52,23 @@ export class Rig {
       readonly env?: Record<string, string>;
       readonly api?: boolean;
       readonly health?: boolean;
+      /** Starts a Sentinel or Cluster topology (scripts/lib/redis-topology.ts) instead of one redis-server. */
+      readonly topology?: () => Promise<RedisTopologyProcesses>;
     },
   ): Promise<Rig> {
     const name = `chaos_${options.label}_${process.pid}_${randomBytes(3).toString('hex')}`;
     const [redisStart, mongoStart] = await Promise.allSettled([
-      PrivateRedis.start(),
+      options.topology ? options.topology() : PrivateRedis.start(),
       PrivateMongo.start(ctx.mongo, process.env),
     ]);
     if (redisStart.status === 'rejected' || mongoStart.status === 'rejected') {
-      if (redisStart.status === 'fulfilled') await redisStart.value.close();
+      if (redisStart.status === 'fulfilled') await closeRedis(redisStart.value);
       if (mongoStart.status === 'fulfilled') await mongoStart.value.close();
       throw redisStart.status === 'rejected' ? redisStart.reason : (mongoStart as PromiseRejectedResult).reason;
     }
-    const redis = redisStart.value;
+    const redis = redisStart.value instanceof PrivateRedis ? redisStart.value : undefined;
+    const topology = redisStart.value instanceof PrivateRedis ? undefined : redisStart.value;
+    const prefix = topology?.kind === 'cluster' ? `{${name}}` : name;
     const mongo = mongoStart.value;
     let db: Connection | undefined;
     try {
@@ -61,8 +77,8 @@ export class Rig {
         ...options.env,
         ...ctx.env,
         MONGO_URL: mongo.url(name),
-        REDIS_URL: redis.url,
-        QUEUE_PREFIX: name,
+        ...(topology ? topology.env : { REDIS_URL: (redis as PrivateRedis).url }),
+        QUEUE_PREFIX: prefix,
       });
       db = await mongoose.createConnection(mongo.url(name), { serverSelectionTimeoutMS: 10_000 }).asPromise();
       try {
@@ -71,25 +87,26 @@ export class Rig {
         await fleet.stopAll(5000);
         throw new Error(`the fleet did not start: ${err instanceof Error ? err.message : String(err)}`);
       }
-      return new Rig(name, redis, mongo, fleet, db);
+      return new Rig(name, redis, topology, mongo, fleet, db, prefix);
     } catch (err) {
       await db?.close().catch(() => undefined);
-      await Promise.all([redis.close(), mongo.close()]);
+      await Promise.all([closeRedis(redisStart.value), mongo.close()]);
       throw err;
     }
   }
 
-  /** A connection to the private Redis for the battery's own reads (fails fast while Redis is away). */
-  redisClient(): Redis {
+  /**
+   * A connection to the scenario's Redis for the battery's own reads (fails fast while Redis is
+   * away); on a topology, through the processes' own factory, so it follows a failover as they do.
+   */
+  redisClient(): RedisClient {
     if (!this.redisConnection) {
-      this.redisConnection = new Redis(this.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+      this.redisConnection = this.topology
+        ? createRedisConnection(loadConfig(this.topology.env).redis, { role: 'producer', commandTimeoutMs: 2000 })
+        : new Redis(this.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
       this.redisConnection.on('error', () => undefined);
     }
     return this.redisConnection;
-  }
-
-  get prefix(): string {
-    return this.name;
   }
 
   /** Stops every process, closes the battery's connections, stops the private services. */
@@ -97,8 +114,13 @@ export class Rig {
     await this.fleet.stopAll(10_000);
     this.redisConnection?.disconnect();
     await this.db.close().catch(() => undefined);
-    await Promise.all([this.redis.close(), this.mongo.close()]);
+    await Promise.all([closeRedis(this.privateRedis ?? this.topology), this.mongo.close()]);
   }
+}
+
+function closeRedis(redis: PrivateRedis | RedisTopologyProcesses | undefined): Promise<void> {
+  if (!redis) return Promise.resolve();
+  return redis instanceof PrivateRedis ? redis.close() : redis.stop();
 }
 
 /** Collects a scenario's figures and checks as it runs. */

@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
-import { ORDERS_QUEUE, RECONCILE_QUEUE, RECONCILE_SCHEDULER_ID } from '#common';
+import { ORDERS_QUEUE, RECONCILE_QUEUE, RECONCILE_SCHEDULER_ID, type RedisClient } from '#common';
 
 /** What the battery reads of an order. */
 export interface OrderRow {
@@ -119,7 +118,7 @@ export async function effectReport(db: Connection, ids: Iterable<string>): Promi
 }
 
 /** Jobs of the `orders` queue by state. */
-export async function jobCounts(redis: Redis, prefix: string): Promise<Record<string, number>> {
+export async function jobCounts(redis: RedisClient, prefix: string): Promise<Record<string, number>> {
   const queue = new Queue(ORDERS_QUEUE, { connection: redis, prefix });
   try {
     return await queue.getJobCounts(
@@ -137,7 +136,7 @@ export async function jobCounts(redis: Redis, prefix: string): Promise<Record<st
 }
 
 /** How many of `ids` have a job (of any state) in Redis. */
-export async function jobsPresent(redis: Redis, prefix: string, ids: readonly string[]): Promise<number> {
+export async function jobsPresent(redis: RedisClient, prefix: string, ids: readonly string[]): Promise<number> {
   if (ids.length === 0) return 0;
   const pipeline = redis.pipeline();
   for (const id of ids) pipeline.exists(`${prefix}:${ORDERS_QUEUE}:${id}`);
@@ -146,7 +145,7 @@ export async function jobsPresent(redis: Redis, prefix: string, ids: readonly st
 }
 
 /** True when the reconciler's job scheduler exists in Redis. */
-export async function reconcileScheduleExists(redis: Redis, prefix: string): Promise<boolean> {
+export async function reconcileScheduleExists(redis: RedisClient, prefix: string): Promise<boolean> {
   const queue = new Queue(RECONCILE_QUEUE, { connection: redis, prefix });
   try {
     return (await queue.getJobScheduler(RECONCILE_SCHEDULER_ID)) != null;

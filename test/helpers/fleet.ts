@@ -1,9 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import mongoose, { type Connection } from 'mongoose';
-import { ORDERS_QUEUE, type OrderView, type ProcessOrderJobData } from '#common';
+import {
+  ORDERS_QUEUE,
+  createRedisConnection,
+  loadConfig,
+  redisMasters,
+  type OrderView,
+  type ProcessOrderJobData,
+  type RedisClient,
+} from '#common';
 import { freePort } from '../../scripts/lib/embedded-services.js';
 import {
   startReady,
@@ -39,6 +46,11 @@ export interface FleetOptions {
   readonly env?: Record<string, string>;
   /** Prefix of the database name and queue prefix. */
   readonly label?: string;
+  /**
+   * A Sentinel or Cluster topology (scripts/lib/redis-topology.ts) instead of the shared Redis: its
+   * variables go to every process, and on a Cluster the queue prefix is hash-tagged (`{name}`).
+   */
+  readonly topology?: { readonly kind: 'sentinel' | 'cluster'; readonly env: Readonly<Record<string, string>> };
 }
 
 export interface Fleet {
@@ -46,6 +58,8 @@ export interface Fleet {
   readonly name: string;
   readonly mongoUrl: string;
   readonly redisUrl: string;
+  /** The fleet's QUEUE_PREFIX (`name`, or `{name}` on a Cluster). */
+  readonly prefix: string;
   /** The environment every process of the fleet got (without per-process ports). */
   readonly env: Readonly<Record<string, string>>;
   readonly apiUrl: string;
@@ -88,17 +102,22 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     LOG_LEVEL: 'info',
     MONGO_URL: mongoUrl,
     REDIS_URL: services.redisUrl,
-    QUEUE_PREFIX: name,
+    QUEUE_PREFIX: options.topology?.kind === 'cluster' ? `{${name}}` : name,
     API_PORT: String(apiPort),
     HEALTH_PORT: String(healthPort),
+    ...options.topology?.env,
     ...options.env,
   };
+  const prefix = env.QUEUE_PREFIX;
+  // The test's own connections go through the processes' factory, to the same topology.
+  const connectRedis = (role: 'worker' | 'producer') =>
+    createRedisConnection(loadConfig(env).redis, { role, connectionName: `test:${name}` });
   const processes: RunningProcess[] = [];
   const workers: RunningProcess[] = [];
   let workerCount = 0;
   let connection: Connection | undefined;
   let queue: Queue<ProcessOrderJobData> | undefined;
-  let queueRedis: Redis | undefined;
+  let queueRedis: RedisClient | undefined;
 
   const start = async (service: ServiceName, procName: string, extra: Record<string, string> = {}) => {
     const p = await startReady(service, { ...env, ...extra }, { name: procName });
@@ -131,6 +150,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       name,
       mongoUrl,
       redisUrl: services.redisUrl,
+      prefix,
       env,
       apiUrl: `http://127.0.0.1:${apiPort}`,
       healthUrl: `http://127.0.0.1:${healthPort}`,
@@ -154,18 +174,27 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
         return connection;
       },
       queue() {
-        queueRedis ??= new Redis(services.redisUrl, { maxRetriesPerRequest: null });
-        queue ??= new Queue<ProcessOrderJobData>(ORDERS_QUEUE, { connection: queueRedis, prefix: name });
+        queueRedis ??= connectRedis('worker');
+        queue ??= new Queue<ProcessOrderJobData>(ORDERS_QUEUE, { connection: queueRedis, prefix });
         return queue;
       },
       async cleanup() {
         await stop(5000);
         // Every key of the fleet's prefix: the orders queue, the reconciler's queue, rate-limit counters.
-        const redis = new Redis(services.redisUrl, { maxRetriesPerRequest: 1 });
+        // SCAN is per node: on a Cluster every master is scanned (once the slot map is known).
+        const redis = connectRedis('producer');
+        redis.on('error', () => undefined);
         try {
-          for await (const keys of redis.scanStream({ match: `${name}:*`, count: 500 }) as AsyncIterable<string[]>) {
-            if (keys.length > 0) await redis.unlink(...keys);
+          if (redis.status !== 'ready') {
+            await Promise.race([new Promise((ready) => redis.once('ready', ready)), sleep(5000)]);
           }
+          for (const node of redisMasters(redis)) {
+            for await (const keys of node.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
+              if (keys.length > 0) await node.unlink(...keys);
+            }
+          }
+        } catch {
+          // a topology the test already stopped: nothing left to clean
         } finally {
           redis.disconnect();
         }

@@ -72,6 +72,7 @@ test('when the environment is empty, then the config has exactly the documented 
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
     // PROFILE_MAX_MB: the bound of POST /admin/profile (issue 19).
+    // Redis topologies (issue 16): one `redis` key, the topology REDIS_URL / REDIS_SENTINELS / REDIS_CLUSTER_NODES name.
     [
       ...Object.keys(DESIGN_DEFAULTS),
       'instance',
@@ -81,6 +82,7 @@ test('when the environment is empty, then the config has exactly the documented 
       ...payment,
       'webhook',
       'profileMaxBytes',
+      'redis',
     ].sort(),
   );
   t.is(config.profileMaxBytes, 256 * 1024 * 1024);

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import {
   NOTIFICATIONS_QUEUE,
   type Logger,
@@ -66,7 +66,7 @@ export function oldestUndeliveredAt(queue: Pick<Queue<OrderEvent>, 'getJobs'>) {
 
 /** The BullMQ worker that delivers order events: its own queue and concurrency, apart from the orders. */
 export function createNotificationsWorker(deps: {
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly prefix: string;
   readonly workerId: string;
   readonly webhook: WebhookConfig;

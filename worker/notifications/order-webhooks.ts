@@ -6,7 +6,7 @@ import {
   type Logger,
   type Order,
 } from '#common';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import type { Registry } from 'prom-client';
 import type { OrderOutcomeObserver } from '../services/order-processing-service.js';
 import { createNotificationMetrics } from './notification-metrics.js';
@@ -18,7 +18,7 @@ import { createNotificationsWorker, createOrderEventNotifier, oldestUndeliveredA
  */
 export function createOrderWebhooks(deps: {
   readonly config: Config;
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   readonly registry: Registry;
   readonly workerId: string;
   readonly logger: Logger;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import { publishBreakerState, withdrawBreakerState, type Logger } from '#common';
 import type { BreakerState } from './payment-metrics.js';
 
@@ -8,7 +8,7 @@ import type { BreakerState } from './payment-metrics.js';
  * publication that fails is logged at debug and retried on the next beat: it must never disturb jobs.
  */
 export function createBreakerBeacon(deps: {
-  readonly redis: Redis;
+  readonly redis: RedisClient;
   readonly prefix: string;
   readonly workerId: string;
   readonly state: () => BreakerState;

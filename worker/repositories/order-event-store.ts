@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import { DELIVER_EVENT_JOB, buildOrderEvent, orderEventId, type OrderEvent } from '#common';
 import type { OrderEventStore } from '../services/reconciler-service.js';
 
@@ -12,7 +12,7 @@ export function createOrderEventStore({
   redis,
 }: {
   readonly queue: Queue<OrderEvent>;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
 }): OrderEventStore {
   return {
     async exists(orders) {

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '#common';
 import { PROCESS_ORDER_JOB, type ProcessOrderJobData } from '#common';
 import type { OrderJobStore } from '../services/reconciler-service.js';
 
@@ -12,7 +12,7 @@ export function createOrderJobStore({
   redis,
 }: {
   readonly queue: Queue<ProcessOrderJobData>;
-  readonly redis: Redis;
+  readonly redis: RedisClient;
 }): OrderJobStore {
   return {
     async enqueueMany(orders) {
