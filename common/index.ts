@@ -50,7 +50,12 @@ export {
   truncateReason,
   type TransitionRequest,
 } from './domain/state-machine.js';
-export { orderMoves, reprocessedSinceLastFailure, DEAD_JOB_RETRIED_REASON } from './domain/order-moves.js';
+export {
+  orderMoves,
+  reprocessedSinceLastFailure,
+  DEAD_JOB_RETRIED_REASON,
+  OPERATOR_NAME_PATTERN,
+} from './domain/order-moves.js';
 export { newOrder } from './domain/new-order.js';
 export {
   PUBLIC_SCOPE,
@@ -89,6 +94,7 @@ export {
   RECONCILE_JOB,
   orderJobOptions,
   createOrdersQueue,
+  type BoardRetryMark,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
 export {

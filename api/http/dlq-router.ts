@@ -8,6 +8,7 @@ import { requireAdmin } from './auth.js';
 import { dlqCursor } from './cursor.js';
 import { createJsonBody } from './json-body.js';
 import {
+  REPLAY_FILTER_FIELDS,
   dlqListQuerySchema,
   reprocessManySchema,
   reprocessOneQuerySchema,
@@ -15,6 +16,20 @@ import {
   type DlqQueue,
 } from './dlq-schemas.js';
 import { validate } from './order-schemas.js';
+import { REPROCESS_BATCH } from '../services/dlq-service.js';
+
+interface ReprocessManyBody {
+  readonly queue: DlqQueue;
+  readonly orderIds?: string[];
+  readonly reason?: string;
+  readonly operator?: string;
+  readonly customerId?: string;
+  readonly failedReason?: string;
+  readonly failedFrom?: string;
+  readonly failedTo?: string;
+  readonly dryRun?: boolean;
+  readonly limit?: number;
+}
 
 /** The operators' dead-letter routes (docs/design.md): list dead orders, bring them back. */
 export function createDlqRouter(deps: {
@@ -63,24 +78,44 @@ export function createDlqRouter(deps: {
   });
 
   router.post('/dlq/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
-    const body = validate<{ queue: DlqQueue; orderIds?: string[]; reason?: string }>(
-      reprocessManySchema,
-      ctx.request.body ?? {},
-      { convert: false },
-    );
+    const body = validate<ReprocessManyBody>(reprocessManySchema, ctx.request.body ?? {}, { convert: false });
+    // The operator named in history and logs: the one the caller names, else the API client itself.
+    const actor = body.operator ?? ctx.state.client.id;
+    if (body.queue === 'notifications' && body.orderIds) {
+      throw invalid('orderIds', 'is not allowed with queue "notifications"');
+    }
+    if (REPLAY_FILTER_FIELDS.some((field) => body[field] !== undefined)) {
+      const failedFrom = body.failedFrom === undefined ? undefined : new Date(body.failedFrom);
+      const failedTo = body.failedTo === undefined ? undefined : new Date(body.failedTo);
+      if (failedFrom && failedTo && failedFrom >= failedTo) throw invalid('failedTo', 'must be after failedFrom');
+      const input = {
+        filter: {
+          orderIds: body.orderIds,
+          customerId: body.customerId,
+          failedReason: body.failedReason,
+          failedFrom,
+          failedTo,
+        },
+        limit: body.limit ?? REPROCESS_BATCH,
+        dryRun: body.dryRun ?? false,
+        actor,
+        reason: body.reason,
+      };
+      const result =
+        body.queue === 'notifications' ? await notificationDlq.replayMatching(input) : await dlq.replayMatching(input);
+      if (!result.dryRun) reprocessActions.inc({ scope: 'filtered' });
+      ctx.status = result.dryRun ? 200 : 202;
+      ctx.body = result;
+      return;
+    }
     if (body.queue === 'notifications') {
-      if (body.orderIds) throw invalid('orderIds', 'is not allowed with queue "notifications"');
-      const result = await notificationDlq.reprocessAll(ctx.state.client.id);
+      const result = await notificationDlq.reprocessAll(actor);
       reprocessActions.inc({ scope: 'bulk' });
       ctx.status = 202;
       ctx.body = result;
       return;
     }
-    const result = await dlq.reprocessMany({
-      orderIds: body.orderIds,
-      reason: body.reason,
-      actor: ctx.state.client.id,
-    });
+    const result = await dlq.reprocessMany({ orderIds: body.orderIds, reason: body.reason, actor });
     reprocessActions.inc({ scope: 'bulk' });
     ctx.status = 202;
     ctx.body = result;
@@ -92,17 +127,26 @@ export function createDlqRouter(deps: {
     if (queue === 'notifications') {
       // Here the id is the notification's job id (its `webhook-id`, `<orderId>-<status>`).
       if (!/^[\w-]{1,100}$/.test(orderId)) throw new AppError('NOT_FOUND', `notification ${orderId} not found`);
-      const { reason } = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
+      const { reason, operator } = validate<{ reason?: string; operator?: string }>(
+        reprocessOneSchema,
+        ctx.request.body ?? {},
+        { convert: false },
+      );
       // The reason goes to the log line: a job has no history to record it in.
-      const job = await notificationDlq.reprocess(orderId, { actor: ctx.state.client.id, reason });
+      const job = await notificationDlq.reprocess(orderId, { actor: operator ?? ctx.state.client.id, reason });
       reprocessActions.inc({ scope: 'one' });
       ctx.status = 202;
       ctx.body = job;
       return;
     }
     if (!isOrderId(orderId)) throw new AppError('NOT_FOUND', `order ${orderId} not found`);
-    const body = validate<{ reason?: string }>(reprocessOneSchema, ctx.request.body ?? {}, { convert: false });
-    const { order } = await dlq.reprocess(orderId, { actor: ctx.state.client.id, reason: body.reason });
+    const body = validate<{ reason?: string; operator?: string }>(reprocessOneSchema, ctx.request.body ?? {}, {
+      convert: false,
+    });
+    const { order } = await dlq.reprocess(orderId, {
+      actor: body.operator ?? ctx.state.client.id,
+      reason: body.reason,
+    });
     reprocessActions.inc({ scope: 'one' });
     ctx.status = 202;
     ctx.body = toOrderView(order);

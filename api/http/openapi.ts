@@ -422,6 +422,11 @@ export const openApiDocument = {
           at: dateTime,
           attempt: { ...count, minimum: 1, description: "the job's attempt in its current series (claims only)" },
           reason: { type: 'string', maxLength: REASON_LIMIT },
+          by: {
+            type: 'string',
+            maxLength: 64,
+            description: 'the operator who asked for the move (a reprocess, a dashboard retry)',
+          },
           step: { ...ref('schemas', 'StepName'), description: 'set on a workflow entry: the step done or undone' },
           action: { type: 'string', enum: ['done', 'compensated'] },
           ref: ref('schemas', 'ProviderRef'),
