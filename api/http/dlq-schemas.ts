@@ -51,8 +51,8 @@ export const reprocessManySchema = Joi.object({
     .max(200)
     .pattern(/^[^\x00-\x1f]*$/)
     .description('a case-insensitive substring of the failure reason, e.g. an error code like ETIMEDOUT'),
-  failedFrom: Joi.string().isoDate().description('failed at or after this time (ISO 8601)'),
-  failedTo: Joi.string().isoDate().description('failed before this time (ISO 8601)'),
+  failedFrom: Joi.string().max(40).isoDate().description('failed at or after this time (ISO 8601)'),
+  failedTo: Joi.string().max(40).isoDate().description('failed before this time (ISO 8601)'),
   dryRun: Joi.boolean().description('count (and sample) what would be replayed; change nothing'),
   limit: Joi.number()
     .integer()

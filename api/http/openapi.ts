@@ -2,6 +2,7 @@ import {
   ERROR_CODES,
   HISTORY_LIMIT,
   IDEMPOTENCY_KEY,
+  OPERATOR_NAME_PATTERN,
   ORDER_STATUSES,
   REASON_LIMIT,
   REJECTION_REASONS,
@@ -238,12 +239,17 @@ export const openApiDocument = {
       post: {
         operationId: 'reprocessDeadOrders',
         tags: ['dead letters'],
-        summary: 'Reprocess every dead order, or the listed ones',
+        summary: 'Reprocess every dead order, the listed ones, or those matching filters',
         description:
           'Brings dead orders back in bounded batches; each counts as reprocessed, skipped or not found. ' +
-          'With `queue: "notifications"` (no `orderIds`): every failed webhook delivery is retried, attempts reset.',
+          'With `queue: "notifications"` (no `orderIds`): every failed webhook delivery is retried, attempts reset. ' +
+          'Any of `customerId`, `failedReason`, `failedFrom`, `failedTo`, `dryRun`, `limit` makes it a filtered ' +
+          'replay: at most `limit` matches (default 100) per request, `remaining` says how many still match; ' +
+          'with `dryRun` the answer is a 200 with the count and a sample, and nothing changes. The operator ' +
+          '(`operator`, else the API client) and `reason` go into each order\'s history (`by`, `reason`).',
         requestBody: optionalBody(ref('schemas', 'ReprocessMany')),
         responses: {
+          '200': ok('a dry run: what would be replayed', ref('schemas', 'ReplayDryRun')),
           '202': ok('the tally', ref('schemas', 'ReprocessResult')),
           ...errors(400, 401, 413, 415, 429, 500, 503),
         },
@@ -424,6 +430,7 @@ export const openApiDocument = {
           reason: { type: 'string', maxLength: REASON_LIMIT },
           by: {
             type: 'string',
+            pattern: OPERATOR_NAME_PATTERN.source,
             maxLength: 64,
             description: 'the operator who asked for the move (a reprocess, a dashboard retry)',
           },
@@ -601,7 +608,39 @@ export const openApiDocument = {
         type: 'object',
         additionalProperties: false,
         required: ['reprocessed', 'skipped', 'notFound'],
-        properties: { reprocessed: count, skipped: count, notFound: count },
+        properties: {
+          reprocessed: count,
+          skipped: count,
+          notFound: count,
+          dryRun: { type: 'boolean', const: false, description: 'present (false) on a filtered replay' },
+          remaining: { ...count, description: 'a filtered replay: dead letters that still match after this batch' },
+        },
+      },
+      ReplayDryRun: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['dryRun', 'matched', 'sample'],
+        properties: {
+          dryRun: { type: 'boolean', const: true },
+          matched: { ...count, description: 'dead letters that match the filters' },
+          sample: {
+            type: 'array',
+            maxItems: 20,
+            description: 'the first matches, newest failure first (at most `limit`, at most 20)',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['id', 'orderId', 'customerId', 'failedAt', 'failedReason'],
+              properties: {
+                id: { type: 'string', maxLength: 100, description: 'the order id, or the webhook job id' },
+                orderId: { type: ['string', 'null'], maxLength: 100 },
+                customerId: { type: ['string', 'null'], maxLength: 64 },
+                failedAt: nullableDateTime,
+                failedReason: { type: ['string', 'null'] },
+              },
+            },
+          },
+        },
       },
       Probe: {
         type: 'object',
