@@ -6,7 +6,7 @@ import type { LogContext, Logger } from '#common';
 import { createErrorMiddleware } from './http/error-middleware.js';
 import cors from '@koa/cors';
 import type { Redis } from 'ioredis';
-import type { ApiKey, JwtConfig } from '#common';
+import type { ApiKey, BoardAccount, JwtConfig } from '#common';
 import { createAdminBoard } from './http/admin-board.js';
 import type { AppContext, AppState } from './http/app-state.js';
 import { createAuthenticate } from './http/auth.js';
@@ -20,7 +20,10 @@ import { createApiMetrics, createHttpMetrics } from './http/metrics-middleware.j
 import { openApiDocument } from './http/openapi.js';
 import { createOrdersRouter } from './http/orders-router.js';
 import { createRequestContext } from './http/request-context.js';
+import { createAdminRouter } from './http/admin-router.js';
+import type { AuditLog } from './services/audit-service.js';
 import type { DlqService } from './services/dlq-service.js';
+import type { ProcessingService } from './services/processing-service.js';
 import type { NotificationDlqService } from './services/notification-dlq-service.js';
 import type { InventoryService } from './services/inventory-service.js';
 import type { OrderService } from './services/order-service.js';
@@ -31,8 +34,17 @@ export interface AppDeps {
   /** The undeliverable webhooks (`GET /dlq?queue=notifications`). */
   readonly notificationDlq: NotificationDlqService;
   readonly inventory: InventoryService;
-  /** Bull Board; mounted only when credentials are configured. */
-  readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
+  /** Pause and resume processing (`/admin/processing`). */
+  readonly processing: ProcessingService;
+  /** The audit of operators' actions (board calls, pauses), read at `GET /admin/audit`. */
+  readonly audit: AuditLog;
+  /** Bull Board; mounted only when a shared login or named accounts are configured. */
+  readonly board?: {
+    readonly queues: readonly Queue[];
+    readonly user?: string;
+    readonly password?: string;
+    readonly accounts: readonly BoardAccount[];
+  };
   readonly registry: Registry;
   readonly auth: {
     readonly enabled: boolean;
@@ -71,6 +83,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     bodyLimit: deps.bodyLimit,
     reprocessActions: metrics.reprocessActions,
   });
+  const adminRouter = createAdminRouter({ processing: deps.processing, audit: deps.audit, bodyLimit: deps.bodyLimit });
   const inventoryRouter = createInventoryRouter({ inventory: deps.inventory, bodyLimit: deps.bodyLimit });
   const systemRouter = new Router<AppState, AppContext>();
   systemRouter.get('/metrics', async (ctx) => {
@@ -99,7 +112,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     const limit = limited
       ? createRateLimit({ ...limited, authEnabled: false, keyOf: (ctx) => `ip:${ctx.ip}` })
       : undefined;
-    app.use(createAdminBoard({ ...deps.board, guard, limit }));
+    app.use(createAdminBoard({ ...deps.board, guard, limit, audit: deps.audit }));
   }
   app.use(securityHeaders);
   if (deps.probes) app.use(createProbes(deps.probes));
@@ -131,7 +144,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     }),
   );
   if (limited) app.use(createRateLimit({ ...limited, authEnabled: deps.auth.enabled }));
-  const routers = [ordersRouter, dlqRouter, inventoryRouter, systemRouter];
+  const routers = [ordersRouter, dlqRouter, inventoryRouter, adminRouter, systemRouter];
   for (const router of routers) app.use(router.routes());
   return { app, routers };
 }

@@ -33,7 +33,10 @@ import { createNotificationJobs } from './repositories/notification-jobs.js';
 import { createInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderJobs } from './repositories/order-jobs.js';
 import { createOrderRepository } from './repositories/order-repository.js';
+import { createAuditRepository, registerAuditModel } from './repositories/audit-repository.js';
+import { createAuditLog } from './services/audit-service.js';
 import { createDlqService } from './services/dlq-service.js';
+import { createProcessingService } from './services/processing-service.js';
 import { createNotificationDlqService } from './services/notification-dlq-service.js';
 import { createInventoryService } from './services/inventory-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
@@ -112,9 +115,22 @@ export function createApiContainer(deps: {
   });
   const Inventory = registerInventoryModel(mongo);
   const inventory = createInventoryService({ inventory: createInventoryRepository({ Inventory }), logger });
+  const auditRepository = createAuditRepository({ Audit: registerAuditModel(mongo, config.auditRetentionDays) });
+  const audit = createAuditLog({ repository: auditRepository, logger });
+  const processing = createProcessingService({
+    queues: { orders: queue, notifications },
+    audit,
+    logger: logger.child({ module: 'processing' }),
+    timeoutMs: QUEUE_CALL_TIMEOUT_MS,
+  });
   const board =
-    config.bullBoardUser && config.bullBoardPassword
-      ? { queues: [queue, notifications], user: config.bullBoardUser, password: config.bullBoardPassword }
+    (config.bullBoardUser && config.bullBoardPassword) || config.boardAccounts.length > 0
+      ? {
+          queues: [queue, notifications],
+          user: config.bullBoardUser,
+          password: config.bullBoardPassword,
+          accounts: config.boardAccounts,
+        }
       : undefined;
   const checks = createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs });
   let draining = false;
@@ -124,6 +140,8 @@ export function createApiContainer(deps: {
     dlq,
     notificationDlq,
     inventory,
+    processing,
+    audit,
     board,
     registry,
     logger,
@@ -160,7 +178,11 @@ export function createApiContainer(deps: {
         logger,
         signal,
       });
-      await Promise.all([ensureOrderIndexes(models), ensureInventoryIndexes(Inventory)]);
+      await Promise.all([
+        ensureOrderIndexes(models),
+        ensureInventoryIndexes(Inventory),
+        auditRepository.ensureIndexes(),
+      ]);
     },
     async close() {
       // The last marks of `enqueuedAt` go out before MongoDB closes (the reconciler would find them anyway).

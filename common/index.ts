@@ -119,6 +119,13 @@ export {
   type OrderEventPublisher,
 } from './notifications/order-events.js';
 export { isNonPublicAddress, webhookUrlProblems, assertPublicWebhookHost } from './config/webhook-url.js';
+export {
+  BOARD_ROLES,
+  hashBoardPassword,
+  verifyBoardPassword,
+  type BoardAccount,
+  type BoardRole,
+} from './config/board-accounts.js';
 export { createMetricsRegistry } from './metrics/registry.js';
 export { createMetricsServer } from './metrics/metrics-server.js';
 export {

@@ -3,10 +3,10 @@ import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
 import type { DlqService } from '../services/dlq-service.js';
 import type { NotificationDlqService } from '../services/notification-dlq-service.js';
-import type { AppContext, AppMiddleware, AppState } from './app-state.js';
+import type { AppContext, AppState } from './app-state.js';
 import { requireAdmin } from './auth.js';
 import { dlqCursor } from './cursor.js';
-import { createJsonBody } from './json-body.js';
+import { createOptionalJsonBody } from './json-body.js';
 import {
   REPLAY_FILTER_FIELDS,
   dlqListQuerySchema,
@@ -43,17 +43,7 @@ export function createDlqRouter(deps: {
     new AppError('VALIDATION_ERROR', `${field} ${message}`, { details: [{ field, message }] });
   const router = new Router<AppState, AppContext>();
   // The body is optional here: no body, or a JSON object.
-  const optionalJson = createJsonBody(deps.bodyLimit);
-  const requireJsonIfBody: AppMiddleware = async (ctx, next) => {
-    // A chunked body has no Content-Length: Transfer-Encoding says there is a body all the same.
-    const hasBody = Boolean(ctx.request.length) || ctx.get('transfer-encoding') !== '';
-    if (hasBody && !ctx.request.is('application/json')) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'this route takes application/json', {
-        details: [{ field: 'Content-Type', message: 'must be application/json' }],
-      });
-    }
-    await next();
-  };
+  const optionalJson = createOptionalJsonBody(deps.bodyLimit);
 
   router.get('/dlq', requireAdmin, async (ctx) => {
     const query = validate<{ queue: DlqQueue; limit: number; cursor?: string }>(dlqListQuerySchema, ctx.query, {
@@ -77,7 +67,7 @@ export function createDlqRouter(deps: {
     };
   });
 
-  router.post('/dlq/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
+  router.post('/dlq/reprocess', requireAdmin, optionalJson, async (ctx) => {
     const body = validate<ReprocessManyBody>(reprocessManySchema, ctx.request.body ?? {}, { convert: false });
     // The operator named in history and logs: the one the caller names, else the API client itself.
     const actor = body.operator ?? ctx.state.client.id;
@@ -121,7 +111,7 @@ export function createDlqRouter(deps: {
     ctx.body = result;
   });
 
-  router.post('/dlq/:orderId/reprocess', requireAdmin, requireJsonIfBody, optionalJson, async (ctx) => {
+  router.post('/dlq/:orderId/reprocess', requireAdmin, optionalJson, async (ctx) => {
     const { orderId } = ctx.params;
     const { queue } = validate<{ queue: DlqQueue }>(reprocessOneQuerySchema, ctx.query, { convert: true });
     if (queue === 'notifications') {

@@ -4,7 +4,7 @@ import { REPROCESS_BATCH, REPROCESS_MAX_IDS } from '../services/dlq-service.js';
 import { cursorSchema, customerIdSchema, orderIdSchema } from './order-schemas.js';
 
 // An audit note: one line of text, no control characters (it lands in history and in log lines).
-const reasonSchema = Joi.string()
+export const reasonSchema = Joi.string()
   .max(200)
   .pattern(/^[^\x00-\x1f]*$/);
 

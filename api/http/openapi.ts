@@ -246,7 +246,7 @@ export const openApiDocument = {
           'Any of `customerId`, `failedReason`, `failedFrom`, `failedTo`, `dryRun`, `limit` makes it a filtered ' +
           'replay: at most `limit` matches (default 100) per request, `remaining` says how many still match; ' +
           'with `dryRun` the answer is a 200 with the count and a sample, and nothing changes. The operator ' +
-          '(`operator`, else the API client) and `reason` go into each order\'s history (`by`, `reason`).',
+          "(`operator`, else the API client) and `reason` go into each order's history (`by`, `reason`).",
         requestBody: optionalBody(ref('schemas', 'ReprocessMany')),
         responses: {
           '200': ok('a dry run: what would be replayed', ref('schemas', 'ReplayDryRun')),

@@ -2,7 +2,7 @@ import { AppError, type Logger } from '#common';
 import type { Job } from 'bullmq';
 import type { OrderEvent } from '#common';
 import type { DeadNotification, DeadNotificationFilter, NotificationJobs } from '../repositories/notification-jobs.js';
-import { QueueUnavailableError } from '../repositories/order-jobs.js';
+import { orUnavailable } from './queue-unavailable.js';
 import {
   DRY_RUN_SAMPLE,
   REPROCESS_BATCH,
@@ -27,17 +27,6 @@ export type NotificationDlqService = ReturnType<typeof createNotificationDlqServ
  */
 export function createNotificationDlqService(deps: { readonly jobs: NotificationJobs; readonly logger: Logger }) {
   const { jobs, logger } = deps;
-  // Without Redis nothing is known about the failed set: say so (503), never "empty".
-  const orUnavailable = async <T>(call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof QueueUnavailableError) {
-        throw new AppError('SERVICE_UNAVAILABLE', 'the queue (Redis) is not reachable; retry later', { cause: err });
-      }
-      throw err;
-    }
-  };
 
   return {
     list(limit: number): Promise<{ items: DeadNotification[]; total: number }> {
