@@ -4,7 +4,9 @@ import { call } from '../helpers/api-http.js';
 import { BOARD, actionEndpoints, snapshot } from '../helpers/board.js';
 import {
   makeDeadOrders,
+  postOrders,
   startDeadLetterSystem,
+  waitFor,
   waitForOrders,
   type DeadLetterSystem,
 } from '../helpers/dead-letters.js';
@@ -231,6 +233,48 @@ test.serial(
     t.true(
       view.body.history.some((h) => h.by === OPERATOR.name),
       'the order view shows it',
+    );
+  },
+);
+
+test.serial(
+  'when a job has run, then the board shows (even to a viewer) the saga step it reached as its progress, and its failed steps in its log',
+  async (t) => {
+    const s = await system('board_progress');
+    const [dead] = await makeDeadOrders(s, 1);
+    await s.startWorker({ FAILURE_RATE: '0' });
+    const [processed] = await postOrders(s, 1);
+    await waitForOrders(s, [processed], 'PROCESSED', (o) => o.status === 'PROCESSED');
+    const viewer = basic(VIEWER.name, VIEWER.password);
+    const jobOf = (id: string) =>
+      call<{ job: { progress: unknown }; status: string }>(s.api, 'GET', `${BOARD}/api/queues/orders/${id}`, {
+        headers: viewer,
+      });
+
+    // The progress is written best effort beside the step, so it may land a moment after the order.
+    await waitFor('the processed job to show its last step', async () => {
+      const res = await jobOf(processed);
+      return JSON.stringify(res.body.job?.progress) === JSON.stringify({ step: 'confirm', outcome: 'done' })
+        ? true
+        : undefined;
+    });
+    const deadJob = await jobOf(dead);
+    t.is(deadJob.status, 200, deadJob.text);
+    t.is(deadJob.body.status, 'failed');
+    t.like(deadJob.body.job.progress, { step: 'charge' }, JSON.stringify(deadJob.body.job.progress));
+    const logs = await call<{ logs: string[]; count: number }>(
+      s.api,
+      'GET',
+      `${BOARD}/api/queues/orders/${dead}/logs`,
+      {
+        headers: viewer,
+      },
+    );
+    t.is(logs.status, 200, logs.text);
+    const lines = Array.isArray(logs.body) ? (logs.body as string[]) : logs.body.logs;
+    t.true(
+      lines.some((l) => /^charge failed in \d+ ms$/.test(l)),
+      `the job's log names the failed step: ${JSON.stringify(lines)}`,
     );
   },
 );
