@@ -16,9 +16,9 @@ export interface BoardAccount {
 const COST = { N: 16_384, r: 8, p: 1 } as const;
 const KEY_BYTES = 32;
 const SALT_BYTES = 16;
-/** The hash format; the cost is stored with each hash, so it can be raised without breaking old ones. */
+/** The hash format (a 16-byte salt, a 32-byte key); the cost is stored with each hash, so it can be raised without breaking old ones. */
 export const BOARD_PASSWORD_HASH =
-  /^scrypt\$(\d{4,7})\$(\d{1,2})\$(\d{1,2})\$([A-Za-z0-9_-]{16,64})\$([A-Za-z0-9_-]{32,128})$/;
+  /^scrypt\$(\d{4,7})\$(\d{1,2})\$(\d{1,2})\$([A-Za-z0-9_-]{22})\$([A-Za-z0-9_-]{43})$/;
 /** A hash this module can check: the format, and a cost scrypt takes within our memory bound (N a power of two, 2^10–2^17, r ≤ 16, p ≤ 16). */
 function isUsableHash(hash: string): boolean {
   const m = BOARD_PASSWORD_HASH.exec(hash);

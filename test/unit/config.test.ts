@@ -68,10 +68,21 @@ test('when the environment is empty, then the config has exactly the documented 
     'paymentBreakerErrorPercent',
     'paymentBreakerVolume',
   ];
+  // Operators' control (issue 15): named dashboard accounts and the audit's retention.
+  const operators = ['boardAccounts', 'auditRetentionDays'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment, 'webhook'].sort(),
+    [
+      ...Object.keys(DESIGN_DEFAULTS),
+      'instance',
+      'nodeEnv',
+      'logPretty',
+      ...security,
+      ...payment,
+      'webhook',
+      ...operators,
+    ].sort(),
   );
 });
 
