@@ -82,6 +82,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     notificationDlq: deps.notificationDlq,
     bodyLimit: deps.bodyLimit,
     reprocessActions: metrics.reprocessActions,
+    audit: deps.audit,
   });
   const adminRouter = createAdminRouter({ processing: deps.processing, audit: deps.audit, bodyLimit: deps.bodyLimit });
   const inventoryRouter = createInventoryRouter({ inventory: deps.inventory, bodyLimit: deps.bodyLimit });

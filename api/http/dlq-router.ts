@@ -1,6 +1,7 @@
 import { Router } from '@koa/router';
 import type { Counter } from 'prom-client';
 import { AppError, isOrderId, toOrderView } from '#common';
+import type { AuditLog } from '../services/audit-service.js';
 import type { DlqService } from '../services/dlq-service.js';
 import type { NotificationDlqService } from '../services/notification-dlq-service.js';
 import type { AppContext, AppState } from './app-state.js';
@@ -37,8 +38,22 @@ export function createDlqRouter(deps: {
   readonly notificationDlq: NotificationDlqService;
   readonly bodyLimit: string;
   readonly reprocessActions: Counter<'scope'>;
+  /** Replays are operators' actions: each one that changes something is audited. */
+  readonly audit: AuditLog;
 }): Router<AppState, AppContext> {
-  const { dlq, notificationDlq, reprocessActions } = deps;
+  const { dlq, notificationDlq, reprocessActions, audit } = deps;
+  const audited = (
+    ctx: AppContext & { state: AppState },
+    entry: { actor: string; action: string; queue: DlqQueue; jobId?: string; reason?: string },
+  ) =>
+    audit.record({
+      ...entry,
+      role: 'admin',
+      source: 'api',
+      outcome: 'done',
+      status: 202,
+      requestId: ctx.state.requestId,
+    });
   const invalid = (field: string, message: string) =>
     new AppError('VALIDATION_ERROR', `${field} ${message}`, { details: [{ field, message }] });
   const router = new Router<AppState, AppContext>();
@@ -93,7 +108,10 @@ export function createDlqRouter(deps: {
       };
       const result =
         body.queue === 'notifications' ? await notificationDlq.replayMatching(input) : await dlq.replayMatching(input);
-      if (!result.dryRun) reprocessActions.inc({ scope: 'filtered' });
+      if (!result.dryRun) {
+        reprocessActions.inc({ scope: 'filtered' });
+        await audited(ctx, { actor, action: 'dlq.replay', queue: body.queue, reason: body.reason });
+      }
       ctx.status = result.dryRun ? 200 : 202;
       ctx.body = result;
       return;
@@ -101,12 +119,14 @@ export function createDlqRouter(deps: {
     if (body.queue === 'notifications') {
       const result = await notificationDlq.reprocessAll(actor);
       reprocessActions.inc({ scope: 'bulk' });
+      await audited(ctx, { actor, action: 'dlq.replay', queue: body.queue, reason: body.reason });
       ctx.status = 202;
       ctx.body = result;
       return;
     }
     const result = await dlq.reprocessMany({ orderIds: body.orderIds, reason: body.reason, actor });
     reprocessActions.inc({ scope: 'bulk' });
+    await audited(ctx, { actor, action: 'dlq.replay', queue: 'orders', reason: body.reason });
     ctx.status = 202;
     ctx.body = result;
   });
@@ -125,6 +145,13 @@ export function createDlqRouter(deps: {
       // The reason goes to the log line: a job has no history to record it in.
       const job = await notificationDlq.reprocess(orderId, { actor: operator ?? ctx.state.client.id, reason });
       reprocessActions.inc({ scope: 'one' });
+      await audited(ctx, {
+        actor: operator ?? ctx.state.client.id,
+        action: 'dlq.reprocess',
+        queue,
+        jobId: orderId,
+        reason,
+      });
       ctx.status = 202;
       ctx.body = job;
       return;
@@ -133,11 +160,10 @@ export function createDlqRouter(deps: {
     const body = validate<{ reason?: string; operator?: string }>(reprocessOneSchema, ctx.request.body ?? {}, {
       convert: false,
     });
-    const { order } = await dlq.reprocess(orderId, {
-      actor: body.operator ?? ctx.state.client.id,
-      reason: body.reason,
-    });
+    const actor = body.operator ?? ctx.state.client.id;
+    const { order } = await dlq.reprocess(orderId, { actor, reason: body.reason });
     reprocessActions.inc({ scope: 'one' });
+    await audited(ctx, { actor, action: 'dlq.reprocess', queue, jobId: orderId, reason: body.reason });
     ctx.status = 202;
     ctx.body = toOrderView(order);
   });

@@ -134,6 +134,23 @@ test.serial(
     const byClient = await replay(s.api, { customerId: 'c-a' });
     t.like(byClient.body, { reprocessed: 1, remaining: 0 });
     t.is((await s.order(ids.a2)).history.at(-1)?.by, 'ops');
+
+    // Each replay request is in the audit (the last one found nothing left); dry runs are not.
+    const audit = await call<{ items: { actor: string; action: string; queue: string; reason?: string }[] }>(
+      s.api,
+      'GET',
+      '/admin/audit?action=dlq.replay',
+      { headers: admin },
+    );
+    t.deepEqual(
+      audit.body.items.map((i) => [i.actor, i.queue, i.reason ?? null]),
+      [
+        ['ops', 'orders', null],
+        ['alice', 'orders', 'provider fixed (INC-7)'],
+        ['alice', 'orders', 'provider fixed (INC-7)'],
+        ['alice', 'orders', 'provider fixed (INC-7)'],
+      ],
+    );
   },
 );
 
