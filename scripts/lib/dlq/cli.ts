@@ -100,7 +100,8 @@ export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<num
       const request: ReplayRequest = { queue: values.queue, ...filter, operator, reason: values.reason };
       return await replayFiltered(client, request, { batch, dryRun: values['dry-run'] }, io, out, err);
     }
-    if (values.queue === 'notifications') return await notificationsCommand(client, command, rest, values, out);
+    if (values.queue === 'notifications')
+      return await notificationsCommand(client, command, rest, { ...values, operator }, out);
     if (command === 'list') {
       if (rest.length > 0 || values.all || values.reason !== undefined || values.batch !== undefined) {
         throw new UsageError('list takes only --limit');
@@ -370,7 +371,13 @@ async function notificationsCommand(
   client: DlqClient,
   command: string | undefined,
   rest: readonly string[],
-  values: { readonly limit?: string; readonly reason?: string; readonly all?: boolean; readonly batch?: string },
+  values: {
+    readonly limit?: string;
+    readonly reason?: string;
+    readonly all?: boolean;
+    readonly batch?: string;
+    readonly operator?: string;
+  },
   out: (line?: string) => void,
 ): Promise<number> {
   if (values.reason !== undefined || values.batch !== undefined) {
@@ -402,11 +409,11 @@ async function notificationsCommand(
     if (values.limit !== undefined) throw new UsageError('reprocess takes no --limit');
     if (values.all) {
       if (rest.length > 0) throw new UsageError('give either a webhook id or --all, not both');
-      out(summary(await client.reprocessAllNotifications()));
+      out(summary(await client.reprocessAllNotifications(values.operator)));
       return 0;
     }
     if (rest.length !== 1) throw new UsageError('reprocess takes one webhook id, or --all');
-    const job = await client.reprocessNotification(rest[0]);
+    const job = await client.reprocessNotification(rest[0], values.operator);
     out(`${job.id} (${job.type ?? 'event'}) is queued again with a fresh series of attempts, same webhook-id.`);
     return 0;
   }

@@ -211,11 +211,16 @@ export function createDlqClient(options: {
     listNotifications(limit: number): Promise<DeadNotificationPage> {
       return request<DeadNotificationPage>('GET', `/dlq?queue=notifications&limit=${limit}`);
     },
-    reprocessNotification(id: string): Promise<DeadNotification> {
-      return request<DeadNotification>('POST', `/dlq/${encodeURIComponent(id)}/reprocess?queue=notifications`);
+    reprocessNotification(id: string, operator?: string): Promise<DeadNotification> {
+      const body = definedOnly({ operator });
+      return request<DeadNotification>(
+        'POST',
+        `/dlq/${encodeURIComponent(id)}/reprocess?queue=notifications`,
+        Object.keys(body).length === 0 ? undefined : body,
+      );
     },
-    reprocessAllNotifications(): Promise<BulkResult> {
-      return request<BulkResult>('POST', '/dlq/reprocess', { queue: 'notifications' });
+    reprocessAllNotifications(operator?: string): Promise<BulkResult> {
+      return request<BulkResult>('POST', '/dlq/reprocess', { queue: 'notifications', ...definedOnly({ operator }) });
     },
   };
 }
