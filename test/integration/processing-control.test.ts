@@ -122,6 +122,12 @@ test.serial(
       { headers: admin },
     );
     t.like(audit.body.items[0], { actor: 'ops', role: 'admin', action: 'processing.pause', queue: 'notifications' });
+    // The audit's retention is a TTL index on `at` (AUDIT_RETENTION_DAYS, default 90).
+    const indexes = await api.container.mongo.collection('audit_events').indexes();
+    t.like(
+      indexes.find((i) => i.key.at === 1),
+      { expireAfterSeconds: 90 * 86_400 },
+    );
     t.is(
       (await call(api, 'POST', '/admin/processing/resume', { json: { queue: 'notifications' }, headers: admin }))
         .status,
