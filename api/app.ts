@@ -6,7 +6,7 @@ import type { LogContext, Logger, Profiler } from '#common';
 import { createErrorMiddleware } from './http/error-middleware.js';
 import cors from '@koa/cors';
 import type { RedisClient } from '#common';
-import type { ApiKey, JwtConfig } from '#common';
+import type { ApiKey, BoardAccount, JwtConfig } from '#common';
 import { createAdminBoard } from './http/admin-board.js';
 import type { AppContext, AppState } from './http/app-state.js';
 import { createAuthenticate } from './http/auth.js';
@@ -21,7 +21,10 @@ import { openApiDocument } from './http/openapi.js';
 import { createOrdersRouter } from './http/orders-router.js';
 import { createProfileRouter } from './http/profile-router.js';
 import { createRequestContext } from './http/request-context.js';
+import { createAdminRouter } from './http/admin-router.js';
+import type { AuditLog } from './services/audit-service.js';
 import type { DlqService } from './services/dlq-service.js';
+import type { ProcessingService } from './services/processing-service.js';
 import type { NotificationDlqService } from './services/notification-dlq-service.js';
 import type { InventoryService } from './services/inventory-service.js';
 import type { OrderService } from './services/order-service.js';
@@ -32,8 +35,17 @@ export interface AppDeps {
   /** The undeliverable webhooks (`GET /dlq?queue=notifications`). */
   readonly notificationDlq: NotificationDlqService;
   readonly inventory: InventoryService;
-  /** Bull Board; mounted only when credentials are configured. */
-  readonly board?: { readonly queues: readonly Queue[]; readonly user: string; readonly password: string };
+  /** Pause and resume processing (`/admin/processing`). */
+  readonly processing: ProcessingService;
+  /** The audit of operators' actions (board calls, pauses), read at `GET /admin/audit`. */
+  readonly audit: AuditLog;
+  /** Bull Board; mounted only when a shared login or named accounts are configured. */
+  readonly board?: {
+    readonly queues: readonly Queue[];
+    readonly user?: string;
+    readonly password?: string;
+    readonly accounts: readonly BoardAccount[];
+  };
   readonly registry: Registry;
   /** `POST /admin/profile` (CPU profiles and heap snapshots of this process); the route is absent without it. */
   readonly profiler?: Profiler;
@@ -73,7 +85,9 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     notificationDlq: deps.notificationDlq,
     bodyLimit: deps.bodyLimit,
     reprocessActions: metrics.reprocessActions,
+    audit: deps.audit,
   });
+  const adminRouter = createAdminRouter({ processing: deps.processing, audit: deps.audit, bodyLimit: deps.bodyLimit });
   const inventoryRouter = createInventoryRouter({ inventory: deps.inventory, bodyLimit: deps.bodyLimit });
   const systemRouter = new Router<AppState, AppContext>();
   systemRouter.get('/metrics', async (ctx) => {
@@ -102,7 +116,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     const limit = limited
       ? createRateLimit({ ...limited, authEnabled: false, keyOf: (ctx) => `ip:${ctx.ip}` })
       : undefined;
-    app.use(createAdminBoard({ ...deps.board, guard, limit }));
+    app.use(createAdminBoard({ ...deps.board, guard, limit, audit: deps.audit }));
   }
   app.use(securityHeaders);
   if (deps.probes) app.use(createProbes(deps.probes));
@@ -134,7 +148,7 @@ export function buildApp(deps: AppDeps): { app: Koa<AppState, AppContext>; route
     }),
   );
   if (limited) app.use(createRateLimit({ ...limited, authEnabled: deps.auth.enabled }));
-  const routers = [ordersRouter, dlqRouter, inventoryRouter, systemRouter];
+  const routers = [ordersRouter, dlqRouter, inventoryRouter, adminRouter, systemRouter];
   if (deps.profiler) routers.push(createProfileRouter({ profiler: deps.profiler, logger: deps.logger }));
   for (const router of routers) app.use(router.routes());
   return { app, routers };

@@ -35,7 +35,10 @@ import { createNotificationJobs } from './repositories/notification-jobs.js';
 import { createInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderJobs } from './repositories/order-jobs.js';
 import { createOrderRepository } from './repositories/order-repository.js';
+import { createAuditRepository, registerAuditModel } from './repositories/audit-repository.js';
+import { createAuditLog } from './services/audit-service.js';
 import { createDlqService } from './services/dlq-service.js';
+import { createProcessingService } from './services/processing-service.js';
 import { createNotificationDlqService } from './services/notification-dlq-service.js';
 import { createInventoryService } from './services/inventory-service.js';
 import { createOrderService, type OrderService } from './services/order-service.js';
@@ -118,9 +121,26 @@ export function createApiContainer(deps: {
     inventory: boundCalls(createInventoryRepository({ Inventory }), API_MONGO_TIMEOUT_MS),
     logger,
   });
+  // Bounded like the order path: with MongoDB away an audited action waits at most this long for its record.
+  const auditRepository = boundCalls(
+    createAuditRepository({ Audit: registerAuditModel(mongo, config.auditRetentionDays) }),
+    API_MONGO_TIMEOUT_MS,
+  );
+  const audit = createAuditLog({ repository: auditRepository, logger });
+  const processing = createProcessingService({
+    queues: { orders: queue, notifications },
+    audit,
+    logger: logger.child({ module: 'processing' }),
+    timeoutMs: QUEUE_CALL_TIMEOUT_MS,
+  });
   const board =
-    config.bullBoardUser && config.bullBoardPassword
-      ? { queues: [queue, notifications], user: config.bullBoardUser, password: config.bullBoardPassword }
+    (config.bullBoardUser && config.bullBoardPassword) || config.boardAccounts.length > 0
+      ? {
+          queues: [queue, notifications],
+          user: config.bullBoardUser,
+          password: config.bullBoardPassword,
+          accounts: config.boardAccounts,
+        }
       : undefined;
   const checks = createDependencyChecks({ mongo, redis, timeoutMs: config.healthTimeoutMs });
   let draining = false;
@@ -130,6 +150,8 @@ export function createApiContainer(deps: {
     dlq,
     notificationDlq,
     inventory,
+    processing,
+    audit,
     board,
     registry,
     profiler: createProfiler({ service: 'api', maxBytes: config.profileMaxBytes }),
@@ -167,7 +189,11 @@ export function createApiContainer(deps: {
         logger,
         signal,
       });
-      await Promise.all([ensureOrderIndexes(models), ensureInventoryIndexes(Inventory)]);
+      await Promise.all([
+        ensureOrderIndexes(models),
+        ensureInventoryIndexes(Inventory),
+        auditRepository.ensureIndexes(),
+      ]);
     },
     async close() {
       // The last marks of `enqueuedAt` go out before MongoDB closes (the reconciler would find them anyway).

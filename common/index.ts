@@ -53,7 +53,12 @@ export {
   truncateReason,
   type TransitionRequest,
 } from './domain/state-machine.js';
-export { orderMoves, reprocessedSinceLastFailure, DEAD_JOB_RETRIED_REASON } from './domain/order-moves.js';
+export {
+  orderMoves,
+  reprocessedSinceLastFailure,
+  DEAD_JOB_RETRIED_REASON,
+  OPERATOR_NAME_PATTERN,
+} from './domain/order-moves.js';
 export { newOrder } from './domain/new-order.js';
 export {
   PUBLIC_SCOPE,
@@ -98,6 +103,7 @@ export {
   RECONCILE_JOB,
   orderJobOptions,
   createOrdersQueue,
+  type BoardRetryMark,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
 export {
@@ -133,6 +139,13 @@ export {
   type ProfileKind,
   type RecordedProfile,
 } from './profiling/profiler.js';
+export {
+  BOARD_ROLES,
+  hashBoardPassword,
+  verifyBoardPassword,
+  type BoardAccount,
+  type BoardRole,
+} from './config/board-accounts.js';
 export { createMetricsRegistry } from './metrics/registry.js';
 export { createMetricsServer, sendAppError, type MetricsServerRoute } from './metrics/metrics-server.js';
 export {

@@ -55,6 +55,16 @@ export function registerHealthMetrics(deps: {
     },
   });
   new Gauge({
+    name: 'queue_paused',
+    help: 'Whether the orders queue is paused by an operator (1) or processing (0)',
+    registers: [registry],
+    async collect() {
+      const { queue } = await refresh();
+      this.reset();
+      if (queue) this.set(queue.paused ? 1 : 0);
+    },
+  });
+  new Gauge({
     name: 'queue_oldest_waiting_job_age_seconds',
     help: 'Age of the oldest job waiting in the orders queue (0 when none waits)',
     registers: [registry],

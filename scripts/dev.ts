@@ -111,7 +111,8 @@ async function startFleet(supervisor: Supervisor, config: Config): Promise<Fleet
   );
 
   const apiPort = portFromLogLine(api.lines.find((l) => l.includes('api listening on'))) ?? config.apiPort;
-  const boardWanted = config.bullBoardUser !== undefined && config.bullBoardPassword !== undefined;
+  const boardWanted =
+    (config.bullBoardUser !== undefined && config.bullBoardPassword !== undefined) || config.boardAccounts.length > 0;
   const banner = formatBanner({
     apiPort,
     healthPort: portFromLogLine(health.lines.find((l) => l.includes('health listening on'))) ?? config.healthPort,

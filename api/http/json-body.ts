@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { koaBody } from 'koa-body';
 import type { Middleware } from 'koa';
+import { AppError } from '#common';
 
 /**
  * The api's one body parser: JSON objects or arrays only (`jsonStrict`), at most `bodyLimit`, and
@@ -16,6 +17,24 @@ export function createJsonBody(bodyLimit: string): Middleware {
     multipart: false,
     patchNode: false,
   });
+}
+
+/**
+ * For routes whose body is optional: no body, or a JSON object (a body of another type is a 415). One
+ * middleware: the content-type check, then the parser.
+ */
+export function createOptionalJsonBody(bodyLimit: string): Middleware {
+  const parse = createJsonBody(bodyLimit);
+  return async (ctx, next) => {
+    // A chunked body has no Content-Length: Transfer-Encoding says there is a body all the same.
+    const hasBody = Boolean(ctx.request.length) || ctx.get('transfer-encoding') !== '';
+    if (hasBody && !ctx.request.is('application/json')) {
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'this route takes application/json', {
+        details: [{ field: 'Content-Type', message: 'must be application/json' }],
+      });
+    }
+    await parse(ctx, next);
+  };
 }
 
 const UNITS: Readonly<Record<string, number>> = { b: 1, kb: 1024, mb: 1024 * 1024 };

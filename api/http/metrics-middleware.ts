@@ -49,7 +49,7 @@ export function createApiMetrics({ registry }: { readonly registry: Registry }) 
     }),
     reprocessActions: new Counter({
       name: 'orders_reprocess_actions_total',
-      help: 'Dead-letter reprocess requests through the API, by scope (one, bulk)',
+      help: 'Dead-letter reprocess requests through the API, by scope (one, bulk, filtered)',
       labelNames: ['scope'] as const,
       registers: [registry],
     }),

@@ -4,11 +4,14 @@ import {
   PROFILE_SECONDS,
   profileQuerySchema,
   IDEMPOTENCY_KEY,
+  OPERATOR_NAME_PATTERN,
   ORDER_STATUSES,
   REASON_LIMIT,
   REJECTION_REASONS,
   STEP_NAMES,
 } from '#common';
+import { PAUSABLE_QUEUES } from '../services/processing-service.js';
+import { auditQuerySchema, processingChangeSchema } from './admin-schemas.js';
 import { dlqListQuerySchema, reprocessManySchema, reprocessOneQuerySchema, reprocessOneSchema } from './dlq-schemas.js';
 import { setStockSchema, skuParamSchema } from './inventory-router.js';
 import { toOpenApiSchema, toQueryParameters, type JsonSchema } from './joi-openapi.js';
@@ -155,6 +158,10 @@ export const openApiDocument = {
       name: 'inventory',
       description: 'stock on hand per SKU, as the order workflow reserves and sells it (admin key)',
     },
+    {
+      name: 'operators',
+      description: "pause and resume processing, and the audit of operators' actions (admin key)",
+    },
     { name: 'system', description: 'probes, metrics and this document' },
     { name: 'profiling', description: 'CPU profiles and heap snapshots of the api process on demand (admin key)' },
   ],
@@ -241,12 +248,17 @@ export const openApiDocument = {
       post: {
         operationId: 'reprocessDeadOrders',
         tags: ['dead letters'],
-        summary: 'Reprocess every dead order, or the listed ones',
+        summary: 'Reprocess every dead order, the listed ones, or those matching filters',
         description:
           'Brings dead orders back in bounded batches; each counts as reprocessed, skipped or not found. ' +
-          'With `queue: "notifications"` (no `orderIds`): every failed webhook delivery is retried, attempts reset.',
+          'With `queue: "notifications"` (no `orderIds`): every failed webhook delivery is retried, attempts reset. ' +
+          'Any of `customerId`, `failedReason`, `failedFrom`, `failedTo`, `dryRun`, `limit` makes it a filtered ' +
+          'replay: at most `limit` matches (default 100) per request, `remaining` says how many still match; ' +
+          'with `dryRun` the answer is a 200 with the count and a sample, and nothing changes. The operator ' +
+          "(`operator`, else the API client) and `reason` go into each order's history (`by`, `reason`).",
         requestBody: optionalBody(ref('schemas', 'ReprocessMany')),
         responses: {
+          '200': ok('a dry run: what would be replayed', ref('schemas', 'ReplayDryRun')),
           '202': ok('the tally', ref('schemas', 'ReprocessResult')),
           ...errors(400, 401, 413, 415, 429, 500, 503),
         },
@@ -277,6 +289,61 @@ export const openApiDocument = {
             oneOf: [ref('schemas', 'Order'), ref('schemas', 'DeadNotification')],
           }),
           ...errors(400, 401, 404, 409, 413, 415, 429, 500, 503),
+        },
+      },
+    },
+    '/admin/processing': {
+      get: {
+        operationId: 'getProcessing',
+        tags: ['operators'],
+        summary: 'Whether processing is paused',
+        description: 'Whether each queue (orders, notifications) is paused fleet-wide. Needs an admin key.',
+        responses: {
+          '200': ok('the state of each queue', ref('schemas', 'ProcessingStatus')),
+          ...errors(401, 429, 500, 503),
+        },
+      },
+    },
+    ...Object.fromEntries(
+      (['pause', 'resume'] as const).map((verb) => [
+        `/admin/processing/${verb}`,
+        {
+          post: {
+            operationId: `${verb}Processing`,
+            tags: ['operators'],
+            summary: verb === 'pause' ? 'Pause processing fleet-wide' : 'Resume processing fleet-wide',
+            description:
+              (verb === 'pause'
+                ? 'Every worker stops taking new jobs of the queue (jobs running finish); new orders are still ' +
+                  'taken and wait. Readiness stays 200: a pause is deliberate, shown in the health details and ' +
+                  'the `queue_paused` gauge. '
+                : 'Workers take the waiting jobs again. ') +
+              'Recorded in the log and the audit with the operator and reason. Needs an admin key.',
+            requestBody: optionalBody(ref('schemas', 'ProcessingChange')),
+            responses: {
+              '200': ok('the queue and its new state', ref('schemas', 'ProcessingState')),
+              ...errors(400, 401, 413, 415, 429, 500, 503),
+            },
+          },
+        },
+      ]),
+    ),
+    '/admin/audit': {
+      get: {
+        operationId: 'listAuditEvents',
+        tags: ['operators'],
+        summary: "The audit of operators' actions, newest first",
+        description:
+          'Dashboard actions and refusals, pauses and resumes: who, when, which queue and job, and how it ' +
+          'ended. Kept `AUDIT_RETENTION_DAYS`. Needs an admin key.',
+        parameters: toQueryParameters(auditQuerySchema, {
+          ...cursorDescriptions,
+          actor: "only this operator's records",
+          action: 'only this action, e.g. `board.retry` or `processing.pause`',
+        }),
+        responses: {
+          '200': ok('one page', ref('schemas', 'AuditPage')),
+          ...errors(400, 401, 429, 500, 503),
         },
       },
     },
@@ -438,6 +505,58 @@ export const openApiDocument = {
         properties: { ...newOrderProperties, items: { ...newOrderProperties.items, items: ref('schemas', 'Item') } },
       },
       Item: (newOrderProperties.items as { items: JsonSchema }).items,
+      ProcessingChange: toOpenApiSchema(processingChangeSchema),
+      ProcessingState: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['queue', 'paused'],
+        properties: { queue: { type: 'string', enum: [...PAUSABLE_QUEUES] }, paused: { type: 'boolean' } },
+      },
+      ProcessingStatus: {
+        type: 'object',
+        additionalProperties: false,
+        required: [...PAUSABLE_QUEUES],
+        properties: Object.fromEntries(
+          PAUSABLE_QUEUES.map((q) => [
+            q,
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['paused'],
+              properties: { paused: { type: 'boolean' } },
+            },
+          ]),
+        ),
+      },
+      AuditEvent: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'at', 'actor', 'role', 'source', 'action', 'outcome'],
+        properties: {
+          id: { type: 'string', pattern: '^[0-9a-f]{24}$', maxLength: 24 },
+          at: dateTime,
+          actor: { type: 'string', maxLength: 128, description: 'the operator (account name, or API client)' },
+          role: { type: 'string', enum: ['operator', 'viewer', 'admin'] },
+          source: { type: 'string', enum: ['board', 'api'] },
+          action: { type: 'string', maxLength: 64, description: 'e.g. `board.retry`, `processing.pause`' },
+          queue: { type: 'string', maxLength: 64 },
+          jobId: { type: 'string', maxLength: 200 },
+          path: { type: 'string', maxLength: 2048, description: 'a board call as it came: method and path' },
+          outcome: { type: 'string', enum: ['done', 'refused', 'failed'] },
+          status: { type: 'integer', format: 'int32', minimum: 100, maximum: 599 },
+          reason: { type: 'string', maxLength: 200 },
+          requestId: { type: 'string', maxLength: 128 },
+        },
+      },
+      AuditPage: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['items', 'nextCursor'],
+        properties: {
+          items: { type: 'array', maxItems: 100, items: ref('schemas', 'AuditEvent') },
+          nextCursor: { type: ['string', 'null'], pattern: '^[0-9a-f]{24}$', maxLength: 24 },
+        },
+      },
       ReprocessMany: toOpenApiSchema(reprocessManySchema),
       ReprocessOne: toOpenApiSchema(reprocessOneSchema),
       OrderId: toOpenApiSchema(orderIdSchema),
@@ -451,6 +570,12 @@ export const openApiDocument = {
           at: dateTime,
           attempt: { ...count, minimum: 1, description: "the job's attempt in its current series (claims only)" },
           reason: { type: 'string', maxLength: REASON_LIMIT },
+          by: {
+            type: 'string',
+            pattern: OPERATOR_NAME_PATTERN.source,
+            maxLength: 64,
+            description: 'the operator who asked for the move (a reprocess, a dashboard retry)',
+          },
           step: { ...ref('schemas', 'StepName'), description: 'set on a workflow entry: the step done or undone' },
           action: { type: 'string', enum: ['done', 'compensated'] },
           ref: ref('schemas', 'ProviderRef'),
@@ -625,7 +750,39 @@ export const openApiDocument = {
         type: 'object',
         additionalProperties: false,
         required: ['reprocessed', 'skipped', 'notFound'],
-        properties: { reprocessed: count, skipped: count, notFound: count },
+        properties: {
+          reprocessed: count,
+          skipped: count,
+          notFound: count,
+          dryRun: { type: 'boolean', const: false, description: 'present (false) on a filtered replay' },
+          remaining: { ...count, description: 'a filtered replay: dead letters that still match after this batch' },
+        },
+      },
+      ReplayDryRun: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['dryRun', 'matched', 'sample'],
+        properties: {
+          dryRun: { type: 'boolean', const: true },
+          matched: { ...count, description: 'dead letters that match the filters' },
+          sample: {
+            type: 'array',
+            maxItems: 20,
+            description: 'the first matches, newest failure first (at most `limit`, at most 20)',
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['id', 'orderId', 'customerId', 'failedAt', 'failedReason'],
+              properties: {
+                id: { type: 'string', maxLength: 100, description: 'the order id, or the webhook job id' },
+                orderId: { type: ['string', 'null'], maxLength: 100 },
+                customerId: { type: ['string', 'null'], maxLength: 64 },
+                failedAt: nullableDateTime,
+                failedReason: { type: ['string', 'null'] },
+              },
+            },
+          },
+        },
       },
       Probe: {
         type: 'object',

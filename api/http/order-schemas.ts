@@ -96,10 +96,13 @@ export const cursorSchema = Joi.string().pattern(/^[A-Za-z0-9_-]{1,200}$/);
 /** An order id: `ord_` and 32 hex digits (the path parameters, `orderIds` of a bulk reprocess). */
 export const orderIdSchema = Joi.string().pattern(ORDER_ID_PATTERN);
 
+/** A customer id (1–64 of `[A-Za-z0-9_-]`), as a filter. */
+export const customerIdSchema = Joi.string().pattern(CUSTOMER_ID);
+
 /** GET /orders query. Query values are strings, so numbers are converted here (and only here). */
 export const listOrdersQuerySchema = Joi.object({
   status: Joi.string().valid(...ORDER_STATUSES),
-  customerId: Joi.string().pattern(CUSTOMER_ID),
+  customerId: customerIdSchema,
   limit: Joi.number().integer().min(1).max(100).default(20),
   cursor: cursorSchema,
 });

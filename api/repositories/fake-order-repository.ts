@@ -1,5 +1,10 @@
 import { applyTransitionSpec, orderMoves, type Order, type TransitionRequest } from '#common';
-import { DuplicateOrderError, type ListOrdersQuery, type OrderRepository } from './order-repository.js';
+import {
+  DuplicateOrderError,
+  type DeadOrderFilter,
+  type ListOrdersQuery,
+  type OrderRepository,
+} from './order-repository.js';
 
 /**
  * An in-memory {@link OrderRepository} for unit tests of the api's services: the same moves (through
@@ -16,6 +21,14 @@ export function createFakeOrderRepository(seed: readonly Order[] = []) {
   const page = (items: Order[], limit: number) => ({ items: items.slice(0, limit), hasMore: items.length > limit });
   const newestFirst = (by: (o: Order) => Date) => (a: Order, b: Order) =>
     by(b).getTime() - by(a).getTime() || b.id.localeCompare(a.id);
+
+  const matchesDead = (f: DeadOrderFilter) => (o: Order) =>
+    o.status === 'FAILED' &&
+    (!f.orderIds || f.orderIds.includes(o.id)) &&
+    (!f.customerId || o.customerId === f.customerId) &&
+    (!f.failedReason || (o.lastError ?? '').toLowerCase().includes(f.failedReason.toLowerCase())) &&
+    (!f.failedFrom || (o.failedAt !== null && o.failedAt >= f.failedFrom)) &&
+    (!f.failedTo || (o.failedAt !== null && o.failedAt < f.failedTo));
 
   const repository: OrderRepository = {
     insert(order) {
@@ -46,6 +59,11 @@ export function createFakeOrderRepository(seed: readonly Order[] = []) {
         );
       return Promise.resolve(page(dead, query.limit));
     },
+    findDead(filter, limit) {
+      const dead = [...orders.values()].filter(matchesDead(filter)).sort(newestFirst((o) => o.failedAt ?? new Date(0)));
+      return Promise.resolve(dead.slice(0, limit));
+    },
+    countDead: (filter) => Promise.resolve([...orders.values()].filter(matchesDead(filter)).length),
     list(query: ListOrdersQuery) {
       const after = query.after;
       const mine = [...orders.values()]

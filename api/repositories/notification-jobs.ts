@@ -4,6 +4,31 @@ import { boundedQueueCall, QueueUnavailableError } from './order-jobs.js';
 
 export type NotificationJobs = ReturnType<typeof createNotificationJobs>;
 
+/**
+ * Which failed deliveries a filtered replay takes (all fields optional, all must hold): the order's
+ * customer, a failure reason (case-insensitive substring of the job's failed reason) and the time of
+ * the last failure in [failedFrom, failedTo).
+ */
+export interface DeadNotificationFilter {
+  readonly customerId?: string;
+  readonly failedReason?: string;
+  readonly failedFrom?: Date;
+  readonly failedTo?: Date;
+}
+
+/** How many failed jobs one read of the failed set takes while a filter walks it. */
+const SCAN_PAGE = 100;
+
+function matches(filter: DeadNotificationFilter, job: Job<OrderEvent>): boolean {
+  const finishedOn = job.finishedOn ?? 0;
+  return (
+    (!filter.customerId || job.data?.data?.customerId === filter.customerId) &&
+    (!filter.failedReason || (job.failedReason ?? '').toLowerCase().includes(filter.failedReason.toLowerCase())) &&
+    (!filter.failedFrom || finishedOn >= filter.failedFrom.getTime()) &&
+    (!filter.failedTo || finishedOn < filter.failedTo.getTime())
+  );
+}
+
 /** What the dead-letter view shows of an undeliverable event (never its stack trace or body). */
 export interface DeadNotification {
   /** The job id, also the delivery's `webhook-id` (`<orderId>-<status>`). */
@@ -67,6 +92,35 @@ export function createNotificationJobs({
       const before = toDead(job);
       if ((await bounded(job.getState())) !== 'failed') return { outcome: 'not_failed', job: before };
       return { outcome: await retryJob(job), job: before };
+    },
+
+    /**
+     * Walks the whole failed set (newest failure first, a page at a time; the set has no index by
+     * customer or reason): how many failed events match `filter`, and the first `take` of them.
+     */
+    async scanFailed(
+      filter: DeadNotificationFilter,
+      take: number,
+    ): Promise<{ matched: number; jobs: Job<OrderEvent>[] }> {
+      const jobs: Job<OrderEvent>[] = [];
+      let matched = 0;
+      for (let start = 0; ; start += SCAN_PAGE) {
+        const page = await bounded(queue.getFailed(start, start + SCAN_PAGE - 1));
+        for (const job of page) {
+          if (!job || !matches(filter, job)) continue;
+          matched += 1;
+          if (jobs.length < take) jobs.push(job);
+        }
+        if (page.length < SCAN_PAGE) break;
+      }
+      return { matched, jobs };
+    },
+
+    /** Retries the given failed jobs (read by {@link scanFailed}); a job moved meanwhile is skipped. */
+    async retryJobs(jobs: readonly Job<OrderEvent>[]): Promise<{ retried: number; skipped: number }> {
+      const outcomes = await Promise.all(jobs.map(retryJob));
+      const retried = outcomes.filter((o) => o === 'retried').length;
+      return { retried, skipped: outcomes.length - retried };
     },
 
     /**

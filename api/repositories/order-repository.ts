@@ -28,6 +28,38 @@ export interface ListOrdersQuery {
   readonly after?: { readonly createdAt: Date; readonly id: string };
 }
 
+/**
+ * Which dead orders a filtered replay takes (every field optional, all must hold): listed ids, a
+ * customer, a failure reason (a case-insensitive substring of `lastError`, e.g. an error code), and a
+ * failure time in [failedFrom, failedTo).
+ */
+export interface DeadOrderFilter {
+  readonly orderIds?: readonly string[];
+  readonly customerId?: string;
+  readonly failedReason?: string;
+  readonly failedFrom?: Date;
+  readonly failedTo?: Date;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The MongoDB filter of {@link DeadOrderFilter}: only validated values, the operators are ours. */
+function deadOrderQuery(filter: DeadOrderFilter): Record<string, unknown> {
+  const query: Record<string, unknown> = { status: 'FAILED' };
+  if (filter.orderIds) query._id = mongoose.trusted({ $in: [...filter.orderIds] });
+  if (filter.customerId) query.customerId = filter.customerId;
+  if (filter.failedReason) {
+    query.lastError = mongoose.trusted({ $regex: escapeRegExp(filter.failedReason), $options: 'i' });
+  }
+  if (filter.failedFrom || filter.failedTo) {
+    query.failedAt = mongoose.trusted({
+      ...(filter.failedFrom ? { $gte: filter.failedFrom } : {}),
+      ...(filter.failedTo ? { $lt: filter.failedTo } : {}),
+    });
+  }
+  return query;
+}
+
 export type OrderRepository = ReturnType<typeof createOrderRepository>;
 
 /**
@@ -82,6 +114,20 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
       const items = (docs as OrderDocument[]).slice(0, query.limit).map(toOrder);
       return { items, hasMore: docs.length > query.limit };
     },
+
+    /** Up to `limit` dead orders that match `filter`, newest failure first (the dead-letter index). */
+    async findDead(filter: DeadOrderFilter, limit: number): Promise<Order[]> {
+      const docs = await OrderModel.find(deadOrderQuery(filter))
+        .sort({ status: 1, failedAt: -1, _id: -1 })
+        .limit(limit)
+        .maxTimeMS(QUERY_MAX_TIME_MS)
+        .lean();
+      return (docs as OrderDocument[]).map(toOrder);
+    },
+
+    /** How many dead orders match `filter`. */
+    countDead: (filter: DeadOrderFilter): Promise<number> =>
+      OrderModel.countDocuments(deadOrderQuery(filter)).maxTimeMS(QUERY_MAX_TIME_MS).exec(),
 
     /** One page, newest first, served by the (filter, createdAt, _id) indexes. Fetches one extra to know if more follow. */
     async list(query: ListOrdersQuery): Promise<{ items: Order[]; hasMore: boolean }> {

@@ -1,6 +1,6 @@
 import { AppError, reprocessedSinceLastFailure, type Logger, type Order } from '#common';
 import { QueueUnavailableError, type DeadJobInfo, type OrderJobs } from '../repositories/order-jobs.js';
-import type { OrderRepository } from '../repositories/order-repository.js';
+import type { DeadOrderFilter, OrderRepository } from '../repositories/order-repository.js';
 
 /** The most orders one bulk reprocess call handles; larger sets are walked in batches of this. */
 export const REPROCESS_BATCH = 100;
@@ -18,6 +18,23 @@ export interface BulkReprocessResult {
   skipped: number;
   notFound: number;
 }
+
+/** How many candidates a dry run lists, next to its count. */
+export const DRY_RUN_SAMPLE = 20;
+
+/** One dead letter a filtered replay would take (a dry run's sample). */
+export interface ReplayCandidate {
+  readonly id: string;
+  readonly orderId: string | null;
+  readonly customerId: string | null;
+  readonly failedAt: string | null;
+  readonly failedReason: string | null;
+}
+
+/** A filtered replay's answer: what a dry run would take, or what one bounded batch did. */
+export type FilteredReplayResult =
+  | { readonly dryRun: true; readonly matched: number; readonly sample: readonly ReplayCandidate[] }
+  | (BulkReprocessResult & { readonly dryRun: false; readonly remaining: number });
 
 export type DlqService = ReturnType<typeof createDlqService>;
 
@@ -65,6 +82,44 @@ export function createDlqService(deps: {
     return { order, changed: moved !== null };
   }
 
+  /** Every dead order (walked in batches), or just the listed ones. */
+  async function reprocessMany(input: {
+    orderIds?: readonly string[];
+    actor: string;
+    reason?: string;
+  }): Promise<BulkReprocessResult> {
+    const result: BulkReprocessResult = { reprocessed: 0, skipped: 0, notFound: 0 };
+    const one = async (id: string) => {
+      try {
+        const { changed } = await reprocess(id, input);
+        if (changed) result.reprocessed += 1;
+        else result.skipped += 1;
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'NOT_FOUND') result.notFound += 1;
+        else if (err instanceof AppError && err.code === 'INVALID_STATE') result.skipped += 1;
+        else throw err;
+      }
+    };
+    if (input.orderIds) {
+      for (let i = 0; i < input.orderIds.length; i += REPROCESS_BATCH) {
+        await Promise.all(input.orderIds.slice(i, i + REPROCESS_BATCH).map(one));
+      }
+      return result;
+    }
+    // Each batch moves its orders out of FAILED, so the first page is always the next batch. An
+    // order seen twice (it failed again meanwhile) ends the walk: the call stays bounded.
+    const seen = new Set<string>();
+    for (;;) {
+      const page = await repository.listDead({ limit: REPROCESS_BATCH });
+      const fresh = page.items.filter((o) => !seen.has(o.id));
+      if (fresh.length === 0) break;
+      for (const o of fresh) seen.add(o.id);
+      await Promise.all(fresh.map((o) => one(o.id)));
+      if (!page.hasMore) break;
+    }
+    return result;
+  }
+
   return {
     reprocess,
 
@@ -83,42 +138,49 @@ export function createDlqService(deps: {
       return { items: page.items.map((order, i) => ({ order, job: deadJobs[i] })), hasMore: page.hasMore };
     },
 
-    /** Every dead order (walked in batches), or just the listed ones. */
-    async reprocessMany(input: {
-      orderIds?: readonly string[];
+    /**
+     * A filtered replay: a dry run counts the dead orders that match (and lists a sample) and changes
+     * nothing; otherwise at most `limit` of them (newest failure first) are reprocessed, and
+     * `remaining` says how many still match afterwards, so a caller repeats until it is 0.
+     */
+    async replayMatching(input: {
+      filter: DeadOrderFilter;
+      limit: number;
+      dryRun: boolean;
       actor: string;
       reason?: string;
-    }): Promise<BulkReprocessResult> {
-      const result: BulkReprocessResult = { reprocessed: 0, skipped: 0, notFound: 0 };
-      const one = async (id: string) => {
-        try {
-          const { changed } = await reprocess(id, input);
-          if (changed) result.reprocessed += 1;
-          else result.skipped += 1;
-        } catch (err) {
-          if (err instanceof AppError && err.code === 'NOT_FOUND') result.notFound += 1;
-          else if (err instanceof AppError && err.code === 'INVALID_STATE') result.skipped += 1;
-          else throw err;
-        }
-      };
-      if (input.orderIds) {
-        for (let i = 0; i < input.orderIds.length; i += REPROCESS_BATCH) {
-          await Promise.all(input.orderIds.slice(i, i + REPROCESS_BATCH).map(one));
-        }
-        return result;
+    }): Promise<FilteredReplayResult> {
+      if (input.dryRun) {
+        const [matched, sample] = await Promise.all([
+          repository.countDead(input.filter),
+          repository.findDead(input.filter, Math.min(input.limit, DRY_RUN_SAMPLE)),
+        ]);
+        return {
+          dryRun: true,
+          matched,
+          sample: sample.map((o) => ({
+            id: o.id,
+            orderId: o.id,
+            customerId: o.customerId,
+            failedAt: o.failedAt?.toISOString() ?? null,
+            failedReason: o.lastError,
+          })),
+        };
       }
-      // Each batch moves its orders out of FAILED, so the first page is always the next batch. An
-      // order seen twice (it failed again meanwhile) ends the walk: the call stays bounded.
-      const seen = new Set<string>();
-      for (;;) {
-        const page = await repository.listDead({ limit: REPROCESS_BATCH });
-        const fresh = page.items.filter((o) => !seen.has(o.id));
-        if (fresh.length === 0) break;
-        for (const o of fresh) seen.add(o.id);
-        await Promise.all(fresh.map((o) => one(o.id)));
-        if (!page.hasMore) break;
-      }
-      return result;
+      const batch = await repository.findDead(input.filter, input.limit);
+      const result = await reprocessMany({
+        orderIds: batch.map((o) => o.id),
+        actor: input.actor,
+        reason: input.reason,
+      });
+      const remaining = await repository.countDead(input.filter);
+      logger.info(
+        { actor: input.actor, reason: input.reason, filter: input.filter, ...result, remaining },
+        'filtered replay of dead orders',
+      );
+      return { dryRun: false, ...result, remaining };
     },
+
+    reprocessMany,
   };
 }

@@ -1,7 +1,23 @@
 import { AppError, type Logger } from '#common';
-import type { DeadNotification, NotificationJobs } from '../repositories/notification-jobs.js';
-import { QueueUnavailableError } from '../repositories/order-jobs.js';
-import { REPROCESS_BATCH, type BulkReprocessResult } from './dlq-service.js';
+import type { Job } from 'bullmq';
+import type { OrderEvent } from '#common';
+import type { DeadNotification, DeadNotificationFilter, NotificationJobs } from '../repositories/notification-jobs.js';
+import { orUnavailable } from './queue-unavailable.js';
+import {
+  DRY_RUN_SAMPLE,
+  REPROCESS_BATCH,
+  type BulkReprocessResult,
+  type FilteredReplayResult,
+  type ReplayCandidate,
+} from './dlq-service.js';
+
+const toCandidate = (job: Job<OrderEvent>): ReplayCandidate => ({
+  id: job.id ?? '',
+  orderId: job.data?.data?.id ?? null,
+  customerId: job.data?.data?.customerId ?? null,
+  failedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+  failedReason: job.failedReason ?? null,
+});
 
 export type NotificationDlqService = ReturnType<typeof createNotificationDlqService>;
 
@@ -11,17 +27,6 @@ export type NotificationDlqService = ReturnType<typeof createNotificationDlqServ
  */
 export function createNotificationDlqService(deps: { readonly jobs: NotificationJobs; readonly logger: Logger }) {
   const { jobs, logger } = deps;
-  // Without Redis nothing is known about the failed set: say so (503), never "empty".
-  const orUnavailable = async <T>(call: () => Promise<T>): Promise<T> => {
-    try {
-      return await call();
-    } catch (err) {
-      if (err instanceof QueueUnavailableError) {
-        throw new AppError('SERVICE_UNAVAILABLE', 'the queue (Redis) is not reachable; retry later', { cause: err });
-      }
-      throw err;
-    }
-  };
 
   return {
     list(limit: number): Promise<{ items: DeadNotification[]; total: number }> {
@@ -39,6 +44,30 @@ export function createNotificationDlqService(deps: { readonly jobs: Notification
         'dead notification reprocessed',
       );
       return job;
+    },
+
+    /**
+     * A filtered replay of failed deliveries: a dry run counts the matches (and lists a sample) and
+     * changes nothing; otherwise at most `limit` of them are retried (attempts reset, same `webhook-id`)
+     * and `remaining` says how many still match. Each call walks the failed set once or twice.
+     */
+    async replayMatching(input: {
+      filter: DeadNotificationFilter;
+      limit: number;
+      dryRun: boolean;
+      actor: string;
+      reason?: string;
+    }): Promise<FilteredReplayResult> {
+      const take = input.dryRun ? Math.min(input.limit, DRY_RUN_SAMPLE) : input.limit;
+      const found = await orUnavailable(() => jobs.scanFailed(input.filter, take));
+      if (input.dryRun) return { dryRun: true, matched: found.matched, sample: found.jobs.map(toCandidate) };
+      const { retried, skipped } = await orUnavailable(() => jobs.retryJobs(found.jobs));
+      const { matched: remaining } = await orUnavailable(() => jobs.scanFailed(input.filter, 0));
+      logger.info(
+        { actor: input.actor, reason: input.reason, filter: input.filter, reprocessed: retried, skipped, remaining },
+        'filtered replay of dead notifications',
+      );
+      return { dryRun: false, reprocessed: retried, skipped, notFound: 0, remaining };
     },
 
     async reprocessAll(actor: string): Promise<BulkReprocessResult> {

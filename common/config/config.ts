@@ -2,6 +2,7 @@
 // typed, frozen shape built from it: one place to look up a setting, its default and its rule.
 import Joi from 'joi';
 import { PUBLIC_SCOPE } from '../domain/identity.js';
+import { parseBoardAccounts, type BoardAccount } from './board-accounts.js';
 import { webhookUrlProblems } from './webhook-url.js';
 
 /** The validated, frozen configuration every process reads. Names follow docs/design.md's table. */
@@ -36,6 +37,10 @@ export interface Config {
   readonly shutdownDrainMs: number;
   readonly bullBoardUser: string | undefined;
   readonly bullBoardPassword: string | undefined;
+  /** Named dashboard accounts (`BULL_BOARD_USERS`), next to the shared login; empty when unset. */
+  readonly boardAccounts: readonly BoardAccount[];
+  /** How long the audit of operators' actions is kept in MongoDB (`audit_events`, a TTL index). */
+  readonly auditRetentionDays: number;
   /** API clients and the sha256 of their keys; empty when authentication is off. */
   readonly apiKeys: readonly ApiKey[];
   /** False only when no keys are configured (development) or API_AUTH=off is set explicitly. */
@@ -225,6 +230,9 @@ const schema = Joi.object({
   BULL_BOARD_USER: Joi.string().min(1).max(128),
   // The board can retry, clean and remove jobs: a guessable password is refused at start.
   BULL_BOARD_PASSWORD: Joi.string().min(12).max(256),
+  // Named accounts: comma-separated name:operator|viewer:scrypt-hash (npm run board:hash-password).
+  BULL_BOARD_USERS: Joi.string().max(100_000),
+  AUDIT_RETENTION_DAYS: Joi.number().integer().min(1).max(3650).default(90),
   API_KEYS: Joi.string()
     .max(100_000)
     .custom((value: string, helpers) =>
@@ -313,6 +321,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const apiKeys = parseApiKeys(v.API_KEYS);
   const jwt = parseJwt(v);
   const problems: string[] = [];
+  const board = parseBoardAccounts(v.BULL_BOARD_USERS);
+  problems.push(...board.problems);
+  if (v.BULL_BOARD_USER && board.accounts.some((a) => a.name === v.BULL_BOARD_USER)) {
+    problems.push('BULL_BOARD_USERS names the shared BULL_BOARD_USER account again');
+  }
   if (apiKeys.some((k) => k.clientId === PUBLIC_CLIENT_ID)) {
     problems.push(`API_KEYS: the client id "${PUBLIC_CLIENT_ID}" is reserved for unauthenticated callers`);
   }
@@ -369,6 +382,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     shutdownDrainMs: v.SHUTDOWN_DRAIN_MS,
     bullBoardUser: v.BULL_BOARD_USER,
     bullBoardPassword: v.BULL_BOARD_PASSWORD,
+    boardAccounts: board.accounts,
+    auditRetentionDays: v.AUDIT_RETENTION_DAYS,
     apiKeys,
     apiAuth: v.API_AUTH !== 'off' && (apiKeys.length > 0 || jwt !== undefined),
     rateLimitPerMinute: v.RATE_LIMIT_PER_MINUTE,

@@ -7,6 +7,12 @@ import { canTransition, type TransitionRequest } from './state-machine.js';
  */
 export const DEAD_JOB_RETRIED_REASON = 'dead job retried from the dashboard; attempts start again';
 
+/**
+ * An operator's name, as history entries (`by`), audit records and dashboard accounts carry it: 1–64
+ * letters, digits and `_ . @ -` (no spaces or control characters, so it is safe in logs and headers).
+ */
+export const OPERATOR_NAME_PATTERN = /^[A-Za-z0-9_.@-]{1,64}$/;
+
 /** The prefix of every reprocess's history reason (the DLQ service recognises a repeated call by it). */
 export const REPROCESS_REASON = 'reprocess requested';
 
@@ -39,7 +45,8 @@ export const orderMoves = {
   /** An attempt takes the order: PENDING, or PROCESSING left by a crashed or stalled attempt. */
   claim: (jobAttempt: number) => toProcessing({ jobAttempt }),
   /** The first attempt of a fresh series takes a dead order whose job was retried as it was. */
-  claimDead: (jobAttempt: number) => fromDeadToProcessing({ jobAttempt, reason: DEAD_JOB_RETRIED_REASON }),
+  claimDead: (jobAttempt: number, by?: string) =>
+    fromDeadToProcessing({ jobAttempt, reason: DEAD_JOB_RETRIED_REASON, ...(by ? { by } : {}) }),
   /**
    * The workflow's last step: the sale is made, and this same update writes `steps.confirm`, so the
    * order is never confirmed without being PROCESSED (terminal).
@@ -58,9 +65,9 @@ export const orderMoves = {
    * holds nothing, and until then the reconciler makes sure the order's job will run.
    */
   cancel: () => toCancelled({ reason: 'cancelled through the API', set: { compensationDue: true } }),
-  /** An operator brought a dead order back through the DLQ API. */
+  /** An operator brought a dead order back through the DLQ API (or its CLI); `by` names the operator. */
   reprocess: (actor: string, why?: string) =>
-    reprocessed({ reason: `${REPROCESS_REASON} by ${actor}${why ? `: ${why}` : ''}` }),
+    reprocessed({ reason: `${REPROCESS_REASON} by ${actor}${why ? `: ${why}` : ''}`, by: actor }),
 } as const;
 
 /** True when the order left FAILED through a reprocess and has not failed again or finished since. */

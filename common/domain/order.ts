@@ -36,6 +36,8 @@ export interface HistoryEntry {
   readonly at: Date;
   readonly attempt?: number;
   readonly reason?: string;
+  /** Who asked for the move: the operator of a reprocess or of a dashboard retry. */
+  readonly by?: string;
   /** Set on a workflow entry: the step whose effect was done or undone (the status does not change). */
   readonly step?: StepName;
   readonly action?: StepCheckpoint['status'];
@@ -108,6 +110,7 @@ export function toOrderView(order: Order) {
       at: h.at.toISOString(),
       ...(h.attempt !== undefined ? { attempt: h.attempt } : {}),
       ...(h.reason !== undefined ? { reason: h.reason } : {}),
+      ...(h.by !== undefined ? { by: h.by } : {}),
       ...(h.step !== undefined ? { step: h.step } : {}),
       ...(h.action !== undefined ? { action: h.action } : {}),
       ...(h.ref !== undefined ? { ref: h.ref } : {}),

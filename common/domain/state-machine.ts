@@ -30,6 +30,8 @@ export interface TransitionRequest {
    */
   readonly jobAttempt?: number;
   readonly reason?: string;
+  /** The operator who asked for the move (a reprocess, a dashboard retry), stored as the entry's `by`. */
+  readonly by?: string;
   /** Extra fields to set with the move (e.g. `lastError`). */
   readonly set?: Readonly<Record<string, unknown>>;
 }
@@ -54,6 +56,7 @@ export function buildTransition(request: TransitionRequest): TransitionSpec {
   const entry: Record<string, unknown> = { status: request.to, at };
   if (request.jobAttempt !== undefined) entry.attempt = request.jobAttempt;
   if (request.reason !== undefined) entry.reason = truncateReason(request.reason);
+  if (request.by !== undefined) entry.by = request.by;
   const set: Record<string, unknown> = { ...request.set, status: request.to, updatedAt: at };
   if (request.to === 'PROCESSED') set.processedAt = at;
   if (request.to === 'FAILED') set.failedAt = at;

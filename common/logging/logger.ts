@@ -44,7 +44,9 @@ export function createLogger(options: LoggerOptions): Logger {
         paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.password'],
         censor: '[redacted]',
       },
-      mixin: context ? () => context.getStore() ?? {} : undefined,
+      // A copy: pino merges each line's own fields into the object the mixin returns (Object.assign),
+      // so returning the request's store itself would leak one line's fields into every later line.
+      mixin: context ? () => ({ ...context.getStore() }) : undefined,
     },
     options.destination ??
       (options.pretty

@@ -23,6 +23,7 @@ export function toOrder(doc: OrderDocument): Order {
       at: h.at,
       ...(h.attempt != null ? { attempt: h.attempt } : {}),
       ...(h.reason != null ? { reason: h.reason } : {}),
+      ...(h.by != null ? { by: h.by } : {}),
       ...(h.step != null ? { step: h.step as HistoryStep } : {}),
       ...(h.action != null ? { action: h.action as HistoryAction } : {}),
       ...(h.ref != null ? { ref: h.ref } : {}),

@@ -18,6 +18,7 @@ export interface OrderDocument {
     at: Date;
     attempt?: number;
     reason?: string;
+    by?: string;
     step?: string;
     action?: string;
     ref?: string;
@@ -68,6 +69,7 @@ const orderSchema = new Schema<OrderDocument>(
         at: Date,
         attempt: Number,
         reason: String,
+        by: String,
         step: String,
         action: String,
         ref: String,

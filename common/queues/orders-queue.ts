@@ -22,6 +22,18 @@ export interface ProcessOrderJobData {
    * span continues the api's trace. Absent when tracing is off or the job was added outside a trace.
    */
   readonly trace?: Readonly<Record<string, string>>;
+  /**
+   * Set by the api when an operator retries the dead job from Bull Board: who, and when (epoch ms).
+   * The worker names that operator in the history entry of the claim that revives the dead order,
+   * if the retry came after the order's last failure (an older mark is ignored).
+   */
+  readonly retriedBy?: BoardRetryMark;
+}
+
+/** Who retried a dead job from the dashboard, and when (epoch milliseconds). */
+export interface BoardRetryMark {
+  readonly by: string;
+  readonly at: number;
 }
 
 export interface JobPolicy {

@@ -15,7 +15,7 @@ export interface BannerInput {
   readonly healthPort: number;
   /** Each worker's metrics port, or null when its metrics are off. */
   readonly workers: ReadonlyArray<{ readonly name: string; readonly metricsPort: number | null }>;
-  /** `off`: no BULL_BOARD_USER/PASSWORD; `missing`: they are set but the api does not serve the board. */
+  /** `off`: no BULL_BOARD_USER/PASSWORD nor BULL_BOARD_USERS; `missing`: set, but the api does not serve the board. */
   readonly bullBoard: 'off' | 'served' | 'missing';
   readonly redis: BackingServiceView;
   readonly mongo: BackingServiceView;
@@ -54,7 +54,7 @@ export function formatBanner(input: BannerInput): string[] {
     ...metrics.slice(1).map((m) => `              ${m}`),
   ];
   if (input.bullBoard === 'served')
-    lines.push(`  Bull Board  ${api}/admin/queues  (BULL_BOARD_USER / BULL_BOARD_PASSWORD)`);
+    lines.push(`  Bull Board  ${api}/admin/queues  (BULL_BOARD_USER / BULL_BOARD_PASSWORD, or BULL_BOARD_USERS)`);
   if (input.bullBoard === 'missing') {
     lines.push('  Bull Board  BULL_BOARD_USER/PASSWORD are set, but this api does not serve /admin/queues');
   }

@@ -1,7 +1,5 @@
-import { appRoutes } from '@bull-board/api/dist/routes.js';
 import test, { type ExecutionContext } from 'ava';
-import type { Queue } from 'bullmq';
-import { ConfigError, PROCESS_ORDER_JOB, loadConfig, type ProcessOrderJobData } from '#common';
+import { ConfigError, PROCESS_ORDER_JOB, loadConfig } from '#common';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { call, type HttpResult } from '../helpers/api-http.js';
 import {
@@ -12,6 +10,7 @@ import {
   waitForOrders,
   type DeadLetterSystem,
 } from '../helpers/dead-letters.js';
+import { BOARD, actionEndpoints, apiEndpoints, snapshot, type Endpoint } from '../helpers/board.js';
 import { stopTestServices } from '../helpers/services.js';
 import { transitionsOf } from '../helpers/orders.js';
 
@@ -19,7 +18,6 @@ const USER = 'ops';
 const PASSWORD = 'correct-horse-battery-staple';
 // Wrong credentials are sent on purpose, many times: the guessing limit has its own tests (test/security).
 const BOARD_ENV = { BULL_BOARD_USER: USER, BULL_BOARD_PASSWORD: PASSWORD, AUTH_FAILURE_LIMIT: '0' };
-const BOARD = '/admin/queues';
 const DASHBOARD_RETRY_REASON = 'dead job retried from the dashboard; attempts start again';
 
 const basic = (user: string, password: string) =>
@@ -39,72 +37,6 @@ test.after.always(async () => {
   await Promise.all([...systems.map((s) => s.close()), ...apis.map((a) => a.close())]);
   await stopTestServices();
 });
-
-/** One endpoint of the board's JSON API, with its parameters filled in. */
-interface Endpoint {
-  readonly method: string;
-  readonly path: string;
-  /** A body that would make the action do something, were it let through. */
-  readonly json?: unknown;
-}
-
-const BODIES: Record<string, unknown> = {
-  add: { name: PROCESS_ORDER_JOB, data: { orderId: 'ord_00000000000000000000000000000000' }, options: {} },
-  'update-data': { data: { orderId: 'tampered' } },
-  delay: { delay: 1 },
-  priority: { priority: 7 },
-  concurrency: { concurrency: 1 },
-  'rate-limit': { max: 1, duration: 60_000 },
-  obliterate: { force: true },
-};
-
-/** Every route of the board's API (read from @bull-board/api itself, so a new action is covered). */
-function apiEndpoints(jobId: string): Endpoint[] {
-  return appRoutes.api.flatMap((route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    const paths = Array.isArray(route.route) ? route.route : [route.route];
-    return methods.flatMap((method) =>
-      paths.map((template) => {
-        const path = template
-          .replace(':queueName', 'orders')
-          .replace(':jobId', jobId)
-          .replace(':queueStatus', 'failed')
-          .replace(':schedulerId', 'no-such-scheduler');
-        const last = path.split('/').at(-1) ?? '';
-        return {
-          method: method.toUpperCase(),
-          path: `${BOARD}${path}`,
-          ...(method === 'get' ? {} : { json: BODIES[last] ?? {} }),
-        };
-      }),
-    );
-  });
-}
-
-/** The state-changing endpoints, plus a DELETE no route has (the guard must not depend on routing). */
-function actionEndpoints(jobId: string): Endpoint[] {
-  return [
-    ...apiEndpoints(jobId).filter((e) => e.method !== 'GET'),
-    { method: 'DELETE', path: `${BOARD}/api/queues/orders/clean/failed` },
-  ];
-}
-
-/** Everything the board could change in the queue, in a comparable form. */
-async function snapshot(queue: Queue<ProcessOrderJobData>) {
-  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed']);
-  const described = await Promise.all(
-    jobs.map(async (j) =>
-      JSON.stringify([j.id, await j.getState(), j.attemptsMade, j.data, j.priority, j.delay, j.failedReason]),
-    ),
-  );
-  return {
-    counts: await queue.getJobCounts(),
-    paused: await queue.isPaused(),
-    globalConcurrency: await queue.getGlobalConcurrency(),
-    rateLimitTtl: await queue.getRateLimitTtl(),
-    jobs: described.sort(),
-  };
-}
 
 function assertUnauthorized(t: ExecutionContext, res: HttpResult<unknown>, label: string): void {
   t.is(res.status, 401, `${label}: status (${res.text.slice(0, 200)})`);

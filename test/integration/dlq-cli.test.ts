@@ -221,3 +221,69 @@ test.serial(
     t.is((await s.order(dead)).history.at(-1)?.reason, 'reprocess requested by ops: ops on call');
   },
 );
+
+test.serial(
+  'when the shell replays with filters, then --dry-run only counts and samples, and a replay walks the matches in batches under the operator',
+  async (t) => {
+    const s = await system('cli_filter');
+    const seed = (customerId: string, lastError: string) =>
+      seedOrder(s, 'FAILED', { customerId, lastError, failedAt: new Date('2026-11-20T03:00:00Z') });
+    const timeouts = [
+      await seed('c-a', 'charge ETIMEDOUT'),
+      await seed('c-a', 'charge ETIMEDOUT'),
+      await seed('c-b', 'charge ETIMEDOUT'),
+    ];
+    const other = await seed('c-a', 'refused: ECONNREFUSED');
+    const env = { API_URL: s.api.baseUrl, DLQ_OPERATOR: 'carol' };
+
+    const dry = await dlq(env, 'reprocess', '--failed-reason', 'etimedout', '--dry-run');
+    t.is(dry.code, 0, show(dry));
+    t.regex(dry.stdout, /dry run: 3 dead orders match; nothing was changed/);
+    for (const id of timeouts) t.true(dry.stdout.includes(id), `${id} is in the sample: ${show(dry)}`);
+    t.false(dry.stdout.includes(other));
+    for (const id of [...timeouts, other]) t.is((await s.order(id)).status, 'FAILED');
+
+    const none = await dlq(env, 'reprocess', '--customer', 'c-zzz', '--failed-to', '2026-11-21T00:00:00Z');
+    t.is(none.code, 0, show(none));
+    t.regex(none.stdout, /No dead orders match/);
+
+    const run = await dlq(
+      env,
+      'reprocess',
+      '--failed-reason',
+      'ETIMEDOUT',
+      '--batch',
+      '1',
+      '--reason',
+      'provider back',
+    );
+    t.is(run.code, 0, show(run));
+    t.regex(run.stderr, /3 dead orders match; reprocessing 1 per request/);
+    t.regex(run.stderr, /reprocess \|.*\| 100% 3\/3 orders/);
+    t.regex(run.stdout, /reprocessed 3, skipped 0, not found 0/);
+    for (const id of timeouts) {
+      const entry = (await s.order(id)).history.at(-1);
+      t.is(entry?.by, 'carol');
+      t.is(entry?.reason, 'reprocess requested by carol: provider back');
+    }
+    t.is((await s.order(other)).status, 'FAILED', 'the other failure stays dead');
+
+    const named = await dlq(env, 'reprocess', '--customer', 'c-a', '--operator', 'dave');
+    t.is(named.code, 0, show(named));
+    t.is((await s.order(other)).history.at(-1)?.by, 'dave');
+
+    for (const args of [
+      ['reprocess', '--failed-from', 'last tuesday'],
+      ['list', '--customer', 'c-a'],
+      ['reprocess', other, '--customer', 'c-a'],
+      ['reprocess', '--dry-run', '--batch', '0'],
+    ]) {
+      const usage = await dlq(env, ...args);
+      t.is(usage.code, 1, `${args.join(' ')}: ${show(usage)}`);
+      t.regex(usage.stderr, /usage: npm run dlq/);
+    }
+    const badOperator = await dlq(env, 'reprocess', '--customer', 'c-a', '--operator', 'not a name');
+    t.is(badOperator.code, 1, show(badOperator));
+    t.regex(badOperator.stderr, /400 VALIDATION_ERROR.*operator/);
+  },
+);

@@ -253,15 +253,29 @@ test.serial(
     for (const row of rows) t.regex(row, /^ord_\S+\s+order\.\w+\s+\d{4}-\S+Z\s+2\s+receiver answered 500/);
     t.regex(list.stdout, /3 of 3 undeliverable webhooks shown\./);
 
-    const one = await dlq(api, 'reprocess', events[0].id, '--queue', 'notifications');
+    const one = await dlq(api, 'reprocess', events[0].id, '--queue', 'notifications', '--operator', 'nina');
     t.is(one.code, 0, one.stderr);
     t.regex(one.stdout, new RegExp(`^${events[0].id} \\(order\\.\\w+\\) is queued again`));
     t.is(await (await api.container.notifications.getJob(events[0].id))?.getState(), 'waiting');
 
-    const all = await dlq(api, 'reprocess', '--all', '--queue', 'notifications');
+    const all = await dlq(api, 'reprocess', '--all', '--queue', 'notifications', '--operator', 'nina');
     t.is(all.code, 0, all.stderr);
     t.regex(all.stdout, /reprocessed 2, skipped 0, not found 0/);
     t.is(await api.container.notifications.getFailedCount(), 0);
+    // Both replays are audited under the operator the CLI named.
+    const audit = await call<{ items: { action: string; queue: string; jobId?: string }[] }>(
+      api,
+      'GET',
+      '/admin/audit?actor=nina',
+      { headers: admin },
+    );
+    t.deepEqual(
+      audit.body.items.map((i) => [i.action, i.queue, i.jobId ?? null]),
+      [
+        ['dlq.replay', 'notifications', null],
+        ['dlq.reprocess', 'notifications', events[0].id],
+      ],
+    );
 
     const bad = await dlq(api, 'list', '--queue', 'mail');
     t.is(bad.code, 1);

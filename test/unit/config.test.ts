@@ -68,6 +68,8 @@ test('when the environment is empty, then the config has exactly the documented 
     'paymentBreakerErrorPercent',
     'paymentBreakerVolume',
   ];
+  // Operators' control (issue 15): named dashboard accounts and the audit's retention.
+  const operators = ['boardAccounts', 'auditRetentionDays'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
@@ -83,6 +85,7 @@ test('when the environment is empty, then the config has exactly the documented 
       'webhook',
       'profileMaxBytes',
       'redis',
+      ...operators,
     ].sort(),
   );
   t.is(config.profileMaxBytes, 256 * 1024 * 1024);

@@ -98,6 +98,7 @@ export function createOrderProcessor(deps: {
           isLastAttempt,
           signal,
           onStep: progressOf(job),
+          retriedBy: job.data.retriedBy,
         });
         if (outcome === 'restart_series' && token) {
           end({ outcome });

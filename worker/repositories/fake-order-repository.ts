@@ -28,7 +28,7 @@ export function createFakeWorkerOrderRepository(seed: readonly Order[] = []) {
   const repository: WorkerOrderRepository = {
     findById: (id) => Promise.resolve(orders.get(id) ?? null),
     claim: (id, jobAttempt) => Promise.resolve(move(id, orderMoves.claim(jobAttempt))),
-    claimDead: (id, jobAttempt) => Promise.resolve(move(id, orderMoves.claimDead(jobAttempt))),
+    claimDead: (id, jobAttempt, by) => Promise.resolve(move(id, orderMoves.claimDead(jobAttempt, by))),
     complete: (id, at) => Promise.resolve(move(id, orderMoves.complete(at)) !== null),
     scheduleRetry: (id, error) => Promise.resolve(move(id, orderMoves.scheduleRetry(error))),
     reject: (id, reason, detail) => Promise.resolve(move(id, orderMoves.reject(reason, detail)) !== null),

@@ -24,8 +24,8 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
       transitionOrder(OrderModel, id, orderMoves.claim(jobAttempt)),
 
     /** {@link orderMoves.claimDead}: a dead order taken by the first attempt of a fresh series. */
-    claimDead: (id: string, jobAttempt: number): Promise<Order | null> =>
-      transitionOrder(OrderModel, id, orderMoves.claimDead(jobAttempt)),
+    claimDead: (id: string, jobAttempt: number, by?: string): Promise<Order | null> =>
+      transitionOrder(OrderModel, id, orderMoves.claimDead(jobAttempt, by)),
 
     /** {@link orderMoves.complete} at `at`; true when it moved (one updateOne, nothing read back). */
     complete: (id: string, at: Date = new Date()) => applyTransition(OrderModel, id, orderMoves.complete(at)),

@@ -1,4 +1,4 @@
-import { TERMINAL_STATUSES, holdsEffects, truncateReason, type Logger, type Order } from '#common';
+import { TERMINAL_STATUSES, holdsEffects, truncateReason, type BoardRetryMark, type Logger, type Order } from '#common';
 import type { WorkerOrderRepository } from '../repositories/order-repository.js';
 import type { OrderSaga, SagaContext } from '../saga/order-saga.js';
 import { CircuitOpenError } from '../saga/ports.js';
@@ -22,6 +22,8 @@ export interface AttemptInput {
   readonly signal?: AbortSignal;
   /** Told of each saga step that ends (job progress, metrics); it must not throw. */
   readonly onStep?: SagaContext['onStep'];
+  /** The operator who retried the dead job from the dashboard (from the job's data), and when. */
+  readonly retriedBy?: BoardRetryMark;
 }
 
 /** The attempt was abandoned (shutdown): the order stays PROCESSING and the next claim takes it over. */
@@ -161,7 +163,10 @@ export function createOrderProcessingService(deps: {
     if (existing.status === 'FAILED') {
       // A dead order's job was retried as it was. It runs again as a fresh series, or not at all.
       if (input.jobAttempt > 1) return { outcome: 'restart_series' };
-      const revived = await repository.claimDead(input.orderId, input.jobAttempt);
+      // The operator is named only for a retry made after this failure (a mark left by an older one is stale).
+      const mark = input.retriedBy;
+      const by = mark && existing.failedAt && mark.at >= existing.failedAt.getTime() ? mark.by : undefined;
+      const revived = await repository.claimDead(input.orderId, input.jobAttempt, by);
       if (revived) return revived;
     }
     // Moved by someone else between our reads (a reprocess, a cancel): worth a retry of the job.

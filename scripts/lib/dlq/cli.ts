@@ -7,6 +7,8 @@ import {
   type DlqClient,
   type DlqPage,
   type DeadNotification,
+  type ReplayRequest,
+  type ReplayResult,
 } from './client.js';
 
 export const USAGE = `usage: npm run dlq -- <command>
@@ -20,9 +22,21 @@ export const USAGE = `usage: npm run dlq -- <command>
                                            deliver one again: same webhook-id, a fresh series of attempts
   reprocess --all --queue notifications    deliver every undeliverable webhook again
 
+  reprocess [--queue Q] FILTER... [--dry-run] [--batch N] [--reason TEXT]
+                                           replay only the dead letters that match every filter:
+      --customer ID                          the order's customer
+      --failed-reason TEXT                   a case-insensitive substring of the failure (an error code…)
+      --failed-from ISO, --failed-to ISO     failed at or after / before these times
+    --dry-run counts what would be replayed and lists a sample, changing nothing; otherwise the
+    matches are replayed N per request (default 100, at most 1000) with a progress bar.
+
+  --operator NAME   who is replaying (recorded in each order's history as \`by\` and in the api's log;
+                    default DLQ_OPERATOR, else the API key's client id)
+
 environment:
-  API_URL   the api (default http://127.0.0.1:3000)
-  API_KEY   an admin API key, sent as Authorization: Bearer (needed when the api has API_KEYS)`;
+  API_URL        the api (default http://127.0.0.1:3000)
+  API_KEY        an admin API key, sent as Authorization: Bearer (needed when the api has API_KEYS)
+  DLQ_OPERATOR   the default --operator`;
 
 /** The most ids one POST /dlq/reprocess takes (the api's REPROCESS_MAX_IDS). */
 const MAX_BATCH = 1000;
@@ -50,6 +64,12 @@ export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<num
         all: { type: 'boolean', default: false },
         batch: { type: 'string' },
         queue: { type: 'string', default: 'orders' },
+        customer: { type: 'string' },
+        'failed-reason': { type: 'string' },
+        'failed-from': { type: 'string' },
+        'failed-to': { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        operator: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       allowPositionals: true,
@@ -64,7 +84,24 @@ export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<num
       throw new UsageError(`--queue takes orders or notifications, got '${values.queue}'`);
     }
     const client = createDlqClient({ baseUrl: apiUrl(io.env), apiKey: io.env.API_KEY || undefined });
-    if (values.queue === 'notifications') return await notificationsCommand(client, command, rest, values, out);
+    const operator = values.operator ?? (io.env.DLQ_OPERATOR || undefined);
+    const filter = {
+      customerId: values.customer,
+      failedReason: values['failed-reason'],
+      failedFrom: isoTime(values['failed-from'], '--failed-from'),
+      failedTo: isoTime(values['failed-to'], '--failed-to'),
+    };
+    const filtered = Object.values(filter).some((v) => v !== undefined) || values['dry-run'];
+    if (filtered) {
+      if (command !== 'reprocess') throw new UsageError('the filters and --dry-run go with reprocess');
+      if (rest.length > 0) throw new UsageError('give either an id or filters, not both');
+      if (values.limit !== undefined) throw new UsageError('reprocess takes no --limit (use --batch)');
+      const batch = positiveInt(values.batch ?? '100', '--batch', MAX_BATCH);
+      const request: ReplayRequest = { queue: values.queue, ...filter, operator, reason: values.reason };
+      return await replayFiltered(client, request, { batch, dryRun: values['dry-run'] }, io, out, err);
+    }
+    if (values.queue === 'notifications')
+      return await notificationsCommand(client, command, rest, { ...values, operator }, out);
     if (command === 'list') {
       if (rest.length > 0 || values.all || values.reason !== undefined || values.batch !== undefined) {
         throw new UsageError('list takes only --limit');
@@ -77,11 +114,11 @@ export async function runDlqCli(argv: readonly string[], io: CliIo): Promise<num
       if (values.all) {
         if (rest.length > 0) throw new UsageError('give either an order id or --all, not both');
         const batch = positiveInt(values.batch ?? '100', '--batch', MAX_BATCH);
-        return await reprocessAll(client, { reason: values.reason, batch }, io, out, err);
+        return await reprocessAll(client, { reason: values.reason, operator, batch }, io, out, err);
       }
       if (values.batch !== undefined) throw new UsageError('--batch goes with --all');
       if (rest.length !== 1) throw new UsageError('reprocess takes one order id, or --all');
-      await reprocessOne(client, rest[0], values.reason, out);
+      await reprocessOne(client, rest[0], values.reason, operator, out);
       return 0;
     }
     throw new UsageError(command ? `unknown command '${command}'` : 'a command is required');
@@ -109,6 +146,15 @@ function apiUrl(env: NodeJS.ProcessEnv): string {
   } catch {
     throw new DlqCliError(`API_URL is not an http(s) URL`, 'set API_URL like http://127.0.0.1:3000');
   }
+}
+
+/** An ISO 8601 time as the api takes it, or a usage error naming the option. */
+function isoTime(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(raw) || Number.isNaN(Date.parse(raw))) {
+    throw new UsageError(`${name} takes an ISO 8601 time like 2026-11-22T08:00:00Z, got '${raw}'`);
+  }
+  return raw;
 }
 
 function positiveInt(raw: string, name: string, max: number): number {
@@ -177,9 +223,10 @@ async function reprocessOne(
   client: DlqClient,
   orderId: string,
   reason: string | undefined,
+  operator: string | undefined,
   out: (line?: string) => void,
 ): Promise<void> {
-  const order = await client.reprocess(orderId, reason);
+  const order = await client.reprocess(orderId, reason, operator);
   const entry = order.history.findLast((h) => h.reason?.startsWith('reprocess requested'));
   out(`${order.id} is ${order.status}: its job is queued again with a fresh series of attempts.`);
   if (entry?.reason) out(`history: ${printable(entry.reason)}`);
@@ -187,7 +234,7 @@ async function reprocessOne(
 
 async function reprocessAll(
   client: DlqClient,
-  options: { readonly reason?: string; readonly batch: number },
+  options: { readonly reason?: string; readonly operator?: string; readonly batch: number },
   io: CliIo,
   out: (line?: string) => void,
   err: (line?: string) => void,
@@ -206,31 +253,14 @@ async function reprocessAll(
   }
   err(`${ids.length} dead order${ids.length === 1 ? '' : 's'} found; reprocessing ${options.batch} per request`);
 
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: io.stderr,
-      format: 'reprocess |{bar}| {percentage}% {value}/{total} orders',
-      barsize: 30,
-      hideCursor: true,
-      // In CI or a pipe: a plain line per second, and the last one at the end.
-      noTTYOutput: true,
-      notTTYSchedule: 1000,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  const totals: BulkResult = { reprocessed: 0, skipped: 0, notFound: 0 };
-  const add = (r: BulkResult) =>
-    Object.assign(totals, {
-      reprocessed: totals.reprocessed + r.reprocessed,
-      skipped: totals.skipped + r.skipped,
-      notFound: totals.notFound + r.notFound,
-    });
+  const bar = progressBar(io, 'orders');
+  const { totals, add } = tally();
   bar.start(ids.length, 0);
   let done = 0;
   try {
     for (let i = 0; i < ids.length; i += options.batch) {
       const batch = ids.slice(i, i + options.batch);
-      add(await client.reprocessMany(batch, options.reason));
+      add(await client.reprocessMany(batch, options.reason, options.operator));
       done += batch.length;
       bar.update(done);
     }
@@ -245,12 +275,109 @@ async function reprocessAll(
   return 0;
 }
 
+/** The replay's progress on stderr (stdout keeps the summary): a bar on a terminal, a line a second in a pipe. */
+function progressBar(io: CliIo, unit: string): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      stream: io.stderr,
+      format: `reprocess |{bar}| {percentage}% {value}/{total} ${unit}`,
+      barsize: 30,
+      hideCursor: true,
+      // In CI or a pipe: a plain line per second, and the last one at the end.
+      noTTYOutput: true,
+      notTTYSchedule: 1000,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+/** Running totals of bulk answers. */
+function tally() {
+  const totals: BulkResult = { reprocessed: 0, skipped: 0, notFound: 0 };
+  const add = (r: BulkResult) =>
+    Object.assign(totals, {
+      reprocessed: totals.reprocessed + r.reprocessed,
+      skipped: totals.skipped + r.skipped,
+      notFound: totals.notFound + r.notFound,
+    });
+  return { totals, add };
+}
+
+/**
+ * A filtered replay: a dry run first (its count is the bar's total, or with --dry-run the answer),
+ * then bounded requests of `batch` until nothing matches, the total is reached (a letter that fails
+ * again meanwhile is not chased for ever), or a request replays nothing.
+ */
+async function replayFiltered(
+  client: DlqClient,
+  request: ReplayRequest,
+  options: { readonly batch: number; readonly dryRun: boolean },
+  io: CliIo,
+  out: (line?: string) => void,
+  err: (line?: string) => void,
+): Promise<number> {
+  const unit = request.queue === 'notifications' ? 'webhooks' : 'orders';
+  const preview = await client.replay({ ...request, dryRun: true, limit: options.batch });
+  if (!preview.dryRun) throw new DlqCliError('the api did not answer the dry run as one', 'is API_URL the orders api?');
+  if (options.dryRun) {
+    out(`dry run: ${preview.matched} dead ${unit} match; nothing was changed.`);
+    if (preview.sample.length > 0) {
+      out();
+      const rows = preview.sample.map((c) => [
+        c.id,
+        c.customerId ?? '-',
+        shortTime(c.failedAt),
+        truncate(printable(c.failedReason ?? '(no reason recorded)'), REASON_WIDTH),
+      ]);
+      out(formatTable(['ID', 'CUSTOMER', 'FAILED AT', 'FAILED REASON'], rows));
+      if (preview.matched > preview.sample.length) out(`(${preview.sample.length} of ${preview.matched} shown)`);
+    }
+    return 0;
+  }
+  if (preview.matched === 0) {
+    out(`No dead ${unit} match; nothing to reprocess.`);
+    return 0;
+  }
+  err(`${preview.matched} dead ${unit} match; reprocessing ${options.batch} per request`);
+  const bar = progressBar(io, unit);
+  const { totals, add } = tally();
+  let remaining = preview.matched;
+  bar.start(preview.matched, 0);
+  try {
+    let done = 0;
+    while (remaining > 0 && done < preview.matched) {
+      const result: ReplayResult = await client.replay({ ...request, dryRun: false, limit: options.batch });
+      if (result.dryRun) throw new DlqCliError('the api answered a replay as a dry run', 'is API_URL the orders api?');
+      add(result);
+      const moved = result.reprocessed + result.skipped + result.notFound;
+      done += moved;
+      remaining = result.remaining;
+      bar.update(Math.min(done, preview.matched));
+      if (moved === 0) break;
+    }
+  } catch (error) {
+    bar.stop();
+    err(`stopped: ${summary(totals)}`);
+    throw error;
+  }
+  bar.stop();
+  out(summary(totals));
+  if (remaining > 0) out(`${remaining} still match (they failed again meanwhile, or could not be replayed); run again`);
+  return 0;
+}
+
 /** The `--queue notifications` commands: the webhooks' dead letters, in one request each. */
 async function notificationsCommand(
   client: DlqClient,
   command: string | undefined,
   rest: readonly string[],
-  values: { readonly limit?: string; readonly reason?: string; readonly all?: boolean; readonly batch?: string },
+  values: {
+    readonly limit?: string;
+    readonly reason?: string;
+    readonly all?: boolean;
+    readonly batch?: string;
+    readonly operator?: string;
+  },
   out: (line?: string) => void,
 ): Promise<number> {
   if (values.reason !== undefined || values.batch !== undefined) {
@@ -282,11 +409,11 @@ async function notificationsCommand(
     if (values.limit !== undefined) throw new UsageError('reprocess takes no --limit');
     if (values.all) {
       if (rest.length > 0) throw new UsageError('give either a webhook id or --all, not both');
-      out(summary(await client.reprocessAllNotifications()));
+      out(summary(await client.reprocessAllNotifications(values.operator)));
       return 0;
     }
     if (rest.length !== 1) throw new UsageError('reprocess takes one webhook id, or --all');
-    const job = await client.reprocessNotification(rest[0]);
+    const job = await client.reprocessNotification(rest[0], values.operator);
     out(`${job.id} (${job.type ?? 'event'}) is queued again with a fresh series of attempts, same webhook-id.`);
     return 0;
   }

@@ -41,6 +41,32 @@ export interface BulkResult {
   readonly notFound: number;
 }
 
+/** A filtered replay's request body (POST /dlq/reprocess): the filters, the batch bound, who and why. */
+export interface ReplayRequest {
+  readonly queue: 'orders' | 'notifications';
+  readonly customerId?: string;
+  readonly failedReason?: string;
+  readonly failedFrom?: string;
+  readonly failedTo?: string;
+  readonly dryRun?: boolean;
+  readonly limit?: number;
+  readonly operator?: string;
+  readonly reason?: string;
+}
+
+/** One dead letter a dry run would take. */
+export interface ReplayCandidate {
+  readonly id: string;
+  readonly orderId: string | null;
+  readonly customerId: string | null;
+  readonly failedAt: string | null;
+  readonly failedReason: string | null;
+}
+
+export type ReplayResult =
+  | { readonly dryRun: true; readonly matched: number; readonly sample: readonly ReplayCandidate[] }
+  | (BulkResult & { readonly dryRun: false; readonly remaining: number });
+
 /** A failure the operator can act on: what went wrong, and what to do next. */
 export class DlqCliError extends Error {
   constructor(
@@ -61,6 +87,11 @@ interface ErrorBody {
     readonly requestId?: string;
     readonly details?: readonly { readonly field?: string; readonly message?: string }[];
   };
+}
+
+/** The object without its undefined fields (the api refuses none, but a body stays minimal). */
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 const NOT_REACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET/;
@@ -162,24 +193,34 @@ export function createDlqClient(options: {
       if (cursor) query.set('cursor', cursor);
       return request<DlqPage>('GET', `/dlq?${query}`);
     },
-    reprocess(orderId: string, reason?: string): Promise<OrderView> {
+    reprocess(orderId: string, reason?: string, operator?: string): Promise<OrderView> {
+      const body = definedOnly({ reason, operator });
       return request<OrderView>(
         'POST',
         `/dlq/${encodeURIComponent(orderId)}/reprocess`,
-        reason === undefined ? undefined : { reason },
+        Object.keys(body).length === 0 ? undefined : body,
       );
     },
-    reprocessMany(orderIds: readonly string[], reason?: string): Promise<BulkResult> {
-      return request<BulkResult>('POST', '/dlq/reprocess', { orderIds, ...(reason === undefined ? {} : { reason }) });
+    reprocessMany(orderIds: readonly string[], reason?: string, operator?: string): Promise<BulkResult> {
+      return request<BulkResult>('POST', '/dlq/reprocess', { orderIds, ...definedOnly({ reason, operator }) });
+    },
+    /** One filtered request: a dry run's count and sample, or one bounded batch replayed. */
+    replay(body: ReplayRequest): Promise<ReplayResult> {
+      return request<ReplayResult>('POST', '/dlq/reprocess', definedOnly(body));
     },
     listNotifications(limit: number): Promise<DeadNotificationPage> {
       return request<DeadNotificationPage>('GET', `/dlq?queue=notifications&limit=${limit}`);
     },
-    reprocessNotification(id: string): Promise<DeadNotification> {
-      return request<DeadNotification>('POST', `/dlq/${encodeURIComponent(id)}/reprocess?queue=notifications`);
+    reprocessNotification(id: string, operator?: string): Promise<DeadNotification> {
+      const body = definedOnly({ operator });
+      return request<DeadNotification>(
+        'POST',
+        `/dlq/${encodeURIComponent(id)}/reprocess?queue=notifications`,
+        Object.keys(body).length === 0 ? undefined : body,
+      );
     },
-    reprocessAllNotifications(): Promise<BulkResult> {
-      return request<BulkResult>('POST', '/dlq/reprocess', { queue: 'notifications' });
+    reprocessAllNotifications(operator?: string): Promise<BulkResult> {
+      return request<BulkResult>('POST', '/dlq/reprocess', { queue: 'notifications', ...definedOnly({ operator }) });
     },
   };
 }
