@@ -59,6 +59,12 @@ export interface Config {
   readonly jwt: JwtConfig | undefined;
   /** Order events sent to the shop (README, "Webhooks"); undefined when `WEBHOOK_URL` is not set. */
   readonly webhook: WebhookConfig | undefined;
+  /** api: group commit at intake (concurrent POSTs share one insert and one job add); `off` writes each alone. */
+  readonly intakeGroupCommit: boolean;
+  /** api: the most orders in one group-commit batch. */
+  readonly intakeBatchMax: number;
+  /** api: the most orders waiting for a group-commit slot; more are answered 503 at once (back-pressure). */
+  readonly intakeMaxWaiting: number;
 }
 
 /** Where and how order events are delivered. */
@@ -155,6 +161,9 @@ const schema = Joi.object({
   API_AUTH: Joi.string().valid('on', 'off'),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(6000),
   CORS_ORIGINS: Joi.string().max(4096),
+  INTAKE_GROUP_COMMIT: Joi.string().valid('on', 'off').default('on'),
+  INTAKE_BATCH_MAX: Joi.number().integer().min(1).max(10_000).default(256),
+  INTAKE_MAX_WAITING: Joi.number().integer().min(0).max(1_000_000).default(4096),
   PAYMENT_PROVIDER_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   // Standard Webhooks secrets: `whsec_` + base64 of at least 24 bytes, comma-separated for rotation.
@@ -306,6 +315,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
           allowHttp: v.WEBHOOK_ALLOW_HTTP,
         })
       : undefined,
+    intakeGroupCommit: v.INTAKE_GROUP_COMMIT === 'on',
+    intakeBatchMax: v.INTAKE_BATCH_MAX,
+    intakeMaxWaiting: v.INTAKE_MAX_WAITING,
   });
 }
 

@@ -68,11 +68,29 @@ test('when the environment is empty, then the config has exactly the documented 
     'paymentBreakerErrorPercent',
     'paymentBreakerVolume',
   ];
+  // Group commit at intake (issue 17).
+  const intake = ['intakeGroupCommit', 'intakeBatchMax', 'intakeMaxWaiting'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment, 'webhook'].sort(),
+    [
+      ...Object.keys(DESIGN_DEFAULTS),
+      'instance',
+      'nodeEnv',
+      'logPretty',
+      ...security,
+      ...payment,
+      'webhook',
+      ...intake,
+    ].sort(),
   );
+});
+
+test('when the intake settings are not set, then group commit is on with its default bounds; off turns it off', (t) => {
+  t.like(loadConfig({}), { intakeGroupCommit: true, intakeBatchMax: 256, intakeMaxWaiting: 4096 });
+  t.false(loadConfig({ INTAKE_GROUP_COMMIT: 'off' }).intakeGroupCommit);
+  t.throws(() => loadConfig({ INTAKE_GROUP_COMMIT: 'maybe' }), { message: /INTAKE_GROUP_COMMIT/ });
+  t.throws(() => loadConfig({ INTAKE_BATCH_MAX: '0' }), { message: /INTAKE_BATCH_MAX/ });
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {
