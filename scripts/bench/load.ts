@@ -81,6 +81,39 @@ export async function hammer(options: {
   };
 }
 
+const ORDER_BYTES = Buffer.from(ORDER_BODY_JSON);
+
+/** One POST /orders on `agent`: its status (0 for a connection error or timeout) and latency in ms. */
+export function postOrderOnce(
+  agent: Agent,
+  url: URL,
+  body: Buffer = ORDER_BYTES,
+): Promise<{ status: number; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const done = (status: number) => resolve({ status, ms: performance.now() - started });
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+        timeout: 10_000,
+      },
+      (res) => {
+        res.resume();
+        res.once('end', () => done(res.statusCode ?? 0));
+        res.once('error', () => done(0));
+      },
+    );
+    req.once('error', () => done(0));
+    req.once('timeout', () => req.destroy(new Error('timeout')));
+    req.end(body);
+  });
+}
+
 /** What a paced run gave. */
 export interface PacedResult {
   readonly sent: number;
@@ -104,7 +137,6 @@ export async function paced(options: {
 }): Promise<PacedResult> {
   const url = new URL(`${options.baseUrl}/orders`);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const body = Buffer.from(ORDER_BODY_JSON);
   const total = Math.round(options.rate * options.seconds);
   const latenciesMs: number[] = [];
   let ok = 0;
@@ -112,35 +144,11 @@ export async function paced(options: {
   let sent = 0;
   const inflight = new Set<Promise<void>>();
   const send = () => {
-    const started = performance.now();
-    const p = new Promise<void>((resolve) => {
-      const req = request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', 'content-length': body.length },
-          timeout: 10_000,
-        },
-        (res) => {
-          res.resume();
-          res.once('end', () => {
-            if (res.statusCode && res.statusCode < 300) {
-              ok += 1;
-              latenciesMs.push(performance.now() - started);
-            } else failed += 1;
-            resolve();
-          });
-        },
-      );
-      req.once('error', () => {
-        failed += 1;
-        resolve();
-      });
-      req.once('timeout', () => req.destroy(new Error('timeout')));
-      req.end(body);
+    const p = postOrderOnce(agent, url).then(({ status, ms }) => {
+      if (status >= 200 && status < 300) {
+        ok += 1;
+        latenciesMs.push(ms);
+      } else failed += 1;
     });
     inflight.add(p);
     void p.then(() => inflight.delete(p));
@@ -158,4 +166,27 @@ export async function paced(options: {
   await Promise.race([Promise.all(inflight), sleep(15_000)]);
   agent.destroy();
   return { sent, ok, failed, latenciesMs, seconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * One connection, one request at a time (closed loop) for `seconds`: the latency of an idle server,
+ * measured with sub-millisecond resolution (autocannon's histogram counts whole milliseconds).
+ */
+export async function oneAtATime(options: {
+  readonly baseUrl: string;
+  readonly seconds: number;
+}): Promise<PacedResult> {
+  const url = new URL(`${options.baseUrl}/orders`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const latenciesMs: number[] = [];
+  let failed = 0;
+  const start = performance.now();
+  while (performance.now() - start < options.seconds * 1000) {
+    const { status, ms } = await postOrderOnce(agent, url);
+    if (status >= 200 && status < 300) latenciesMs.push(ms);
+    else failed += 1;
+  }
+  agent.destroy();
+  const sent = latenciesMs.length + failed;
+  return { sent, ok: latenciesMs.length, failed, latenciesMs, seconds: (performance.now() - start) / 1000 };
 }

@@ -179,7 +179,7 @@ async function main(): Promise<number> {
   console.log(`Counts and growth: ${describeRedis(counting.redis)}; ${counting.mongo.description}.`);
 
   const weights: Record<Phase, number> = {
-    intake: intakeWeight(sizes, cli.profile ? 2 : 3),
+    intake: intakeWeight(sizes, cli.profile ? 2 : 4),
     processing: cli.profile ? processingWeight(sizes, 2) : processingWeight(sizes),
     e2e: e2eWeight(sizes),
     counts: countsWeight(sizes),
