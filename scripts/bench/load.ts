@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { ORDER_BODY_JSON } from './seed.js';
@@ -83,34 +83,45 @@ export async function hammer(options: {
 
 const ORDER_BYTES = Buffer.from(ORDER_BODY_JSON);
 
-/** One POST /orders on `agent`: its status (0 for a connection error or timeout) and latency in ms. */
+/**
+ * One POST /orders (or a GET of `url`) on `agent`: its status (0 for a connection error or timeout, with the error's
+ * code) and latency in ms. `onRequest` sees the request before it is sent (its socket events).
+ */
 export function postOrderOnce(
   agent: Agent,
   url: URL,
   body: Buffer = ORDER_BYTES,
-): Promise<{ status: number; ms: number }> {
+  onRequest?: (req: ClientRequest) => void,
+  method: 'POST' | 'GET' = 'POST',
+): Promise<{ status: number; ms: number; code?: string }> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const done = (status: number) => resolve({ status, ms: performance.now() - started });
+    let settled = false;
+    const done = (status: number, code?: string) => {
+      if (settled) return;
+      settled = true;
+      resolve({ status, ms: performance.now() - started, ...(code && { code }) });
+    };
     const req = request(
       {
         host: url.hostname,
         port: url.port,
         path: url.pathname,
-        method: 'POST',
+        method,
         agent,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
+        headers: method === 'POST' ? { 'content-type': 'application/json', 'content-length': body.length } : {},
         timeout: 10_000,
       },
       (res) => {
         res.resume();
         res.once('end', () => done(res.statusCode ?? 0));
-        res.once('error', () => done(0));
+        res.once('error', (err: NodeJS.ErrnoException) => done(0, err.code ?? 'ERESPONSE'));
       },
     );
-    req.once('error', () => done(0));
-    req.once('timeout', () => req.destroy(new Error('timeout')));
-    req.end(body);
+    onRequest?.(req);
+    req.once('error', (err: NodeJS.ErrnoException) => done(0, err.code ?? err.message));
+    req.once('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.end(method === 'POST' ? body : undefined);
   });
 }
 

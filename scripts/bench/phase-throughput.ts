@@ -16,6 +16,7 @@ import {
   recordWindow,
 } from './rig.js';
 import { benchQueue, seedWaiting } from './seed.js';
+import { pollUntil } from './backends.js';
 import { mean, percentile } from './stats.js';
 
 export type Variant = 'system' | 'bare' | 'raw';
@@ -299,32 +300,42 @@ export async function measureAllProcessing(
  * concurrency 10 draining them; latency = processedAt - createdAt of each order, as stored. Each side
  * runs two rounds (bare, system, system, bare) and its percentiles are over both rounds' orders.
  */
-export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ system: E2eFigures; bare: E2eFigures }> {
+export async function measureE2e(
+  ctx: BenchContext,
+  rate: number,
+  workers = 1,
+): Promise<{ system: E2eFigures; bare: E2eFigures }> {
   const { sizes } = ctx;
   const backends = ctx.configured;
   const warmupSeconds = Math.max(1, sizes.warmupSeconds);
   const phase = ctx.progress.phase(
-    `end to end: ${rate} orders/s for ${sizes.e2eSeconds} s, accepted → PROCESSED, worker concurrency 10`,
+    `end to end: ${rate} orders/s for ${sizes.e2eSeconds} s, accepted → PROCESSED, ${workers} worker(s) at concurrency 10`,
     e2eWeight(sizes),
   );
   type Round = { sent: number; failed: number; latencies: number[]; httpLatencies: number[] };
   const run = async (variant: Variant, index: number): Promise<Round> => {
     const db = ctx.cleanup.claim(backends, `e2e_${variant}`);
     let intake: Started | undefined;
-    let worker: Started | undefined;
+    const started: Started[] = [];
     try {
       if (variant === 'system') {
         intake = await startApi(ctx, { name: 'e2e-api', backends, db });
-        worker = await startWorker(ctx, { name: 'e2e-worker', backends, db, concurrency: 10 });
+        for (let w = 1; w <= workers; w += 1) {
+          started.push(await startWorker(ctx, { name: `e2e-worker-${w}`, backends, db, concurrency: 10 }));
+        }
       } else {
         intake = await startBareIntake(ctx, { name: 'e2e-bare-intake', backends, db });
-        worker = await startBareWorker(ctx, {
-          name: 'e2e-bare-worker',
-          backends,
-          db,
-          role: 'processing',
-          concurrency: 10,
-        });
+        for (let w = 1; w <= workers; w += 1) {
+          started.push(
+            await startBareWorker(ctx, {
+              name: `e2e-bare-worker-${w}`,
+              backends,
+              db,
+              role: 'processing',
+              concurrency: 10,
+            }),
+          );
+        }
       }
       const warm = await paced({ baseUrl: intake.url, rate, seconds: warmupSeconds });
       await sleep(500);
@@ -342,8 +353,16 @@ export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ sys
       });
       const expected = warm.ok + result.ok;
       const timeoutMs = 120_000;
-      if (variant === 'system') await waitQueueDrained(backends.redis.client, db, { total: expected, timeoutMs });
-      else await worker.proc.waitForDone(expected, timeoutMs);
+      // Both kinds of worker leave the order PROCESSED with its processedAt (the bare one by hand).
+      await pollUntil(
+        async () =>
+          (await backends.mongo.client.db(db).collection('orders').countDocuments({ status: 'PROCESSED' })) >= expected,
+        {
+          timeoutMs,
+          everyMs: 250,
+          message: () => `${variant}: ${expected} orders not PROCESSED within ${timeoutMs} ms`,
+        },
+      );
       const docs = await backends.mongo.client
         .db(db)
         .collection<{ _id: string; createdAt: Date; processedAt: Date | null }>('orders')
@@ -358,7 +377,7 @@ export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ sys
         httpLatencies: result.latenciesMs,
       };
     } finally {
-      await Promise.all([stopAndSave(ctx, intake), stopAndSave(ctx, worker)]);
+      await Promise.all([stopAndSave(ctx, intake), ...started.map((w) => stopAndSave(ctx, w))]);
       await ctx.cleanup.release(db);
     }
   };

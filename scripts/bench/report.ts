@@ -8,6 +8,8 @@ import type {
   ProcessingFigures,
   WebhookFigures,
 } from './phase-throughput.js';
+import type { ConnectionsFigures } from './phase-connections.js';
+import type { FleetFigures, FleetSide } from './phase-fleet.js';
 import { ORDER_BODY } from './seed.js';
 import { fmt, mib, ratio } from './stats.js';
 
@@ -19,6 +21,8 @@ export interface BenchFigures {
   counts?: CountFigures;
   growth?: GrowthLevel[];
   webhooks?: WebhookFigures;
+  connections?: ConnectionsFigures;
+  fleet?: FleetFigures;
 }
 
 export interface BenchMeta {
@@ -166,8 +170,8 @@ export function buildRows(f: BenchFigures): Row[] {
       system: fmt(s?.ordersPerSecond),
       baseline: `bare ${fmt(b?.ordersPerSecond)} · raw BullMQ ${fmt(raw?.ordersPerSecond)}`,
       ratio: x(r),
-      target: '≥ 0.75× bare',
-      verdict: verdict(Number.isFinite(r) ? r >= 0.75 : undefined),
+      target: '≥ 1.0× bare',
+      verdict: verdict(Number.isFinite(r) ? r >= 1 : undefined),
     });
     rows.push({
       figure: `Processing CPU per order (worker process), concurrency ${c}, µs`,
@@ -175,6 +179,39 @@ export function buildRows(f: BenchFigures): Row[] {
       baseline: `bare ${fmt(b?.cpuUsPerOrder)} · raw ${fmt(raw?.cpuUsPerOrder)}`,
       ratio: x(ratio(s?.cpuUsPerOrder ?? NaN, b?.cpuUsPerOrder ?? NaN)),
       target: '—',
+      verdict: 'info',
+    });
+  }
+  if (f.fleet) {
+    const { system: s, bare: b } = f.fleet;
+    const r = ratio(s.rate, b.rate);
+    const held = (side: FleetSide) =>
+      `${fmt(side.rate)}${side.hold.bounded ? '' : ` (the ${fmt(side.hold.seconds)} s hold at it did NOT stay bounded: backlog ${fmt(side.hold.backlogEnd)})`}`;
+    rows.push({
+      figure: `Whole fleet (intake + 2 workers): highest rate with the backlog bounded, orders/s (held ${fmt(f.fleet.holdSeconds)} s)`,
+      system: held(s),
+      baseline: `bare fleet ${held(b)}`,
+      ratio: x(r),
+      target: '≥ 1.0× bare fleet',
+      verdict: verdict(
+        Number.isFinite(r) && s.rate > 0 && b.rate > 0 ? r >= 1 && s.hold.bounded && b.hold.bounded : undefined,
+      ),
+    });
+    const cpu = (side: FleetSide) =>
+      Object.entries(side.hold.cpuUsPerOrder)
+        .map(([name, us]) => `${name.replace(/^fleet-/, '')} ${fmt(us)}`)
+        .join(' · ');
+    rows.push({
+      figure: 'Whole fleet: CPU per order of each process during the hold, µs',
+      system: cpu(s),
+      baseline: cpu(b),
+      ratio: x(
+        ratio(
+          Object.values(s.hold.cpuUsPerOrder).reduce((a, v) => a + v, 0),
+          Object.values(b.hold.cpuUsPerOrder).reduce((a, v) => a + v, 0),
+        ),
+      ),
+      target: '— (reported)',
       verdict: 'info',
     });
   }
@@ -286,6 +323,26 @@ export function buildRows(f: BenchFigures): Row[] {
       ratio: x(r),
       target: '≥ 0.95×',
       verdict: verdict(Number.isFinite(r) ? r >= 0.95 : undefined),
+    });
+  }
+  if (f.connections) {
+    const c = f.connections;
+    const failures = c.non2xx + c.errors + c.refused + c.resets + c.openFailures;
+    rows.push({
+      figure: `${fmt(c.connections)} keep-alive connections, one order every ${fmt(c.intervalSeconds, 1)} s each (${fmt(c.offeredRate)}/s: ${c.rateNote}), ${fmt(c.seconds)} s, api alone`,
+      system: `${fmt(c.opened)} opened (${c.openFailures} failed); ${fmt(c.ok)} of ${fmt(c.sent)} orders accepted; non-2xx ${c.non2xx}, errors ${c.errors}, refused ${c.refused}, reset ${c.resets}, reconnects ${c.reconnects}`,
+      baseline: '—',
+      ratio: '—',
+      target: '0 errors, 0 refused or reset',
+      verdict: verdict(c.sent > 0 ? failures === 0 && c.reconnects === 0 : undefined),
+    });
+    rows.push({
+      figure: `${fmt(c.connections)} connections: latency p50 / p99 / max ms · api peak RSS · api CPU µs/order`,
+      system: `${fmt(c.p50Ms, 1)} / ${fmt(c.p99Ms, 1)} / ${fmt(c.maxMs)} · ${mib(c.apiPeakRssBytes)} · ${fmt(c.apiCpuUsPerOrder)}`,
+      baseline: '—',
+      ratio: '—',
+      target: 'p99 and RSS reported',
+      verdict: 'info',
     });
   }
   if (f.growth?.length) {

@@ -69,7 +69,7 @@ test('when the environment is empty, then the config has exactly the documented 
     'paymentBreakerVolume',
   ];
   // Group commit at intake (issue 17).
-  const intake = ['intakeGroupCommit', 'intakeBatchMax', 'intakeMaxWaiting'];
+  const intake = ['intakeGroupCommit', 'intakeBatchMax', 'intakeMaxWaiting', 'httpKeepAliveTimeoutMs'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
@@ -87,7 +87,12 @@ test('when the environment is empty, then the config has exactly the documented 
 });
 
 test('when the intake settings are not set, then group commit is on with its default bounds; off turns it off', (t) => {
-  t.like(loadConfig({}), { intakeGroupCommit: true, intakeBatchMax: 256, intakeMaxWaiting: 4096 });
+  t.like(loadConfig({}), {
+    intakeGroupCommit: true,
+    intakeBatchMax: 256,
+    intakeMaxWaiting: 10_000,
+    httpKeepAliveTimeoutMs: 5000,
+  });
   t.false(loadConfig({ INTAKE_GROUP_COMMIT: 'off' }).intakeGroupCommit);
   t.throws(() => loadConfig({ INTAKE_GROUP_COMMIT: 'maybe' }), { message: /INTAKE_GROUP_COMMIT/ });
   t.throws(() => loadConfig({ INTAKE_BATCH_MAX: '0' }), { message: /INTAKE_BATCH_MAX/ });
