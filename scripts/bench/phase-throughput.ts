@@ -64,7 +64,7 @@ const CONNECTIONS = 50;
 
 /** Expected seconds of each phase (weights of the progress bar). */
 export const intakeWeight = (s: BenchSizes, variants = 4) =>
-  variants * (s.warmupSeconds + s.intakeRounds * s.intakeSeconds) + 4 * idleSeconds(s) + 10;
+  variants * (s.warmupSeconds + s.intakeRounds * s.intakeSeconds) + 6 * idleSeconds(s) + 10;
 /** Seconds of each one-connection round (two per side). */
 const idleSeconds = (s: BenchSizes) => Math.max(2, s.intakeSeconds / 2);
 export const processingWeight = (s: BenchSizes, runs = s.concurrencies.length * 3) =>
@@ -153,9 +153,11 @@ export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVar
       cpu[variant] += (await proc.cpuMs()) - cpuBefore;
       elapsed += sizes.intakeSeconds;
     }
-    // An idle server: one connection, one request at a time, bare and api alternating (bare, api, api, bare).
+    // An idle server: one connection, one request at a time, bare and api (and the api with group
+    // commit off, when it runs) alternating: bare, api, off, off, api, bare.
     const idle: Partial<Record<IntakeVariant, number[]>> = {};
-    for (const v of ['bare', 'system', 'system', 'bare'] as const) {
+    const alone = variants.filter((v) => v === 'bare' || v === 'system' || v === 'system_gc_off');
+    for (const v of [...alone, ...[...alone].reverse()]) {
       phase.update(elapsed / weight, `one connection (${v})`);
       const r = await oneAtATime({ baseUrl: procs[v]!.url, seconds: idleSeconds(sizes) });
       (idle[v] ??= []).push(...r.latenciesMs);

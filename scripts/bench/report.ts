@@ -131,9 +131,10 @@ export function buildRows(f: BenchFigures): Row[] {
     const off = f.intake.system_gc_off;
     if (off) {
       rows.push({
-        figure: 'Ablation: intake with group commit off (INTAKE_GROUP_COMMIT=off), orders/s · p99 ms · CPU µs/order',
-        system: `${fmt(off.rps)} · ${fmt(off.p99Ms, 1)} · ${fmt(off.cpuUsPerOrder)}`,
-        baseline: `on ${fmt(s.rps)} · ${fmt(s.p99Ms, 1)} · ${fmt(s.cpuUsPerOrder)}`,
+        figure:
+          'Ablation: intake with group commit off (INTAKE_GROUP_COMMIT=off), orders/s · p99 ms · CPU µs/order · idle p50',
+        system: `${fmt(off.rps)} · ${fmt(off.p99Ms, 1)} · ${fmt(off.cpuUsPerOrder)}${off.idle ? ` · p50 at 1 connection ${fmt(off.idle.p50Ms, 2)} ms` : ''}`,
+        baseline: `on ${fmt(s.rps)} · ${fmt(s.p99Ms, 1)} · ${fmt(s.cpuUsPerOrder)}${s.idle ? ` · ${fmt(s.idle.p50Ms, 2)} ms` : ''}`,
         ratio: `${x(ratio(s.rps, off.rps))} (on ÷ off, orders/s) · ${x(ratio(off.rps, b.rps))} bare when off`,
         target: '—',
         verdict: 'info',
