@@ -66,7 +66,7 @@ const CONNECTIONS = 50;
 export const intakeWeight = (s: BenchSizes, variants = 4) =>
   variants * (s.warmupSeconds + s.intakeRounds * s.intakeSeconds) + 6 * idleSeconds(s) + 10;
 /** Seconds of each one-connection round (two per side). */
-const idleSeconds = (s: BenchSizes) => Math.max(2, s.intakeSeconds / 2);
+const idleSeconds = (s: BenchSizes) => Math.max(2, s.intakeSeconds / 4);
 export const processingWeight = (s: BenchSizes, runs = s.concurrencies.length * 3) =>
   runs * (s.processingOrders / 600 + 3);
 /** Rounds of the end-to-end phase, in this order: the tail of one round moves with the machine, so each side runs twice, alternating. */
