@@ -44,6 +44,13 @@ test.serial(
       t.is(stored?.customerId, r.body.customerId, 'each request got its own order back');
       await enqueuedAtRecorded(api, r.body.id);
     }
+    // addBulk keeps the queue's job policy (attempts, back-off, retention) and the job id = order id.
+    const job = await api.container.queue.getJob(results[0].body.id);
+    t.is(job?.id, results[0].body.id);
+    t.is(job?.opts.attempts, api.config.jobAttempts);
+    t.like(job?.opts.backoff, { type: 'exponential', delay: api.config.jobBackoffMs });
+    t.is(job?.opts.removeOnFail, false);
+    t.deepEqual(job?.data, { orderId: results[0].body.id, correlationId: results[0].headers.get('x-request-id') });
     const inserts = await batchStats(api, 'insert');
     const adds = await batchStats(api, 'enqueue');
     t.is(inserts.orders, 50);
