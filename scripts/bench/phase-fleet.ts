@@ -29,6 +29,8 @@ export interface FleetSide {
   readonly variant: 'system' | 'bare';
   /** The highest rate whose step kept the backlog bounded (0 when none did). */
   readonly rate: number;
+  /** Every step held: the search ran out of steps, so `rate` is a lower bound. */
+  readonly lowerBound: boolean;
   readonly steps: FleetStep[];
   /** The hold at that rate for `fleetHoldSeconds`, with CPU per processed order of each process, µs. */
   readonly hold: FleetStep & { readonly cpuUsPerOrder: Record<string, number> };
@@ -154,7 +156,8 @@ async function measureSide(
     const cpuUsPerOrder = Object.fromEntries(
       procs.map((p, i) => [p.proc.name, ((cpuAfter[i] - cpuBefore[i]) * 1000) / Math.max(1, hold.accepted)]),
     );
-    return { variant, rate: best, steps, hold: { ...hold, cpuUsPerOrder } };
+    const lowerBound = steps.length === MAX_STEPS && steps.every((x) => x.bounded);
+    return { variant, rate: best, lowerBound, steps, hold: { ...hold, cpuUsPerOrder } };
   } finally {
     await Promise.all(procs.map((p) => stopAndSave(ctx, p)));
     await queue.close().catch(() => undefined);
