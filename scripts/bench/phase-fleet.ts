@@ -55,10 +55,11 @@ export const fleetWeight = (s: BenchSizes) => 2 * (MAX_STEPS * (stepSeconds(s) +
 /**
  * The whole fleet's sustainable rate (issue 17): an intake process and two workers at concurrency 10
  * (the real api and workers, or the bare intake and bare workers) on this machine's Redis and MongoDB.
- * Orders are sent at a fixed rate (evenly spaced) in steps of `STEP_FACTOR` from `startRate`; a step
- * holds when no POST failed and the backlog (jobs waiting or active) at its end is under one second
- * of arrivals. The highest rate that held is then run again for `fleetHoldSeconds` (the 60 s of the
- * issue in a full run), measuring CPU per processed order of each process.
+ * Orders are sent at a fixed rate (evenly spaced) in steps of `STEP_FACTOR` from `startRate` (up
+ * while they hold; down until one holds when the first does not); a step holds when no POST failed
+ * and the backlog (jobs waiting or active) at its end is under one second of arrivals. The highest
+ * rate that held is then run again for `manyConnectionsSeconds` (the 60 s of the issue in a full
+ * run), measuring CPU per processed order of each process.
  */
 export async function measureFleet(
   ctx: BenchContext,
@@ -135,17 +136,28 @@ async function measureSide(
       const until = Date.now() + 30_000;
       while ((await backlog()) > 0 && Date.now() < until) await sleep(200);
     };
+    // Up by STEP_FACTOR while the steps hold; when the first does not, down by it until one does.
     const steps: FleetStep[] = [];
-    let rate = Math.max(20, Math.round(startRate));
+    let rate = Math.max(10, Math.round(startRate));
     let best = 0;
-    for (let i = 0; i < MAX_STEPS; i += 1) {
+    let direction: 'up' | 'down' | undefined;
+    for (let i = 0; i < MAX_STEPS && rate >= 5; i += 1) {
       progress(i / (MAX_STEPS + 2), `${rate}/s for ${stepSeconds(ctx.sizes)} s`);
       const step = await run(rate, stepSeconds(ctx.sizes));
       steps.push(step);
       await drain();
-      if (!step.bounded) break;
-      best = rate;
-      rate = Math.round(rate * STEP_FACTOR);
+      direction ??= step.bounded ? 'up' : 'down';
+      if (direction === 'up') {
+        if (!step.bounded) break;
+        best = rate;
+        rate = Math.round(rate * STEP_FACTOR);
+      } else {
+        if (step.bounded) {
+          best = rate;
+          break;
+        }
+        rate = Math.round(rate / STEP_FACTOR);
+      }
     }
     const holdRate = best > 0 ? best : Math.max(10, Math.round(startRate / 2));
     progress(MAX_STEPS / (MAX_STEPS + 2), `holding ${holdRate}/s for ${holdSeconds(ctx.sizes)} s`);
@@ -156,7 +168,7 @@ async function measureSide(
     const cpuUsPerOrder = Object.fromEntries(
       procs.map((p, i) => [p.proc.name, ((cpuAfter[i] - cpuBefore[i]) * 1000) / Math.max(1, hold.accepted)]),
     );
-    const lowerBound = steps.length === MAX_STEPS && steps.every((x) => x.bounded);
+    const lowerBound = direction === 'up' && steps.length === MAX_STEPS && steps.every((x) => x.bounded);
     return { variant, rate: best, lowerBound, steps, hold: { ...hold, cpuUsPerOrder } };
   } finally {
     await Promise.all(procs.map((p) => stopAndSave(ctx, p)));
