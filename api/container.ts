@@ -29,11 +29,13 @@ import {
   type ProcessOrderJobData,
 } from '#common';
 import { buildApp } from './app.js';
+import { createIntakeBatchMetrics } from './http/metrics-middleware.js';
 import { createApiProbes } from './http/probes.js';
 import { createEnqueueMarks } from './repositories/enqueue-marks.js';
 import { createNotificationJobs } from './repositories/notification-jobs.js';
 import { createInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderJobs } from './repositories/order-jobs.js';
+import { createDirectIntake, createGroupCommitIntake } from './repositories/order-intake.js';
 import { createOrderRepository } from './repositories/order-repository.js';
 import { createAuditRepository, registerAuditModel } from './repositories/audit-repository.js';
 import { createAuditLog } from './services/audit-service.js';
@@ -95,6 +97,20 @@ export function createApiContainer(deps: {
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
   const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
+  // Group commit at intake: concurrent POSTs share one insert and one add, each bounded like a lone one.
+  const intake = config.intakeGroupCommit
+    ? createGroupCommitIntake({
+        repository: orderRepository,
+        jobs: orderJobs,
+        options: {
+          maxBatch: config.intakeBatchMax,
+          maxWaiting: config.intakeMaxWaiting,
+          insertDeadlineMs: API_MONGO_TIMEOUT_MS,
+          enqueueDeadlineMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs),
+          onBatch: createIntakeBatchMetrics(registry),
+        },
+      })
+    : createDirectIntake({ repository: orderRepository, jobs: orderJobs });
   // Webhooks: the api publishes the `order.cancelled` events (the worker publishes the others).
   const notifications = createNotificationsQueue(redis, {
     prefix: config.queuePrefix,
@@ -110,7 +126,7 @@ export function createApiContainer(deps: {
         timeoutMs: QUEUE_CALL_TIMEOUT_MS,
       })
     : undefined;
-  const orders = createOrderService({ repository: orderRepository, jobs: orderJobs, marks, logger, events });
+  const orders = createOrderService({ repository: orderRepository, jobs: orderJobs, intake, marks, logger, events });
   const dlq = createDlqService({ repository: orderRepository, jobs: orderJobs, logger });
   const notificationDlq = createNotificationDlqService({
     jobs: createNotificationJobs({ queue: notifications, timeoutMs: QUEUE_CALL_TIMEOUT_MS }),
@@ -196,7 +212,9 @@ export function createApiContainer(deps: {
       ]);
     },
     async close() {
-      // The last marks of `enqueuedAt` go out before MongoDB closes (the reconciler would find them anyway).
+      // The last writes of intake, then the marks of `enqueuedAt`, go out before MongoDB closes (the
+      // reconciler would find them anyway).
+      await intake.drain();
       await marks.drain();
       await Promise.allSettled([queue.close(), notifications.close(), mongo.close()]);
       redis.disconnect();

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   installProcessHandlers({ logger });
   const container = createApiContainer({ config, logger, logContext });
 
-  const server = createApiServer(container.app.callback());
+  const server = createApiServer(container.app.callback(), { keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs });
   refuseOversizedContinue(server, config.bodyLimit);
   const shutdown = new AbortController();
   // While draining, every answer asks the client to close its keep-alive connection, so no request

@@ -10,8 +10,15 @@ export const SERVER_TIMEOUTS = Object.freeze({
   keepAliveTimeoutMs: 5_000,
 });
 
-/** The api's HTTP server with those bounds. Node checks them every `connectionsCheckingInterval`. */
-export function createApiServer(listener: RequestListener): Server {
+/**
+ * The api's HTTP server with those bounds. Node checks them every `connectionsCheckingInterval`.
+ * `keepAliveTimeoutMs` (HTTP_KEEPALIVE_TIMEOUT_MS) replaces the default idle bound: behind a load
+ * balancer it must exceed the balancer's own idle timeout, or the server closes connections under it.
+ */
+export function createApiServer(
+  listener: RequestListener,
+  options: { readonly keepAliveTimeoutMs?: number } = {},
+): Server {
   const server = createServer(
     {
       headersTimeout: SERVER_TIMEOUTS.headersTimeoutMs,
@@ -20,7 +27,7 @@ export function createApiServer(listener: RequestListener): Server {
     },
     listener,
   );
-  server.keepAliveTimeout = SERVER_TIMEOUTS.keepAliveTimeoutMs;
+  server.keepAliveTimeout = options.keepAliveTimeoutMs ?? SERVER_TIMEOUTS.keepAliveTimeoutMs;
   server.maxHeadersCount = 100;
   return server;
 }

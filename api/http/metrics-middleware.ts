@@ -55,3 +55,15 @@ export function createApiMetrics({ registry }: { readonly registry: Registry }) 
     }),
   };
 }
+
+/** Orders per group-commit batch at intake, by write (`insert`, `enqueue`): how much each round trip carries. */
+export function createIntakeBatchMetrics(registry: Registry): (write: 'insert' | 'enqueue', size: number) => void {
+  const sizes = new Histogram({
+    name: 'orders_intake_batch_size',
+    help: 'Orders per group-commit batch at intake (one insertMany or one addBulk), by write',
+    labelNames: ['write'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [registry],
+  });
+  return (write, size) => sizes.observe({ write }, size);
+}

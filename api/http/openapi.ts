@@ -815,7 +815,8 @@ export const openApiDocument = {
         content: json(ref('schemas', 'Error')),
       },
       ServiceUnavailable: {
-        description: '`SERVICE_UNAVAILABLE`: MongoDB is not reachable; retry after `Retry-After`',
+        description:
+          '`SERVICE_UNAVAILABLE`: MongoDB is not reachable (or, on POST /orders, more orders wait for it than `INTAKE_MAX_WAITING`); retry after `Retry-After`',
         headers: { ...BASE_HEADERS, 'Retry-After': ref('headers', 'Retry-After') },
         content: json(ref('schemas', 'Error')),
       },

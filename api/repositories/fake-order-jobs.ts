@@ -16,9 +16,14 @@ export function createFakeOrderJobs() {
     if (state.down) throw new QueueUnavailableError('Redis did not answer within 1 ms');
   };
   const fake: OrderJobs = {
-    enqueue(orderId) {
-      reachable(`enqueue ${orderId}`);
-      if (!jobs.has(orderId)) jobs.set(orderId, 'waiting');
+    enqueue(order) {
+      reachable(`enqueue ${order.id}`);
+      if (!jobs.has(order.id)) jobs.set(order.id, 'waiting');
+      return Promise.resolve();
+    },
+    enqueueMany(batch) {
+      reachable(`enqueueMany ${batch.map((job) => job.opts.jobId).join(',')}`);
+      for (const job of batch) if (!jobs.has(job.opts.jobId)) jobs.set(job.opts.jobId, 'waiting');
       return Promise.resolve();
     },
     deadJob(orderId): Promise<DeadJobInfo | null> {

@@ -36,6 +36,15 @@ export function createFakeOrderRepository(seed: readonly Order[] = []) {
       orders.set(order.id, order);
       return Promise.resolve(order);
     },
+    insertMany(batch) {
+      return Promise.resolve(
+        batch.map((order) => {
+          if (orders.has(order.id)) return new DuplicateOrderError(order.id);
+          orders.set(order.id, order);
+          return order;
+        }),
+      );
+    },
     findById: (id) => Promise.resolve(orders.get(id) ?? null),
     markEnqueued(ids, at) {
       for (const id of ids) {

@@ -1,9 +1,10 @@
-import type { Queue } from 'bullmq';
+import type { JobsOptions, Queue } from 'bullmq';
 import {
   PROCESS_ORDER_JOB,
   injectTraceContext,
   isRedisUnavailable,
   withTimeout,
+  type Order,
   type ProcessOrderJobData,
 } from '#common';
 
@@ -56,6 +57,27 @@ export function boundedQueueCall(timeoutMs: number): <T>(promise: Promise<T>) =>
   };
 }
 
+/** One `process-order` job as BullMQ's `add`/`addBulk` take it. */
+export interface OrderJob {
+  readonly name: typeof PROCESS_ORDER_JOB;
+  readonly data: ProcessOrderJobData;
+  readonly opts: JobsOptions & { readonly jobId: string };
+}
+
+/**
+ * The job of an order: the one place that maps an order to its job's name, data and options (the
+ * queue's defaults add the retry policy). The job id is the order id. Call it in the request's
+ * context: the active trace context rides along, so the worker's span continues the request's trace.
+ */
+export function orderJob(order: Pick<Order, 'id' | 'correlationId'>): OrderJob {
+  const trace = injectTraceContext();
+  return {
+    name: PROCESS_ORDER_JOB,
+    data: { orderId: order.id, correlationId: order.correlationId, ...(trace && { trace }) },
+    opts: { jobId: order.id },
+  };
+}
+
 /** A job in one of these states will run (again) without anyone's help. */
 function isQueued(state: string): boolean {
   return state !== 'failed' && state !== 'completed' && state !== 'unknown';
@@ -74,12 +96,14 @@ export function createOrderJobs({
 }) {
   const bounded = boundedQueueCall(timeoutMs);
   return {
-    async enqueue(orderId: string, correlationId: string): Promise<void> {
-      // The request's trace context rides along, so the worker's span continues this trace.
-      const trace = injectTraceContext();
-      await bounded(
-        queue.add(PROCESS_ORDER_JOB, { orderId, correlationId, ...(trace && { trace }) }, { jobId: orderId }),
-      );
+    async enqueue(order: Pick<Order, 'id' | 'correlationId'>): Promise<void> {
+      const job = orderJob(order);
+      await bounded(queue.add(job.name, job.data, job.opts));
+    },
+
+    /** Adds these jobs in one round trip (group commit at intake); all are added or the call throws. */
+    async enqueueMany(jobs: readonly OrderJob[]): Promise<void> {
+      await bounded(queue.addBulk(jobs as OrderJob[]));
     },
 
     async deadJob(orderId: string): Promise<DeadJobInfo | null> {
@@ -128,7 +152,8 @@ export function createOrderJobs({
           if ((await bounded(job.getState())) !== 'unknown') return queuedMeanwhile(err);
         }
       }
-      await bounded(queue.add(PROCESS_ORDER_JOB, { orderId, correlationId }, { jobId: orderId }));
+      const fresh = orderJob({ id: orderId, correlationId });
+      await bounded(queue.add(fresh.name, fresh.data, fresh.opts));
       return 'added';
     },
   };

@@ -62,6 +62,8 @@ function deadOrderQuery(filter: DeadOrderFilter): Record<string, unknown> {
 
 export type OrderRepository = ReturnType<typeof createOrderRepository>;
 
+const toDocument = ({ id, ...rest }: Order): OrderDocument => ({ _id: id, ...rest }) as OrderDocument;
+
 /**
  * Data access for the api: plain objects in, plain objects out; the order's moves are the named ones
  * of common/domain/order-moves.ts, each one atomic conditional update.
@@ -71,15 +73,43 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
   return {
     /** Inserts a new order; throws {@link DuplicateOrderError} when its id exists. One command. */
     async insert(order: Order): Promise<Order> {
-      const { id, ...rest } = order;
-      const doc = { _id: id, ...rest } as OrderDocument;
+      const doc = toDocument(order);
       try {
         await OrderModel.collection.insertOne(doc as never);
       } catch (err) {
-        if ((err as { code?: number }).code === 11000) throw new DuplicateOrderError(id);
+        if ((err as { code?: number }).code === 11000) throw new DuplicateOrderError(order.id);
         throw err;
       }
       return toOrder(doc);
+    },
+
+    /**
+     * Inserts new orders in one unordered command (group commit at intake). One outcome per order, in
+     * order: the order when stored, a {@link DuplicateOrderError} when its id exists, or the server's
+     * error for that order alone. Throws (every order's outcome unknown) when the command itself fails.
+     * The ids must be distinct (the caller dedupes): a repeated id would be judged by the server.
+     */
+    async insertMany(orders: readonly Order[]): Promise<Array<Order | Error>> {
+      const docs = orders.map(toDocument);
+      try {
+        await OrderModel.collection.insertMany(docs as never[], { ordered: false });
+        return docs.map(toOrder);
+      } catch (err) {
+        const writeErrors = (err as { name?: string; writeErrors?: unknown }).writeErrors;
+        if ((err as Error).name !== 'MongoBulkWriteError' || writeErrors === undefined) throw err;
+        const failed = new Map<number, { code?: number; errmsg?: string }>();
+        for (const e of [writeErrors].flat() as Array<{ index: number; code?: number; errmsg?: string }>) {
+          failed.set(e.index, e);
+        }
+        if (failed.size === 0) throw err;
+        return orders.map((order, i) => {
+          const e = failed.get(i);
+          if (!e) return toOrder(docs[i]);
+          return e.code === 11000
+            ? new DuplicateOrderError(order.id)
+            : new Error(`order ${order.id} not stored: ${e.errmsg ?? 'write error'}`, { cause: err });
+        });
+      }
     },
 
     findById: (id: string) => findOrderById(OrderModel, id),

@@ -12,6 +12,7 @@ import {
 import { DuplicateOrderError, type ListOrdersQuery, type OrderRepository } from '../repositories/order-repository.js';
 import type { EnqueueMarks } from '../repositories/enqueue-marks.js';
 import type { OrderJobs } from '../repositories/order-jobs.js';
+import { createDirectIntake, type OrderIntake } from '../repositories/order-intake.js';
 
 /**
  * How an intake ended: `created` (stored and queued), `replayed` (the idempotency key named an
@@ -36,6 +37,8 @@ export type OrderService = ReturnType<typeof createOrderService>;
 export function createOrderService(deps: {
   readonly repository: OrderRepository;
   readonly jobs: OrderJobs;
+  /** The new order's insert and add (group commit at intake); absent: each order written on its own. */
+  readonly intake?: OrderIntake;
   /** Records `enqueuedAt` in the background, batched (the reply never waits for it). */
   readonly marks: EnqueueMarks;
   readonly logger: Logger;
@@ -44,6 +47,7 @@ export function createOrderService(deps: {
   readonly events?: { publish(order: Order): Promise<void> };
 }) {
   const { repository, jobs, marks, logger } = deps;
+  const intake = deps.intake ?? createDirectIntake({ repository, jobs });
   const now = deps.now ?? (() => new Date());
 
   /**
@@ -52,7 +56,7 @@ export function createOrderService(deps: {
    */
   async function enqueue(order: Order): Promise<boolean> {
     try {
-      await jobs.enqueue(order.id, order.correlationId);
+      await intake.enqueue(order);
     } catch (err) {
       logger.warn({ err, orderId: order.id }, 'order stored but not queued; the reconciler will enqueue it');
       return false;
@@ -104,7 +108,7 @@ export function createOrderService(deps: {
       const id = command.idempotencyKey ? orderIdFromKey(command.scope, command.idempotencyKey) : randomOrderId();
       let order: Order;
       try {
-        order = await repository.insert(
+        order = await intake.insert(
           newOrder({
             id,
             clientId: command.scope,

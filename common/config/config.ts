@@ -69,6 +69,14 @@ export interface Config {
   readonly profileMaxBytes: number;
   /** Order events sent to the shop (README, "Webhooks"); undefined when `WEBHOOK_URL` is not set. */
   readonly webhook: WebhookConfig | undefined;
+  /** api: group commit at intake (concurrent POSTs share one insert and one job add); `off` writes each alone. */
+  readonly intakeGroupCommit: boolean;
+  /** api: the most orders in one group-commit batch. */
+  readonly intakeBatchMax: number;
+  /** api: the most orders waiting for a group-commit slot; more are answered 503 at once (back-pressure). */
+  readonly intakeMaxWaiting: number;
+  /** api: an idle keep-alive connection is closed after this (above a load balancer's idle timeout). */
+  readonly httpKeepAliveTimeoutMs: number;
 }
 
 /** A `host:port` of a Sentinel or Cluster node. */
@@ -243,6 +251,10 @@ const schema = Joi.object({
   API_AUTH: Joi.string().valid('on', 'off'),
   RATE_LIMIT_PER_MINUTE: Joi.number().integer().min(0).max(1_000_000).default(6000),
   CORS_ORIGINS: Joi.string().max(4096),
+  INTAKE_GROUP_COMMIT: Joi.string().valid('on', 'off').default('on'),
+  INTAKE_BATCH_MAX: Joi.number().integer().min(1).max(10_000).default(256),
+  INTAKE_MAX_WAITING: Joi.number().integer().min(0).max(1_000_000).default(10_000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: Joi.number().integer().min(1000).max(600_000).default(5000),
   PAYMENT_PROVIDER_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   // Standard Webhooks secrets: `whsec_` + base64 of at least 24 bytes, comma-separated for rotation.
@@ -414,6 +426,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
           allowHttp: v.WEBHOOK_ALLOW_HTTP,
         })
       : undefined,
+    intakeGroupCommit: v.INTAKE_GROUP_COMMIT === 'on',
+    intakeBatchMax: v.INTAKE_BATCH_MAX,
+    intakeMaxWaiting: v.INTAKE_MAX_WAITING,
+    httpKeepAliveTimeoutMs: v.HTTP_KEEPALIVE_TIMEOUT_MS,
   });
 }
 

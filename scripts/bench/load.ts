@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http';
+import { Agent, request, type ClientRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { ORDER_BODY_JSON } from './seed.js';
@@ -81,6 +81,50 @@ export async function hammer(options: {
   };
 }
 
+const ORDER_BYTES = Buffer.from(ORDER_BODY_JSON);
+
+/**
+ * One POST /orders (or a GET of `url`) on `agent`: its status (0 for a connection error or timeout, with the error's
+ * code) and latency in ms. `onRequest` sees the request before it is sent (its socket events).
+ */
+export function postOrderOnce(
+  agent: Agent,
+  url: URL,
+  body: Buffer = ORDER_BYTES,
+  onRequest?: (req: ClientRequest) => void,
+  method: 'POST' | 'GET' = 'POST',
+): Promise<{ status: number; ms: number; code?: string }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (status: number, code?: string) => {
+      if (settled) return;
+      settled = true;
+      resolve({ status, ms: performance.now() - started, ...(code && { code }) });
+    };
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method,
+        agent,
+        headers: method === 'POST' ? { 'content-type': 'application/json', 'content-length': body.length } : {},
+        timeout: 10_000,
+      },
+      (res) => {
+        res.resume();
+        res.once('end', () => done(res.statusCode ?? 0));
+        res.once('error', (err: NodeJS.ErrnoException) => done(0, err.code ?? 'ERESPONSE'));
+      },
+    );
+    onRequest?.(req);
+    req.once('error', (err: NodeJS.ErrnoException) => done(0, err.code ?? err.message));
+    req.once('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
+    req.end(method === 'POST' ? body : undefined);
+  });
+}
+
 /** What a paced run gave. */
 export interface PacedResult {
   readonly sent: number;
@@ -104,7 +148,6 @@ export async function paced(options: {
 }): Promise<PacedResult> {
   const url = new URL(`${options.baseUrl}/orders`);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
-  const body = Buffer.from(ORDER_BODY_JSON);
   const total = Math.round(options.rate * options.seconds);
   const latenciesMs: number[] = [];
   let ok = 0;
@@ -112,35 +155,11 @@ export async function paced(options: {
   let sent = 0;
   const inflight = new Set<Promise<void>>();
   const send = () => {
-    const started = performance.now();
-    const p = new Promise<void>((resolve) => {
-      const req = request(
-        {
-          host: url.hostname,
-          port: url.port,
-          path: url.pathname,
-          method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', 'content-length': body.length },
-          timeout: 10_000,
-        },
-        (res) => {
-          res.resume();
-          res.once('end', () => {
-            if (res.statusCode && res.statusCode < 300) {
-              ok += 1;
-              latenciesMs.push(performance.now() - started);
-            } else failed += 1;
-            resolve();
-          });
-        },
-      );
-      req.once('error', () => {
-        failed += 1;
-        resolve();
-      });
-      req.once('timeout', () => req.destroy(new Error('timeout')));
-      req.end(body);
+    const p = postOrderOnce(agent, url).then(({ status, ms }) => {
+      if (status >= 200 && status < 300) {
+        ok += 1;
+        latenciesMs.push(ms);
+      } else failed += 1;
     });
     inflight.add(p);
     void p.then(() => inflight.delete(p));
@@ -158,4 +177,27 @@ export async function paced(options: {
   await Promise.race([Promise.all(inflight), sleep(15_000)]);
   agent.destroy();
   return { sent, ok, failed, latenciesMs, seconds: (performance.now() - start) / 1000 };
+}
+
+/**
+ * One connection, one request at a time (closed loop) for `seconds`: the latency of an idle server,
+ * measured with sub-millisecond resolution (autocannon's histogram counts whole milliseconds).
+ */
+export async function oneAtATime(options: {
+  readonly baseUrl: string;
+  readonly seconds: number;
+}): Promise<PacedResult> {
+  const url = new URL(`${options.baseUrl}/orders`);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const latenciesMs: number[] = [];
+  let failed = 0;
+  const start = performance.now();
+  while (performance.now() - start < options.seconds * 1000) {
+    const { status, ms } = await postOrderOnce(agent, url);
+    if (status >= 200 && status < 300) latenciesMs.push(ms);
+    else failed += 1;
+  }
+  agent.destroy();
+  const sent = latenciesMs.length + failed;
+  return { sent, ok: latenciesMs.length, failed, latenciesMs, seconds: (performance.now() - start) / 1000 };
 }

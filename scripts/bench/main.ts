@@ -27,7 +27,9 @@ import {
   type MongoBackend,
   type RedisBackend,
 } from './backends.js';
+import { connectionsWeight, measureConnections } from './phase-connections.js';
 import { countsWeight, measureCounts } from './phase-counts.js';
+import { fleetWeight, measureFleet } from './phase-fleet.js';
 import { growthWeight, measureGrowth } from './phase-growth.js';
 import {
   e2eWeight,
@@ -55,7 +57,7 @@ import {
 import { fmt } from './stats.js';
 import { REPO_ROOT } from '../lib/process-runner.js';
 
-const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth', 'webhooks'] as const;
+const PHASES = ['intake', 'processing', 'fleet', 'e2e', 'counts', 'growth', 'webhooks', 'connections'] as const;
 type Phase = (typeof PHASES)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profile] [--only LIST] [--private]
@@ -179,12 +181,14 @@ async function main(): Promise<number> {
   console.log(`Counts and growth: ${describeRedis(counting.redis)}; ${counting.mongo.description}.`);
 
   const weights: Record<Phase, number> = {
-    intake: intakeWeight(sizes, cli.profile ? 2 : 3),
+    intake: intakeWeight(sizes, cli.profile ? 2 : 4),
     processing: cli.profile ? processingWeight(sizes, 2) : processingWeight(sizes),
     e2e: e2eWeight(sizes),
     counts: countsWeight(sizes),
     growth: growthWeight(sizes),
     webhooks: webhooksWeight(sizes),
+    connections: connectionsWeight(sizes),
+    fleet: fleetWeight(sizes),
   };
   const progress = new Progress(phases.reduce((s, p) => s + weights[p], 0));
   const cleanup = new Cleanup(runId);
@@ -239,7 +243,23 @@ async function main(): Promise<number> {
         cli.profile ? { concurrencies: [10], variants: ['bare', 'system'] } : {},
       );
     });
+    await attempt('fleet', async () => {
+      // Start each side's search at 1.5× its own one-worker processing rate (two workers make at most
+      // twice it), so the search takes a few steps and a full run stays under 10 minutes.
+      const c10 = (v: string) =>
+        1.5 * (figures.processing?.find((p) => p.variant === v && p.concurrency === 10)?.ordersPerSecond ?? 70);
+      figures.fleet = await measureFleet(ctx, { system: c10('system'), bare: c10('bare') });
+    });
     await attempt('e2e', async () => {
+      if (figures.fleet && figures.fleet.system.rate > 0) {
+        // Issue 17: end to end at half the fleet's sustainable rate, on the same fleet (two workers).
+        const rate = Math.max(10, Math.round(figures.fleet.system.rate / 2));
+        figures.e2e = {
+          ...(await measureE2e(ctx, rate, 2)),
+          rateNote: `Rate ${rate}/s: half the system fleet's sustainable rate measured in this run (${fmt(figures.fleet.system.rate)}/s), api + 2 workers on each side.`,
+        };
+        return;
+      }
       // A fixed rate well under capacity (api and worker share the machine during this phase), so the
       // latency is not queueing behind a saturated stage.
       const intakeRps = figures.intake?.system.rps ?? Infinity;
@@ -263,6 +283,23 @@ async function main(): Promise<number> {
     });
     await attempt('webhooks', async () => {
       figures.webhooks = await measureWebhooks(ctx);
+    });
+    await attempt('connections', async () => {
+      // Half the sustainable rate (issue 17): the fleet's when measured, else the api's intake rate, halved.
+      const intakeRps = figures.intake?.system.rps;
+      const fleetRate = figures.fleet?.system.rate;
+      const rate = fleetRate
+        ? {
+            perSecond: Math.max(50, Math.round(fleetRate / 2)),
+            note: 'half the fleet’s sustainable rate measured in this run',
+          }
+        : intakeRps !== undefined && Number.isFinite(intakeRps)
+          ? {
+              perSecond: Math.max(50, Math.round(intakeRps / 2)),
+              note: 'half the api’s intake rate measured in this run',
+            }
+          : { perSecond: 250, note: '250/s: intake not measured in this run (run with the intake phase to derive it)' };
+      figures.connections = await measureConnections(ctx, rate);
     });
   } finally {
     progress.stop();

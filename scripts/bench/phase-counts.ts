@@ -53,6 +53,9 @@ export interface CountFigures {
   readonly replayStatuses: Record<string, number>;
 }
 
+/** Connections of the intake counts: group commit batches what arrives together, so concurrency matters. */
+export const COUNT_CONNECTIONS = 50;
+
 /** Expected seconds of the phase (its weight on the progress bar). */
 export const countsWeight = (s: BenchSizes) => 15 + (3 * s.countOrders) / 400;
 
@@ -125,7 +128,7 @@ export async function measureCounts(ctx: BenchContext): Promise<CountFigures> {
     const s0 = await snapshot(ctx, mongo, sysDb);
     const created = await hammer({
       baseUrl: api.url,
-      connections: 10,
+      connections: COUNT_CONNECTIONS,
       amount: orders,
       idempotencyKeys: `k${ctx.runId}`,
     });
@@ -151,7 +154,7 @@ export async function measureCounts(ctx: BenchContext): Promise<CountFigures> {
     const bareIntake = await startBareIntake(ctx, { name: 'count-bare-intake', backends, db: bareDb });
     opened.push(bareIntake);
     const b0 = await snapshot(ctx, mongo, bareDb);
-    const bareCreated = await hammer({ baseUrl: bareIntake.url, connections: 10, amount: orders });
+    const bareCreated = await hammer({ baseUrl: bareIntake.url, connections: COUNT_CONNECTIONS, amount: orders });
     const b1 = await snapshot(ctx, mongo, bareDb);
     await stopAndSave(ctx, bareIntake);
     const bareQueue = benchQueue(connection, bareDb);

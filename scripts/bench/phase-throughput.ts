@@ -1,7 +1,7 @@
 import { createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { hammer, paced, type HammerResult } from './load.js';
+import { hammer, oneAtATime, paced, type HammerResult } from './load.js';
 import {
   startApi,
   startBareIntake,
@@ -16,6 +16,7 @@ import {
   recordWindow,
 } from './rig.js';
 import { benchQueue, seedWaiting } from './seed.js';
+import { pollUntil } from './backends.js';
 import { mean, percentile } from './stats.js';
 
 export type Variant = 'system' | 'bare' | 'raw';
@@ -32,6 +33,8 @@ export interface IntakeFigures {
   readonly peakRssBytes: number;
   readonly non2xx: number;
   readonly errors: number;
+  /** One connection, one request at a time (no concurrency to batch): latency in ms. Absent when not measured. */
+  readonly idle?: { readonly p50Ms: number; readonly p99Ms: number; readonly requests: number };
 }
 
 export interface ProcessingFigures {
@@ -60,16 +63,21 @@ export interface E2eFigures {
 const CONNECTIONS = 50;
 
 /** Expected seconds of each phase (weights of the progress bar). */
-export const intakeWeight = (s: BenchSizes, variants = 3) =>
-  variants * (s.warmupSeconds + s.intakeRounds * s.intakeSeconds) + 10;
+export const intakeWeight = (s: BenchSizes, variants = 4) =>
+  variants * (s.warmupSeconds + s.intakeRounds * s.intakeSeconds) + 6 * idleSeconds(s) + 10;
+/** Seconds of each one-connection round (two per side). */
+const idleSeconds = (s: BenchSizes) => Math.max(2, s.intakeSeconds / 4);
 export const processingWeight = (s: BenchSizes, runs = s.concurrencies.length * 3) =>
   runs * (s.processingOrders / 600 + 3);
 /** Rounds of the end-to-end phase, in this order: the tail of one round moves with the machine, so each side runs twice, alternating. */
 const E2E_ROUNDS: readonly Variant[] = ['bare', 'system', 'system', 'bare'];
 export const e2eWeight = (s: BenchSizes) => E2E_ROUNDS.length * (s.e2eSeconds + Math.max(1, s.warmupSeconds) + 8);
 
-/** The intake processes: the bare handler, the api as benchmarked (warn) and, for reference, at info. */
-export type IntakeVariant = 'bare' | 'system' | 'system_info';
+/**
+ * The intake processes: the bare handler, the api as benchmarked (warn), the api with group commit
+ * off (`INTAKE_GROUP_COMMIT=off`: the ablation) and, for reference, the api at info.
+ */
+export type IntakeVariant = 'bare' | 'system' | 'system_gc_off' | 'system_info';
 
 /**
  * Intake: the bare intake, the real api (LOG_LEVEL=warn) and the real api at LOG_LEVEL=info (its
@@ -81,10 +89,12 @@ export type IntakeVariant = 'bare' | 'system' | 'system_info';
 export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVariant, IntakeFigures>> {
   const { sizes } = ctx;
   const backends = ctx.configured;
-  const variants: IntakeVariant[] = ctx.profileDir ? ['bare', 'system'] : ['bare', 'system', 'system_info'];
+  const variants: IntakeVariant[] = ctx.profileDir
+    ? ['bare', 'system']
+    : ['bare', 'system', 'system_gc_off', 'system_info'];
   const weight = intakeWeight(sizes, variants.length) - 10;
   const phase = ctx.progress.phase(
-    `intake: autocannon, ${CONNECTIONS} connections, ${sizes.intakeSeconds} s × ${sizes.intakeRounds} rounds each: bare Koa handler, api (warn${variants.includes('system_info') ? ', and info' : ''})`,
+    `intake: autocannon, ${CONNECTIONS} connections, ${sizes.intakeSeconds} s × ${sizes.intakeRounds} rounds each: bare Koa handler, api (warn${variants.includes('system_info') ? '; group commit off; info' : ''}), then one connection`,
     intakeWeight(sizes, variants.length),
   );
   const dbs = Object.fromEntries(variants.map((v) => [v, ctx.cleanup.claim(backends, `intake_${v}`)])) as Record<
@@ -98,10 +108,10 @@ export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVar
         v === 'bare'
           ? await startBareIntake(ctx, { name: 'intake-bare', backends, db: dbs[v] })
           : await startApi(ctx, {
-              name: v === 'system' ? 'intake-api' : 'intake-api-info',
+              name: { system: 'intake-api', system_gc_off: 'intake-api-gc-off', system_info: 'intake-api-info' }[v],
               backends,
               db: dbs[v],
-              env: v === 'system_info' ? { LOG_LEVEL: 'info' } : {},
+              env: { system: {}, system_gc_off: { INTAKE_GROUP_COMMIT: 'off' }, system_info: { LOG_LEVEL: 'info' } }[v],
             });
     }
     let elapsed = 0;
@@ -143,8 +153,19 @@ export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVar
       cpu[variant] += (await proc.cpuMs()) - cpuBefore;
       elapsed += sizes.intakeSeconds;
     }
+    // An idle server: one connection, one request at a time, bare and api (and the api with group
+    // commit off, when it runs) alternating: bare, api, off, off, api, bare.
+    const idle: Partial<Record<IntakeVariant, number[]>> = {};
+    const alone = variants.filter((v) => v === 'bare' || v === 'system' || v === 'system_gc_off');
+    for (const v of [...alone, ...[...alone].reverse()]) {
+      phase.update(elapsed / weight, `one connection (${v})`);
+      const r = await oneAtATime({ baseUrl: procs[v]!.url, seconds: idleSeconds(sizes) });
+      (idle[v] ??= []).push(...r.latenciesMs);
+      elapsed += idleSeconds(sizes);
+    }
     const figures = async (variant: IntakeVariant): Promise<IntakeFigures> => {
       const r = results[variant];
+      const alone = idle[variant];
       const ok = r.reduce((s, x) => s + x.ok, 0);
       return {
         variant,
@@ -156,6 +177,9 @@ export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVar
         peakRssBytes: await procs[variant]!.proc.peakRss(),
         non2xx: r.reduce((s, x) => s + x.non2xx, 0),
         errors: r.reduce((s, x) => s + x.errors, 0),
+        ...(alone?.length
+          ? { idle: { p50Ms: percentile(alone, 50), p99Ms: percentile(alone, 99), requests: alone.length } }
+          : {}),
       };
     };
     const out = {} as Record<IntakeVariant, IntakeFigures>;
@@ -278,32 +302,42 @@ export async function measureAllProcessing(
  * concurrency 10 draining them; latency = processedAt - createdAt of each order, as stored. Each side
  * runs two rounds (bare, system, system, bare) and its percentiles are over both rounds' orders.
  */
-export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ system: E2eFigures; bare: E2eFigures }> {
+export async function measureE2e(
+  ctx: BenchContext,
+  rate: number,
+  workers = 1,
+): Promise<{ system: E2eFigures; bare: E2eFigures }> {
   const { sizes } = ctx;
   const backends = ctx.configured;
   const warmupSeconds = Math.max(1, sizes.warmupSeconds);
   const phase = ctx.progress.phase(
-    `end to end: ${rate} orders/s for ${sizes.e2eSeconds} s, accepted → PROCESSED, worker concurrency 10`,
+    `end to end: ${rate} orders/s for ${sizes.e2eSeconds} s, accepted → PROCESSED, ${workers} worker(s) at concurrency 10`,
     e2eWeight(sizes),
   );
   type Round = { sent: number; failed: number; latencies: number[]; httpLatencies: number[] };
   const run = async (variant: Variant, index: number): Promise<Round> => {
     const db = ctx.cleanup.claim(backends, `e2e_${variant}`);
     let intake: Started | undefined;
-    let worker: Started | undefined;
+    const started: Started[] = [];
     try {
       if (variant === 'system') {
         intake = await startApi(ctx, { name: 'e2e-api', backends, db });
-        worker = await startWorker(ctx, { name: 'e2e-worker', backends, db, concurrency: 10 });
+        for (let w = 1; w <= workers; w += 1) {
+          started.push(await startWorker(ctx, { name: `e2e-worker-${w}`, backends, db, concurrency: 10 }));
+        }
       } else {
         intake = await startBareIntake(ctx, { name: 'e2e-bare-intake', backends, db });
-        worker = await startBareWorker(ctx, {
-          name: 'e2e-bare-worker',
-          backends,
-          db,
-          role: 'processing',
-          concurrency: 10,
-        });
+        for (let w = 1; w <= workers; w += 1) {
+          started.push(
+            await startBareWorker(ctx, {
+              name: `e2e-bare-worker-${w}`,
+              backends,
+              db,
+              role: 'processing',
+              concurrency: 10,
+            }),
+          );
+        }
       }
       const warm = await paced({ baseUrl: intake.url, rate, seconds: warmupSeconds });
       await sleep(500);
@@ -321,8 +355,16 @@ export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ sys
       });
       const expected = warm.ok + result.ok;
       const timeoutMs = 120_000;
-      if (variant === 'system') await waitQueueDrained(backends.redis.client, db, { total: expected, timeoutMs });
-      else await worker.proc.waitForDone(expected, timeoutMs);
+      // Both kinds of worker leave the order PROCESSED with its processedAt (the bare one by hand).
+      await pollUntil(
+        async () =>
+          (await backends.mongo.client.db(db).collection('orders').countDocuments({ status: 'PROCESSED' })) >= expected,
+        {
+          timeoutMs,
+          everyMs: 250,
+          message: () => `${variant}: ${expected} orders not PROCESSED within ${timeoutMs} ms`,
+        },
+      );
       const docs = await backends.mongo.client
         .db(db)
         .collection<{ _id: string; createdAt: Date; processedAt: Date | null }>('orders')
@@ -337,7 +379,7 @@ export async function measureE2e(ctx: BenchContext, rate: number): Promise<{ sys
         httpLatencies: result.latenciesMs,
       };
     } finally {
-      await Promise.all([stopAndSave(ctx, intake), stopAndSave(ctx, worker)]);
+      await Promise.all([stopAndSave(ctx, intake), ...started.map((w) => stopAndSave(ctx, w))]);
       await ctx.cleanup.release(db);
     }
   };

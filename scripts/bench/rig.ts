@@ -35,6 +35,9 @@ export interface BenchSizes {
   readonly growthOrders: number;
   /** Share of the stored orders that are FAILED (dead letters). */
   readonly failedShare: number;
+  /** Concurrent keep-alive connections of the connections phase, and its seconds. */
+  readonly manyConnections: number;
+  readonly manyConnectionsSeconds: number;
 }
 
 export const DEFAULT_SIZES: BenchSizes = {
@@ -50,6 +53,8 @@ export const DEFAULT_SIZES: BenchSizes = {
   growthLevels: [1000, 10_000, 50_000],
   growthOrders: 4000,
   failedShare: 0.1,
+  manyConnections: 5000,
+  manyConnectionsSeconds: 60,
 };
 
 export const QUICK_SIZES: BenchSizes = {
@@ -65,6 +70,8 @@ export const QUICK_SIZES: BenchSizes = {
   growthLevels: [1000, 10_000],
   growthOrders: 800,
   failedShare: 0.1,
+  manyConnections: 5000,
+  manyConnectionsSeconds: 15,
 };
 
 /** Settings every real process of the bench gets (printed in the report). */

@@ -70,6 +70,8 @@ test('when the environment is empty, then the config has exactly the documented 
   ];
   // Operators' control (issue 15): named dashboard accounts and the audit's retention.
   const operators = ['boardAccounts', 'auditRetentionDays'];
+  // Group commit at intake (issue 17).
+  const intake = ['intakeGroupCommit', 'intakeBatchMax', 'intakeMaxWaiting', 'httpKeepAliveTimeoutMs'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
@@ -86,10 +88,23 @@ test('when the environment is empty, then the config has exactly the documented 
       'profileMaxBytes',
       'redis',
       ...operators,
+      ...intake,
     ].sort(),
   );
   t.is(config.profileMaxBytes, 256 * 1024 * 1024);
   t.throws(() => loadConfig({ PROFILE_MAX_MB: '0' }), { message: /PROFILE_MAX_MB/ });
+});
+
+test('when the intake settings are not set, then group commit is on with its default bounds; off turns it off', (t) => {
+  t.like(loadConfig({}), {
+    intakeGroupCommit: true,
+    intakeBatchMax: 256,
+    intakeMaxWaiting: 10_000,
+    httpKeepAliveTimeoutMs: 5000,
+  });
+  t.false(loadConfig({ INTAKE_GROUP_COMMIT: 'off' }).intakeGroupCommit);
+  t.throws(() => loadConfig({ INTAKE_GROUP_COMMIT: 'maybe' }), { message: /INTAKE_GROUP_COMMIT/ });
+  t.throws(() => loadConfig({ INTAKE_BATCH_MAX: '0' }), { message: /INTAKE_BATCH_MAX/ });
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {
