@@ -53,6 +53,15 @@ export {
 export { orderMoves, reprocessedSinceLastFailure, DEAD_JOB_RETRIED_REASON } from './domain/order-moves.js';
 export { newOrder } from './domain/new-order.js';
 export {
+  ORDER_PRIORITIES,
+  DEFAULT_PRIORITY,
+  NOT_BEFORE_MAX_PAST_MS,
+  NOT_BEFORE_MAX_AHEAD_MS,
+  notBeforeProblem,
+  scheduleDelayMs,
+  type OrderPriority,
+} from './domain/scheduling.js';
+export {
   PUBLIC_SCOPE,
   IDEMPOTENCY_KEY,
   ORDER_ID_PATTERN,
@@ -89,6 +98,9 @@ export {
   RECONCILE_JOB,
   orderJobOptions,
   createOrdersQueue,
+  orderJob,
+  JOB_PRIORITIES,
+  type OrderJob,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
 export {

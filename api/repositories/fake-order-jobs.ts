@@ -16,7 +16,7 @@ export function createFakeOrderJobs() {
     if (state.down) throw new QueueUnavailableError('Redis did not answer within 1 ms');
   };
   const fake: OrderJobs = {
-    enqueue(orderId) {
+    enqueue({ id: orderId }) {
       reachable(`enqueue ${orderId}`);
       if (!jobs.has(orderId)) jobs.set(orderId, 'waiting');
       return Promise.resolve();
@@ -34,7 +34,7 @@ export function createFakeOrderJobs() {
         lastFrame: null,
       });
     },
-    revive(orderId) {
+    revive({ id: orderId }) {
       reachable(`revive ${orderId}`);
       const jobState = jobs.get(orderId);
       jobs.set(orderId, 'waiting');

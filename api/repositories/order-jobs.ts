@@ -1,11 +1,15 @@
 import type { Queue } from 'bullmq';
 import {
-  PROCESS_ORDER_JOB,
   injectTraceContext,
   isRedisUnavailable,
+  orderJob,
   withTimeout,
+  type Order,
   type ProcessOrderJobData,
 } from '#common';
+
+/** What the api's jobs need of an order (see `orderJob`). */
+type JobOrder = Pick<Order, 'id' | 'correlationId' | 'customerId' | 'priority' | 'notBefore'>;
 
 export type OrderJobs = ReturnType<typeof createOrderJobs>;
 
@@ -74,12 +78,10 @@ export function createOrderJobs({
 }) {
   const bounded = boundedQueueCall(timeoutMs);
   return {
-    async enqueue(orderId: string, correlationId: string): Promise<void> {
+    async enqueue(order: JobOrder): Promise<void> {
       // The request's trace context rides along, so the worker's span continues this trace.
-      const trace = injectTraceContext();
-      await bounded(
-        queue.add(PROCESS_ORDER_JOB, { orderId, correlationId, ...(trace && { trace }) }, { jobId: orderId }),
-      );
+      const { name, data, opts } = orderJob(order, { now: new Date(), trace: injectTraceContext() });
+      await bounded(queue.add(name, data, opts));
     },
 
     async deadJob(orderId: string): Promise<DeadJobInfo | null> {
@@ -101,7 +103,8 @@ export function createOrderJobs({
      * attempt counters reset; a job cleaned from Redis (or left completed) is added anew; a job already
      * waiting, delayed or active is left alone. Returns what it did.
      */
-    async revive(orderId: string, correlationId: string): Promise<'retried' | 'added' | 'already_queued'> {
+    async revive(order: JobOrder): Promise<'retried' | 'added' | 'already_queued'> {
+      const orderId = order.id;
       const job = await bounded(queue.getJob(orderId));
       if (job) {
         // Another caller (a concurrent reprocess, the board, the reconciler) may move the job between
@@ -128,7 +131,9 @@ export function createOrderJobs({
           if ((await bounded(job.getState())) !== 'unknown') return queuedMeanwhile(err);
         }
       }
-      await bounded(queue.add(PROCESS_ORDER_JOB, { orderId, correlationId }, { jobId: orderId }));
+      // Added anew as the api adds it: same priority, and what is left of its schedule.
+      const { name, data, opts } = orderJob(order, { now: new Date() });
+      await bounded(queue.add(name, data, opts));
       return 'added';
     },
   };

@@ -55,7 +55,7 @@ export function createOrderService(deps: {
    */
   async function enqueue(order: Order): Promise<boolean> {
     try {
-      await jobs.enqueue(order.id, order.correlationId);
+      await jobs.enqueue(order);
     } catch (err) {
       logger.warn({ err, orderId: order.id }, 'order stored but not queued; the reconciler will enqueue it');
       return false;
@@ -88,7 +88,7 @@ export function createOrderService(deps: {
   /** Has the order's job run (again) so the worker compensates the cancelled order; Redis away: logged. */
   async function compensateLater(order: Order): Promise<void> {
     try {
-      await jobs.revive(order.id, order.correlationId);
+      await jobs.revive(order);
     } catch (err) {
       logger.error(
         { err, orderId: order.id },

@@ -1,4 +1,6 @@
 import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
+import type { Order } from '../domain/order.js';
+import { scheduleDelayMs, type OrderPriority } from '../domain/scheduling.js';
 
 /** Queue and job names are public: dashboards, scripts and alerts rely on them (docs/design.md, "Queue"). */
 export const ORDERS_QUEUE = 'orders';
@@ -17,6 +19,11 @@ export const RECONCILE_JOB = 'reconcile';
 export interface ProcessOrderJobData {
   readonly orderId: string;
   readonly correlationId: string;
+  /**
+   * The order's customer: the worker's fair share (README, "Fairness") counts slots by it without a
+   * read of the order. Absent on jobs added before it existed; those run without a slot.
+   */
+  readonly customerId?: string;
   /**
    * W3C trace context (`traceparent`, `tracestate`) of the span that added the job, so the worker's
    * span continues the api's trace. Absent when tracing is off or the job was added outside a trace.
@@ -53,4 +60,39 @@ export function createOrdersQueue(
     prefix: options.prefix,
     defaultJobOptions: orderJobOptions(options),
   });
+}
+
+/**
+ * BullMQ priorities of the order priority classes (lower runs first). Every class has one, so all
+ * order jobs share BullMQ's prioritized set: a job without a priority would run before all of them.
+ */
+export const JOB_PRIORITIES: Readonly<Record<OrderPriority, number>> = { express: 1, standard: 2, bulk: 3 };
+
+/** An order's `process-order` job as `Queue.add`/`addBulk` take it. */
+export interface OrderJob {
+  readonly name: typeof PROCESS_ORDER_JOB;
+  readonly data: ProcessOrderJobData;
+  readonly opts: { readonly jobId: string; readonly priority: number; readonly delay?: number };
+}
+
+/**
+ * The one derivation of an order's job (the api's enqueue, the reconciler's re-add, a dead order's
+ * revive): the job id is the order id (one job per order), the priority its class, the delay what
+ * is left of its schedule at `now`, so a job added again keeps its priority and its schedule.
+ */
+export function orderJob(
+  order: Pick<Order, 'id' | 'correlationId' | 'customerId' | 'priority' | 'notBefore'>,
+  options: { readonly now: Date; readonly trace?: Readonly<Record<string, string>> },
+): OrderJob {
+  const delay = scheduleDelayMs(order.notBefore, options.now);
+  return {
+    name: PROCESS_ORDER_JOB,
+    data: {
+      orderId: order.id,
+      correlationId: order.correlationId,
+      customerId: order.customerId,
+      ...(options.trace && { trace: options.trace }),
+    },
+    opts: { jobId: order.id, priority: JOB_PRIORITIES[order.priority], ...(delay > 0 && { delay }) },
+  };
 }
