@@ -99,7 +99,7 @@ export {
   orderJobOptions,
   createOrdersQueue,
   orderJob,
-  JOB_PRIORITIES,
+  JOB_PLACEMENT,
   type OrderJob,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';

@@ -63,21 +63,29 @@ export function createOrdersQueue(
 }
 
 /**
- * BullMQ priorities of the order priority classes (lower runs first). Every class has one, so all
- * order jobs share BullMQ's prioritized set: a job without a priority would run before all of them.
+ * Where each priority class enters the queue. BullMQ serves its wait list before its prioritized set,
+ * so `standard` stays in the wait list as plain FIFO (O(1), the state dashboards and checks know as
+ * `waiting`), `express` goes to the head of that list (`lifo`: it overtakes the whole standard backlog;
+ * express orders among themselves run newest first) and `bulk` gets a BullMQ priority, so it runs only
+ * while no standard or express job waits. A job that comes back from the delayed set (a schedule that
+ * is due, a fair-share deferral) joins the tail of its list: an express one then queues as standard.
  */
-export const JOB_PRIORITIES: Readonly<Record<OrderPriority, number>> = { express: 1, standard: 2, bulk: 3 };
+export const JOB_PLACEMENT: Readonly<Record<OrderPriority, { readonly lifo?: true; readonly priority?: number }>> = {
+  express: { lifo: true },
+  standard: {},
+  bulk: { priority: 1 },
+};
 
 /** An order's `process-order` job as `Queue.add`/`addBulk` take it. */
 export interface OrderJob {
   readonly name: typeof PROCESS_ORDER_JOB;
   readonly data: ProcessOrderJobData;
-  readonly opts: { readonly jobId: string; readonly priority: number; readonly delay?: number };
+  readonly opts: { readonly jobId: string; readonly lifo?: true; readonly priority?: number; readonly delay?: number };
 }
 
 /**
  * The one derivation of an order's job (the api's enqueue, the reconciler's re-add, a dead order's
- * revive): the job id is the order id (one job per order), the priority its class, the delay what
+ * revive): the job id is the order id (one job per order), its place its class, the delay what
  * is left of its schedule at `now`, so a job added again keeps its priority and its schedule.
  */
 export function orderJob(
@@ -93,6 +101,6 @@ export function orderJob(
       customerId: order.customerId,
       ...(options.trace && { trace: options.trace }),
     },
-    opts: { jobId: order.id, priority: JOB_PRIORITIES[order.priority], ...(delay > 0 && { delay }) },
+    opts: { jobId: order.id, ...JOB_PLACEMENT[order.priority], ...(delay > 0 && { delay }) },
   };
 }
