@@ -28,6 +28,7 @@ import {
   type RedisBackend,
 } from './backends.js';
 import { countsWeight, measureCounts } from './phase-counts.js';
+import { fairnessWeight, measureFairness } from './phase-fairness.js';
 import { growthWeight, measureGrowth } from './phase-growth.js';
 import {
   e2eWeight,
@@ -55,7 +56,7 @@ import {
 import { fmt } from './stats.js';
 import { REPO_ROOT } from '../lib/process-runner.js';
 
-const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth', 'webhooks'] as const;
+const PHASES = ['intake', 'processing', 'e2e', 'counts', 'growth', 'webhooks', 'fairness'] as const;
 type Phase = (typeof PHASES)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profile] [--only LIST] [--private]
@@ -185,6 +186,7 @@ async function main(): Promise<number> {
     counts: countsWeight(sizes),
     growth: growthWeight(sizes),
     webhooks: webhooksWeight(sizes),
+    fairness: fairnessWeight(sizes),
   };
   const progress = new Progress(phases.reduce((s, p) => s + weights[p], 0));
   const cleanup = new Cleanup(runId);
@@ -263,6 +265,9 @@ async function main(): Promise<number> {
     });
     await attempt('webhooks', async () => {
       figures.webhooks = await measureWebhooks(ctx);
+    });
+    await attempt('fairness', async () => {
+      figures.fairness = await measureFairness(ctx);
     });
   } finally {
     progress.stop();

@@ -35,6 +35,10 @@ export interface BenchSizes {
   readonly growthOrders: number;
   /** Share of the stored orders that are FAILED (dead letters). */
   readonly failedShare: number;
+  /** The fairness phase: the flooding customer's orders, then other customers, each sending `fairPerOther`. */
+  readonly fairFlood: number;
+  readonly fairOthers: number;
+  readonly fairPerOther: number;
 }
 
 export const DEFAULT_SIZES: BenchSizes = {
@@ -50,6 +54,9 @@ export const DEFAULT_SIZES: BenchSizes = {
   growthLevels: [1000, 10_000, 50_000],
   growthOrders: 4000,
   failedShare: 0.1,
+  fairFlood: 20_000,
+  fairOthers: 50,
+  fairPerOther: 10,
 };
 
 export const QUICK_SIZES: BenchSizes = {
@@ -65,6 +72,9 @@ export const QUICK_SIZES: BenchSizes = {
   growthLevels: [1000, 10_000],
   growthOrders: 800,
   failedShare: 0.1,
+  fairFlood: 2000,
+  fairOthers: 50,
+  fairPerOther: 10,
 };
 
 /** Settings every real process of the bench gets (printed in the report). */
