@@ -117,7 +117,7 @@ export function createOrderWorker(deps: {
   /** The bounded close in three tiers (see {@link OrderWorker.close}). */
   async function closeWorker(timeoutMs: number): Promise<boolean> {
     try {
-        // close() waits for active jobs and has no bound of its own.
+      // close() waits for active jobs and has no bound of its own.
       await withTimeout(worker.close(), timeoutMs, `active jobs did not finish within ${timeoutMs} ms`);
       return true;
     } catch (err) {

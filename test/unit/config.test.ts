@@ -68,11 +68,37 @@ test('when the environment is empty, then the config has exactly the documented 
     'paymentBreakerErrorPercent',
     'paymentBreakerVolume',
   ];
+  // The fair share (issue 15): FAIR_SHARE_KEY and MAX_ACTIVE_PER_CUSTOMER.
+  const fairness = ['fairShareKey', 'maxActivePerCustomer'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
-    [...Object.keys(DESIGN_DEFAULTS), 'instance', 'nodeEnv', 'logPretty', ...security, ...payment, 'webhook'].sort(),
+    [
+      ...Object.keys(DESIGN_DEFAULTS),
+      'instance',
+      'nodeEnv',
+      'logPretty',
+      ...security,
+      ...payment,
+      'webhook',
+      ...fairness,
+    ].sort(),
   );
+});
+
+test('when the fair-share variables are set, then they are kept; when bad, each is reported', (t) => {
+  const defaults = loadConfig({});
+  t.is(defaults.fairShareKey, 'customerId');
+  t.is(defaults.maxActivePerCustomer, undefined, 'unset: a quarter of the fleet, worked out by the workers');
+  const set = loadConfig({ FAIR_SHARE_KEY: 'off', MAX_ACTIVE_PER_CUSTOMER: '7' });
+  t.is(set.fairShareKey, 'off');
+  t.is(set.maxActivePerCustomer, 7);
+  const err = t.throws(() => loadConfig({ FAIR_SHARE_KEY: 'tenant', MAX_ACTIVE_PER_CUSTOMER: '0' }), {
+    instanceOf: ConfigError,
+  });
+  t.is(err.problems.length, 2);
+  t.true(err.problems.some((p) => p.startsWith('FAIR_SHARE_KEY')));
+  t.true(err.problems.some((p) => p.startsWith('MAX_ACTIVE_PER_CUSTOMER')));
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {

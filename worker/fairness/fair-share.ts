@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { ORDERS_QUEUE } from '#common';
 
 /**
- * Per-customer fair share of the fleet (README, "Fairness"; docs/decisions/0005): no customer holds
+ * Per-customer fair share of the fleet (README, "Fairness"; docs/decisions/0005-fairness-on-open-source-bullmq.md): no customer holds
  * more than `maxActive` orders in processing at once, fleet-wide. Each customer's slots are a sorted
  * set of job ids scored by lease expiry, so a slot held by a killed worker lapses on its own, within the
  * job lock's duration (inside the stall-recovery bound); a job taken over after a stall holds its slot
