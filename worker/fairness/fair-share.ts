@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { ORDERS_QUEUE } from '#common';
+import { fairSlotsKey } from '../settings.js';
 
 /**
  * Per-customer fair share of the fleet (README, "Fairness"; docs/decisions/0005-fairness-on-open-source-bullmq.md): no customer holds
@@ -87,14 +88,14 @@ export function fairKeys(prefix: string) {
   const base = `${prefix}:${ORDERS_QUEUE}:fair`;
   return {
     /** Sorted set: the customer's job ids holding a slot, scored by lease expiry (ms). */
-    slots: (customerId: string) => `${base}:${customerId}`,
+    slots: (customerId: string) => fairSlotsKey(prefix, customerId),
     /** The time (ms) the customer's next deferred job is due. */
     pacing: (customerId: string) => `${base}:${customerId}:next`,
     /** Sorted set of live workers by registration expiry, and their concurrency (hash). */
     fleet: `${base}-fleet`,
     concurrency: `${base}-fleet:concurrency`,
     /** SCAN pattern of every customer's slot set (customer ids hold no ':'). */
-    slotsPattern: `${base}:*`,
+    slotsPattern: fairSlotsKey(prefix, '*'),
   };
 }
 
