@@ -8,6 +8,7 @@ import {
   createDependencyChecks,
   createMetricsRegistry,
   createMongoConnection,
+  createBurstMeter,
   createOrdersQueue,
   createNotificationsQueue,
   createOrderEventMetrics,
@@ -87,7 +88,11 @@ export function createApiContainer(deps: {
   const registry = createMetricsRegistry('api');
   const orderRepository = createOrderRepository({ models });
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
-  const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
+  const orderJobs = createOrderJobs({
+    queue,
+    timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs),
+    burst: config.fairShareKey === 'off' ? undefined : createBurstMeter(redis, config.queuePrefix),
+  });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
   // Webhooks: the api publishes the `order.cancelled` events (the worker publishes the others).
   const notifications = createNotificationsQueue(redis, {

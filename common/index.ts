@@ -103,6 +103,7 @@ export {
   type OrderJob,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
+export { createBurstMeter, BURST_PER_MINUTE, type BurstMeter } from './queues/burst-meter.js';
 export {
   NOTIFICATIONS_QUEUE,
   DELIVER_EVENT_JOB,

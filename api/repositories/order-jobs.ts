@@ -4,6 +4,7 @@ import {
   isRedisUnavailable,
   orderJob,
   withTimeout,
+  type BurstMeter,
   type Order,
   type ProcessOrderJobData,
 } from '#common';
@@ -72,15 +73,19 @@ function isQueued(state: string): boolean {
 export function createOrderJobs({
   queue,
   timeoutMs,
+  burst,
 }: {
   readonly queue: Queue<ProcessOrderJobData>;
   readonly timeoutMs: number;
+  /** The fair share's burst meter; absent with FAIR_SHARE_KEY=off (every order placed by its class). */
+  readonly burst?: BurstMeter;
 }) {
   const bounded = boundedQueueCall(timeoutMs);
   return {
     async enqueue(order: JobOrder): Promise<void> {
       // The request's trace context rides along, so the worker's span continues this trace.
-      const { name, data, opts } = orderJob(order, { now: new Date(), trace: injectTraceContext() });
+      const [overBurst] = burst ? await bounded(burst.overLimit([order.customerId])) : [false];
+      const { name, data, opts } = orderJob(order, { now: new Date(), trace: injectTraceContext(), overBurst });
       await bounded(queue.add(name, data, opts));
     },
 

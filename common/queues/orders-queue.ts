@@ -90,9 +90,15 @@ export interface OrderJob {
  */
 export function orderJob(
   order: Pick<Order, 'id' | 'correlationId' | 'customerId' | 'priority' | 'notBefore'>,
-  options: { readonly now: Date; readonly trace?: Readonly<Record<string, string>> },
+  options: {
+    readonly now: Date;
+    readonly trace?: Readonly<Record<string, string>>;
+    /** Past its customer's burst limit (see burst-meter.ts): queued as bulk, behind others' orders. */
+    readonly overBurst?: boolean;
+  },
 ): OrderJob {
   const delay = scheduleDelayMs(order.notBefore, options.now);
+  const placement = options.overBurst ? JOB_PLACEMENT.bulk : JOB_PLACEMENT[order.priority];
   return {
     name: PROCESS_ORDER_JOB,
     data: {
@@ -101,6 +107,6 @@ export function orderJob(
       customerId: order.customerId,
       ...(options.trace && { trace: options.trace }),
     },
-    opts: { jobId: order.id, ...JOB_PLACEMENT[order.priority], ...(delay > 0 && { delay }) },
+    opts: { jobId: order.id, ...placement, ...(delay > 0 && { delay }) },
   };
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { PUBLIC_SCOPE, createOrdersQueue, newOrder, orderJob } from '#common';
+import { PUBLIC_SCOPE, createBurstMeter, createOrdersQueue, newOrder, orderJob } from '#common';
 import { pollUntil, redisCommandCounts, diffCounts, sumCounts, type CommandCounts } from './backends.js';
 import { type BenchContext, type Started, httpGet, startApi, startWorker, stopAndSave } from './rig.js';
 import { ORDER_BODY, orderId } from './seed.js';
@@ -73,6 +73,7 @@ async function run(
   const connection = new Redis(backends.redis.url, { maxRetriesPerRequest: null });
   const queue = createOrdersQueue(connection, { prefix: db, jobAttempts: 5, jobBackoffMs: 1000 });
   const orders = backends.mongo.client.db(db).collection<{ _id: string }>('orders');
+  const meter = spec.fairShare === 'off' ? undefined : createBurstMeter(connection, db);
   const { others: otherCount, perOther } = { others: ctx.sizes.fairOthers, perOther: ctx.sizes.fairPerOther };
   const othersTotal = otherCount * perOther;
   try {
@@ -109,7 +110,9 @@ async function run(
         batch.map(({ id, ...rest }) => ({ _id: id, ...rest, enqueuedAt: at })),
         { ordered: false },
       );
-      await queue.addBulk(batch.map((o) => orderJob(o, { now: at })));
+      // Placed as the api places them: past the burst limit, behind other customers (fair share on).
+      const over = meter ? await meter.overLimit(batch.map((o) => o.customerId)) : [];
+      await queue.addBulk(batch.map((o, i) => orderJob(o, { now: at, overBurst: over[i] })));
       update(0.1 * (done / Math.max(1, spec.flood)), `${spec.label}: flood ${done}/${spec.flood}`);
     }
 

@@ -140,7 +140,9 @@ export async function verifyOrders(
 async function slotsLeftHeld(rig: Rig, timeoutMs: number): Promise<number | undefined> {
   const redis = rig.redisClient();
   const countHeld = async () => {
-    const keys = (await redis.keys(fairSlotsKey(rig.prefix, '*'))).filter((k) => !k.endsWith(':next'));
+    // A customer's slot set only: its pacing and burst keys have a ':' after the customer id.
+    const base = fairSlotsKey(rig.prefix, '');
+    const keys = (await redis.keys(fairSlotsKey(rig.prefix, '*'))).filter((k) => !k.slice(base.length).includes(':'));
     let held = 0;
     for (const key of keys) held += await redis.zcount(key, Date.now(), '+inf');
     return held;

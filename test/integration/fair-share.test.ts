@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { createLogger, createRedisConnection, type ProcessOrderJobData } from '#common';
+import { createBurstMeter, createLogger, createRedisConnection, orderJob, type ProcessOrderJobData } from '#common';
 import type { Job } from 'bullmq';
 import { createFairGate, maxActiveFor } from '../../worker/fairness/fair-gate.js';
 import { createFairShareMetrics } from '../../worker/fairness/fair-metrics.js';
@@ -175,3 +175,19 @@ test.serial(
     t.pass();
   },
 );
+
+test('when a customer adds more than its burst limit in a minute, then only the excess is over, and others are not', async (t) => {
+  const prefix = uniqueName('fair_burst');
+  const meter = createBurstMeter(redis, prefix, 3);
+  t.deepEqual(await meter.overLimit(['a', 'a', 'b', 'a']), [false, false, false, false]);
+  t.deepEqual(await meter.overLimit(['a', 'b', 'a']), [true, false, true], 'a is past 3 this minute; b is not');
+  const keys = await redis.keys(`${prefix}:orders:fair:*`);
+  t.true(keys.length > 0 && keys.every((k) => /:orders:fair:[ab]:in:\d+$/.test(k)), keys.join(', '));
+  for (const key of keys) t.true((await redis.pttl(key)) > 0, `${key} expires by itself`);
+  const order = { id: 'ord_1', correlationId: 'c', customerId: 'a', priority: 'express' as const, notBefore: null };
+  t.deepEqual(
+    orderJob(order, { now: new Date(), overBurst: true }).opts,
+    { jobId: 'ord_1', priority: 1 },
+    'queued as bulk',
+  );
+});
