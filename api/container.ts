@@ -9,6 +9,7 @@ import {
   createDependencyChecks,
   createMetricsRegistry,
   createMongoConnection,
+  createBurstMeter,
   createOrdersQueue,
   createNotificationsQueue,
   createOrderEventMetrics,
@@ -95,7 +96,11 @@ export function createApiContainer(deps: {
   // Bounded: MongoDB with the driver's one retry answers within the api's 503 bound, or the call fails.
   const orderRepository = boundCalls(createOrderRepository({ models }), API_MONGO_TIMEOUT_MS);
   // Under the 1 s the contract allows for a 202: a frozen Redis costs a POST at most this.
-  const orderJobs = createOrderJobs({ queue, timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs) });
+  const orderJobs = createOrderJobs({
+    queue,
+    timeoutMs: Math.min(QUEUE_CALL_TIMEOUT_MS, config.healthTimeoutMs),
+    burst: config.fairShareKey === 'off' ? undefined : createBurstMeter(redis, config.queuePrefix),
+  });
   const marks = createEnqueueMarks({ write: orderRepository.markEnqueued, logger });
   // Group commit at intake: concurrent POSTs share one insert and one add, each bounded like a lone one.
   const intake = config.intakeGroupCommit

@@ -61,6 +61,15 @@ export {
 } from './domain/order-moves.js';
 export { newOrder } from './domain/new-order.js';
 export {
+  ORDER_PRIORITIES,
+  DEFAULT_PRIORITY,
+  NOT_BEFORE_MAX_PAST_MS,
+  NOT_BEFORE_MAX_AHEAD_MS,
+  notBeforeProblem,
+  scheduleDelayMs,
+  type OrderPriority,
+} from './domain/scheduling.js';
+export {
   PUBLIC_SCOPE,
   IDEMPOTENCY_KEY,
   ORDER_ID_PATTERN,
@@ -104,8 +113,12 @@ export {
   orderJobOptions,
   createOrdersQueue,
   type BoardRetryMark,
+  orderJob,
+  JOB_PLACEMENT,
+  type OrderJob,
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
+export { createBurstMeter, BURST_PER_MINUTE, type BurstMeter } from './queues/burst-meter.js';
 export {
   NOTIFICATIONS_QUEUE,
   DELIVER_EVENT_JOB,

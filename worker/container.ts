@@ -12,6 +12,9 @@ import {
   type LogContext,
   type Logger,
 } from '#common';
+import { createFairGate } from './fairness/fair-gate.js';
+import { createFairShareMetrics } from './fairness/fair-metrics.js';
+import { createFairShareStore } from './fairness/fair-share.js';
 import { createOrderWebhooks } from './notifications/order-webhooks.js';
 import { createOrderWorker } from './order-worker.js';
 import { createOrderWorkflow } from './order-workflow.js';
@@ -23,7 +26,7 @@ import { createWorkerOrderRepository } from './repositories/order-repository.js'
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
 import { combineObservers, createOrderProcessingService } from './services/order-processing-service.js';
 import { createReconciler } from './services/reconciler-service.js';
-import { RECONCILE_EVENT_LOOKBACK_TICKS, WORKER_MONGO_TIMEOUT_MS } from './settings.js';
+import { LOCK_DURATION_MS, RECONCILE_EVENT_LOOKBACK_TICKS, WORKER_MONGO_TIMEOUT_MS } from './settings.js';
 import { createWorkerMetrics } from './worker-metrics.js';
 
 /** What the entry point and the tests hold of a running worker. */
@@ -64,6 +67,18 @@ export function createWorkerContainer(deps: {
     logger,
     observer: combineObservers(workflow.observer, endToEnd, webhooks?.observer),
   });
+  const fairGate =
+    config.fairShareKey === 'off'
+      ? undefined
+      : createFairGate({
+          store: createFairShareStore(connection, config.queuePrefix),
+          workerId,
+          concurrency: config.workerConcurrency,
+          maxActive: config.maxActivePerCustomer,
+          leaseMs: LOCK_DURATION_MS,
+          metrics: createFairShareMetrics(registry),
+          logger: logger.child({ module: 'fair-share' }),
+        });
   const orders = createOrderWorker({
     connection,
     config,
@@ -73,6 +88,7 @@ export function createWorkerContainer(deps: {
     logContext,
     logger,
     onStep: workflow.onStep,
+    fairGate,
   });
   const ordersQueue = createOrdersQueue(connection, { prefix: config.queuePrefix, ...config });
   const reconciler = createReconciler({

@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import type { RedisClient } from '#common';
 import type { Gauge } from 'prom-client';
 import {
@@ -9,6 +9,7 @@ import {
   type Logger,
   type ProcessOrderJobData,
 } from '#common';
+import type { FairGate } from './fairness/fair-gate.js';
 import { createSeriesRestart } from './processors/job-series.js';
 import { createOrderProcessor, type ProcessorMetrics } from './processors/order-processor.js';
 import type { SagaStepEvent } from './saga/order-saga.js';
@@ -45,6 +46,8 @@ export function createOrderWorker(deps: {
   readonly logger: Logger;
   /** Told of each saga step that ends (the workflow's metrics). */
   readonly onStep?: (event: SagaStepEvent) => void;
+  /** The per-customer fair share (README, "Fairness"); absent when FAIR_SHARE_KEY=off. */
+  readonly fairGate?: FairGate;
 }): OrderWorker {
   const { config, service, metrics, logger } = deps;
   const processor = createOrderProcessor({
@@ -60,11 +63,18 @@ export function createOrderWorker(deps: {
     // Counted around the processor itself: a job handed back or restarted emits no 'completed' or
     // 'failed', and a job failed for stalling never ran here.
     async (job, token, signal) => {
+      const entry = await deps.fairGate?.enter(job);
+      if (entry && 'waitMs' in entry && token) {
+        // Its customer holds all its slots: the job waits its turn in the delayed set, no attempt spent.
+        await job.moveToDelayed(Date.now() + entry.waitMs, token);
+        throw new DelayedError();
+      }
       metrics.active.inc();
       try {
         return await processor(job, token, signal);
       } finally {
         metrics.active.dec();
+        if (entry && 'leave' in entry) await entry.leave();
       }
     },
     {
@@ -91,24 +101,34 @@ export function createOrderWorker(deps: {
   return {
     worker,
     async start() {
+      await deps.fairGate?.start();
       void worker.run().catch((err: unknown) => logger.error({ err }, 'worker loop stopped'));
       await worker.waitUntilReady();
     },
     async close(timeoutMs) {
       try {
-        // close() waits for active jobs and has no bound of its own.
-        await withTimeout(worker.close(), timeoutMs, `active jobs did not finish within ${timeoutMs} ms`);
-        return true;
-      } catch (err) {
-        // Past the bound: abort the running attempts; each hands its job back to the wait list.
-        logger.warn({ err }, 'shutdown bound reached; handing unfinished jobs back to the queue');
-        worker.cancelAllJobs('shutdown');
-        await withTimeout(worker.close(), HAND_BACK_MS, 'jobs did not hand back in time').catch(async () => {
-          // Last resort: close by force; the stalled check hands the jobs back after the lock expires.
-          await worker.close(true).catch(() => undefined);
-        });
-        return false;
+        return await closeWorker(timeoutMs);
+      } finally {
+        await deps.fairGate?.close();
       }
     },
   };
+
+  /** The bounded close in three tiers (see {@link OrderWorker.close}). */
+  async function closeWorker(timeoutMs: number): Promise<boolean> {
+    try {
+      // close() waits for active jobs and has no bound of its own.
+      await withTimeout(worker.close(), timeoutMs, `active jobs did not finish within ${timeoutMs} ms`);
+      return true;
+    } catch (err) {
+      // Past the bound: abort the running attempts; each hands its job back to the wait list.
+      logger.warn({ err }, 'shutdown bound reached; handing unfinished jobs back to the queue');
+      worker.cancelAllJobs('shutdown');
+      await withTimeout(worker.close(), HAND_BACK_MS, 'jobs did not hand back in time').catch(async () => {
+        // Last resort: close by force; the stalled check hands the jobs back after the lock expires.
+        await worker.close(true).catch(() => undefined);
+      });
+      return false;
+    }
+  }
 }

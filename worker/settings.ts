@@ -19,3 +19,9 @@ export const WORKER_MONGO_TIMEOUT_MS = 5000;
  * still kept in Redis (the queue keeps the last 10 000; an event removed earlier would be sent again).
  */
 export const RECONCILE_EVENT_LOOKBACK_TICKS = 3;
+/**
+ * Where the fair share keeps a customer's slots (README, "Fairness, priorities and schedules"): a sorted
+ * set of job ids scored by lease expiry (ms). `fairSlotsKey(prefix, '*')` matches every customer's set
+ * (and their `…:next` pacing keys, which hold no ':' before it).
+ */
+export const fairSlotsKey = (prefix: string, customerId: string) => `${prefix}:orders:fair:${customerId}`;

@@ -620,6 +620,8 @@ export const openApiDocument = {
           'items',
           'totalCents',
           'currency',
+          'priority',
+          'scheduledFor',
           'attempts',
           'lastError',
           'history',
@@ -644,6 +646,11 @@ export const openApiDocument = {
           },
           currency: newOrderProperties.currency,
           metadata: newOrderProperties.metadata,
+          priority: newOrderProperties.priority,
+          scheduledFor: {
+            ...nullableDateTime,
+            description: 'the notBefore the order was sent with: not processed before it; null when none',
+          },
           attempts: { ...count, description: 'attempts started (claims) so far' },
           lastError: { type: ['string', 'null'], maxLength: REASON_LIMIT },
           history: {

@@ -1,5 +1,13 @@
 import Joi from 'joi';
-import { AppError, ORDER_ID_PATTERN, ORDER_STATUSES, type ErrorDetail, type NewOrderInput } from '#common';
+import {
+  AppError,
+  ORDER_ID_PATTERN,
+  ORDER_PRIORITIES,
+  ORDER_STATUSES,
+  notBeforeProblem,
+  type ErrorDetail,
+  type NewOrderInput,
+} from '#common';
 
 const CUSTOMER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const SKU = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -36,6 +44,19 @@ export const newOrderSchema = Joi.object({
       Joi.string().allow('').max(256).pattern(LONE_SURROGATE, WELL_FORMED),
     )
     .unknown(false),
+  priority: Joi.string()
+    .valid(...ORDER_PRIORITIES)
+    .description('express overtakes standard, standard overtakes bulk; default standard'),
+  notBefore: Joi.string()
+    .isoDate()
+    .max(64)
+    .custom((value: string, helpers) => {
+      const problem = notBeforeProblem(new Date(value), new Date());
+      return problem ? helpers.message({ custom: `{{#label}} ${problem}` }) : value;
+    })
+    .description(
+      'process no earlier than this ISO 8601 date-time: at most 60 s in the past, at most 30 days ahead; the order stays PENDING with scheduledFor set until then',
+    ),
 });
 
 const ORDER_KEYS = new Set(['customerId', 'items', 'currency', 'metadata']);

@@ -16,14 +16,14 @@ export function createFakeOrderJobs() {
     if (state.down) throw new QueueUnavailableError('Redis did not answer within 1 ms');
   };
   const fake: OrderJobs = {
-    enqueue(order) {
-      reachable(`enqueue ${order.id}`);
-      if (!jobs.has(order.id)) jobs.set(order.id, 'waiting');
+    enqueue({ id: orderId }) {
+      reachable(`enqueue ${orderId}`);
+      if (!jobs.has(orderId)) jobs.set(orderId, 'waiting');
       return Promise.resolve();
     },
     enqueueMany(batch) {
-      reachable(`enqueueMany ${batch.map((job) => job.opts.jobId).join(',')}`);
-      for (const job of batch) if (!jobs.has(job.opts.jobId)) jobs.set(job.opts.jobId, 'waiting');
+      reachable(`enqueueMany ${batch.map((request) => request.order.id).join(',')}`);
+      for (const { order } of batch) if (!jobs.has(order.id)) jobs.set(order.id, 'waiting');
       return Promise.resolve();
     },
     deadJob(orderId): Promise<DeadJobInfo | null> {
@@ -39,7 +39,7 @@ export function createFakeOrderJobs() {
         lastFrame: null,
       });
     },
-    revive(orderId) {
+    revive({ id: orderId }) {
       reachable(`revive ${orderId}`);
       const jobState = jobs.get(orderId);
       jobs.set(orderId, 'waiting');

@@ -1,7 +1,7 @@
 import { AppError, type Order } from '#common';
 import { createBatcher } from './batcher.js';
 import { DuplicateOrderError, type OrderRepository } from './order-repository.js';
-import { QueueUnavailableError, orderJob, type OrderJob, type OrderJobs } from './order-jobs.js';
+import { QueueUnavailableError, jobRequest, type JobRequest, type OrderJobs } from './order-jobs.js';
 
 /**
  * The two writes of a new order (docs/design.md's outbox: insert, then add the job; the mark follows
@@ -64,7 +64,7 @@ export function createGroupCommitIntake(deps: {
       new AppError('SERVICE_UNAVAILABLE', `the database did not store the order within ${ms} ms; retry later`),
     onBatch: (size) => options.onBatch?.('insert', size),
   });
-  const adds = createBatcher<OrderJob, void>({
+  const adds = createBatcher<JobRequest, void>({
     run: async (batch) => {
       await jobs.enqueueMany(batch);
       return batch.map(() => undefined);
@@ -78,8 +78,8 @@ export function createGroupCommitIntake(deps: {
   });
   return {
     insert: (order) => inserts.submit(order),
-    // The job is built here, in the request's context (its trace context rides along).
-    enqueue: (order) => adds.submit(orderJob(order)),
+    // Asked for here, in the request's context (its trace context rides along); built with its batch.
+    enqueue: (order) => adds.submit(jobRequest(order)),
     async drain() {
       await inserts.drain();
       await adds.drain();

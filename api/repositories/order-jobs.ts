@@ -1,12 +1,17 @@
-import type { JobsOptions, Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import {
-  PROCESS_ORDER_JOB,
   injectTraceContext,
   isRedisUnavailable,
+  orderJob,
   withTimeout,
+  type OrderJob,
+  type BurstMeter,
   type Order,
   type ProcessOrderJobData,
 } from '#common';
+
+/** What the api's jobs need of an order (see `orderJob`). */
+export type JobOrder = Pick<Order, 'id' | 'correlationId' | 'customerId' | 'priority' | 'notBefore'>;
 
 export type OrderJobs = ReturnType<typeof createOrderJobs>;
 
@@ -57,25 +62,20 @@ export function boundedQueueCall(timeoutMs: number): <T>(promise: Promise<T>) =>
   };
 }
 
-/** One `process-order` job as BullMQ's `add`/`addBulk` take it. */
-export interface OrderJob {
-  readonly name: typeof PROCESS_ORDER_JOB;
-  readonly data: ProcessOrderJobData;
-  readonly opts: JobsOptions & { readonly jobId: string };
+/**
+ * An order's job as a request asks for it: built when it is added (placed by its class and its
+ * customer's burst, see `orderJob`), with the trace context of the request that asked, so the
+ * worker's span continues that request's trace even when its job is added in another's batch.
+ */
+export interface JobRequest {
+  readonly order: JobOrder;
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
-/**
- * The job of an order: the one place that maps an order to its job's name, data and options (the
- * queue's defaults add the retry policy). The job id is the order id. Call it in the request's
- * context: the active trace context rides along, so the worker's span continues the request's trace.
- */
-export function orderJob(order: Pick<Order, 'id' | 'correlationId'>): OrderJob {
+/** The job request of an order; call it in the request's context (its trace context is taken now). */
+export function jobRequest(order: JobOrder): JobRequest {
   const trace = injectTraceContext();
-  return {
-    name: PROCESS_ORDER_JOB,
-    data: { orderId: order.id, correlationId: order.correlationId, ...(trace && { trace }) },
-    opts: { jobId: order.id },
-  };
+  return { order, ...(trace && { trace }) };
 }
 
 /** A job in one of these states will run (again) without anyone's help. */
@@ -90,20 +90,32 @@ function isQueued(state: string): boolean {
 export function createOrderJobs({
   queue,
   timeoutMs,
+  burst,
 }: {
   readonly queue: Queue<ProcessOrderJobData>;
   readonly timeoutMs: number;
+  /** The fair share's burst meter; absent with FAIR_SHARE_KEY=off (every order placed by its class). */
+  readonly burst?: BurstMeter;
 }) {
   const bounded = boundedQueueCall(timeoutMs);
+
+  /** The jobs of these requests: one pipelined burst check for all their customers, then `orderJob` each. */
+  async function jobsOf(requests: readonly JobRequest[]): Promise<OrderJob[]> {
+    const overBurst = burst ? await bounded(burst.overLimit(requests.map((r) => r.order.customerId))) : [];
+    const now = new Date();
+    return requests.map((r, i) => orderJob(r.order, { now, trace: r.trace, overBurst: overBurst[i] === true }));
+  }
+
   return {
-    async enqueue(order: Pick<Order, 'id' | 'correlationId'>): Promise<void> {
-      const job = orderJob(order);
+    async enqueue(order: JobOrder): Promise<void> {
+      const [job] = await jobsOf([jobRequest(order)]);
       await bounded(queue.add(job.name, job.data, job.opts));
     },
 
     /** Adds these jobs in one round trip (group commit at intake); all are added or the call throws. */
-    async enqueueMany(jobs: readonly OrderJob[]): Promise<void> {
-      await bounded(queue.addBulk(jobs as OrderJob[]));
+    async enqueueMany(requests: readonly JobRequest[]): Promise<void> {
+      const jobs = await jobsOf(requests);
+      await bounded(queue.addBulk(jobs.map((job) => ({ name: job.name, data: job.data, opts: { ...job.opts } }))));
     },
 
     async deadJob(orderId: string): Promise<DeadJobInfo | null> {
@@ -125,7 +137,8 @@ export function createOrderJobs({
      * attempt counters reset; a job cleaned from Redis (or left completed) is added anew; a job already
      * waiting, delayed or active is left alone. Returns what it did.
      */
-    async revive(orderId: string, correlationId: string): Promise<'retried' | 'added' | 'already_queued'> {
+    async revive(order: JobOrder): Promise<'retried' | 'added' | 'already_queued'> {
+      const orderId = order.id;
       const job = await bounded(queue.getJob(orderId));
       if (job) {
         // Another caller (a concurrent reprocess, the board, the reconciler) may move the job between
@@ -152,8 +165,9 @@ export function createOrderJobs({
           if ((await bounded(job.getState())) !== 'unknown') return queuedMeanwhile(err);
         }
       }
-      const fresh = orderJob({ id: orderId, correlationId });
-      await bounded(queue.add(fresh.name, fresh.data, fresh.opts));
+      // Added anew as the api adds it: same priority, and what is left of its schedule.
+      const { name, data, opts } = orderJob(order, { now: new Date() });
+      await bounded(queue.add(name, data, opts));
       return 'added';
     },
   };

@@ -65,7 +65,7 @@ export function createDlqService(deps: {
     }
     let action: Awaited<ReturnType<OrderJobs['revive']>>;
     try {
-      action = await jobs.revive(id, order.correlationId);
+      action = await jobs.revive(order);
     } catch (err) {
       if (!(err instanceof QueueUnavailableError)) throw err;
       // Redis is away, but the order is PENDING already: the reconciler finds a PENDING order whose

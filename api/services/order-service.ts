@@ -92,7 +92,7 @@ export function createOrderService(deps: {
    */
   async function compensateLater(order: Order): Promise<void> {
     try {
-      await jobs.revive(order.id, order.correlationId);
+      await jobs.revive(order);
     } catch (err) {
       logger.warn(
         { err, orderId: order.id },

@@ -25,6 +25,10 @@ export interface Config {
   readonly instance: number;
   readonly bodyLimit: string;
   readonly workerConcurrency: number;
+  /** What orders share the fleet fairly by (README, "Fairness"): `customerId`, or `off`. */
+  readonly fairShareKey: 'customerId' | 'off';
+  /** Orders one customer may hold in processing fleet-wide; undefined: a quarter of the fleet's concurrency. */
+  readonly maxActivePerCustomer: number | undefined;
   readonly jobAttempts: number;
   readonly jobBackoffMs: number;
   readonly processingDelayMs: number;
@@ -226,6 +230,8 @@ const schema = Joi.object({
     .pattern(/^\d+(b|kb|mb)$/i)
     .default('100kb'),
   WORKER_CONCURRENCY: Joi.number().integer().min(1).max(1000).default(10),
+  FAIR_SHARE_KEY: Joi.string().valid('customerId', 'off').default('customerId'),
+  MAX_ACTIVE_PER_CUSTOMER: Joi.number().integer().min(1).max(100_000),
   JOB_ATTEMPTS: Joi.number().integer().min(1).max(100).default(5),
   JOB_BACKOFF_MS: Joi.number().integer().min(0).max(3_600_000).default(1000),
   PROCESSING_DELAY_MS: Joi.number().integer().min(0).max(600_000).default(50),
@@ -383,6 +389,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     instance: v.NODE_APP_INSTANCE,
     bodyLimit: v.BODY_LIMIT,
     workerConcurrency: v.WORKER_CONCURRENCY,
+    fairShareKey: v.FAIR_SHARE_KEY,
+    maxActivePerCustomer: v.MAX_ACTIVE_PER_CUSTOMER,
     jobAttempts: v.JOB_ATTEMPTS,
     jobBackoffMs: v.JOB_BACKOFF_MS,
     processingDelayMs: v.PROCESSING_DELAY_MS,

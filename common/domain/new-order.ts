@@ -1,4 +1,5 @@
 import { computeTotalCents, type NewOrderInput, type Order } from './order.js';
+import { DEFAULT_PRIORITY } from './scheduling.js';
 
 /**
  * The document of a new order as the api stores it: PENDING, no claims yet, one history entry,
@@ -15,7 +16,7 @@ export function newOrder(fields: {
   readonly at: Date;
 }): Order {
   const { id, clientId, input, at } = fields;
-  const { customerId, items, currency, metadata } = input;
+  const { customerId, items, currency, metadata, priority, notBefore } = input;
   return {
     id,
     status: 'PENDING',
@@ -25,6 +26,8 @@ export function newOrder(fields: {
     totalCents: computeTotalCents(items),
     currency,
     ...(metadata ? { metadata: { ...metadata } } : {}),
+    priority: priority ?? DEFAULT_PRIORITY,
+    notBefore: notBefore === undefined ? null : new Date(notBefore),
     attempts: 0,
     lastError: null,
     history: [{ status: 'PENDING', at }],

@@ -1,3 +1,5 @@
+import type { OrderPriority } from './scheduling.js';
+
 /** Order states (docs/design.md, "State machine"). */
 export const ORDER_STATUSES = ['PENDING', 'PROCESSING', 'PROCESSED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
@@ -55,6 +57,10 @@ export interface Order {
   readonly totalCents: number;
   readonly currency: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Its priority class (docs/design.md, "Priorities and schedules"); `standard` unless asked otherwise. */
+  readonly priority: OrderPriority;
+  /** Not processed before this time; null when it may run at once. A PENDING order with it ahead is scheduled. */
+  readonly notBefore: Date | null;
   readonly attempts: number;
   readonly lastError: string | null;
   readonly history: readonly HistoryEntry[];
@@ -80,6 +86,10 @@ export interface NewOrderInput {
   readonly items: readonly OrderItem[];
   readonly currency: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  /** Absent: `standard`. */
+  readonly priority?: OrderPriority;
+  /** ISO 8601 date-time, checked against the limits of `notBeforeProblem` on intake. */
+  readonly notBefore?: string;
 }
 
 /** The most history entries an order keeps; older ones are dropped first. */
@@ -103,6 +113,8 @@ export function toOrderView(order: Order) {
     totalCents: order.totalCents,
     currency: order.currency,
     ...(order.metadata ? { metadata: order.metadata } : {}),
+    priority: order.priority,
+    scheduledFor: order.notBefore?.toISOString() ?? null,
     attempts: order.attempts,
     lastError: order.lastError,
     history: order.history.map((h) => ({

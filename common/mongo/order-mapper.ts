@@ -1,4 +1,5 @@
 import type { Order, OrderStatus, RejectionReason, StepCheckpoints } from '../domain/order.js';
+import { DEFAULT_PRIORITY, type OrderPriority } from '../domain/scheduling.js';
 import type { OrderDocument } from './order-model.js';
 
 type HistoryStep = NonNullable<Order['history'][number]['step']>;
@@ -16,6 +17,8 @@ export function toOrder(doc: OrderDocument): Order {
     totalCents: doc.totalCents,
     currency: doc.currency,
     ...(metadata && Object.keys(metadata).length > 0 ? { metadata } : {}),
+    priority: (doc.priority as OrderPriority | undefined) ?? DEFAULT_PRIORITY,
+    notBefore: doc.notBefore ?? null,
     attempts: doc.attempts ?? 0,
     lastError: doc.lastError ?? null,
     history: (doc.history ?? []).map((h) => ({

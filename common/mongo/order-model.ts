@@ -1,5 +1,6 @@
 import { Schema, type Connection, type Model } from 'mongoose';
 import { ORDER_STATUSES } from '../domain/order.js';
+import { ORDER_PRIORITIES } from '../domain/scheduling.js';
 
 /** Stored shape of an order; `_id` is the order id (`ord_…`). */
 export interface OrderDocument {
@@ -11,6 +12,9 @@ export interface OrderDocument {
   totalCents: number;
   currency: string;
   metadata?: Record<string, string>;
+  /** Absent on orders stored before priorities existed: `standard`. */
+  priority?: string;
+  notBefore?: Date | null;
   attempts: number;
   lastError: string | null;
   history: {
@@ -60,6 +64,8 @@ const orderSchema = new Schema<OrderDocument>(
     totalCents: { type: Number, required: true },
     currency: { type: String, required: true },
     metadata: { type: Schema.Types.Mixed, default: undefined },
+    priority: { type: String, enum: ORDER_PRIORITIES, default: undefined },
+    notBefore: { type: Date, default: undefined },
     attempts: { type: Number, default: 0 },
     lastError: { type: String, default: null },
     history: [

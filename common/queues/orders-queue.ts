@@ -1,4 +1,6 @@
 import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
+import type { Order } from '../domain/order.js';
+import { scheduleDelayMs, type OrderPriority } from '../domain/scheduling.js';
 
 /** Queue and job names are public: dashboards, scripts and alerts rely on them (docs/design.md, "Queue"). */
 export const ORDERS_QUEUE = 'orders';
@@ -17,6 +19,11 @@ export const RECONCILE_JOB = 'reconcile';
 export interface ProcessOrderJobData {
   readonly orderId: string;
   readonly correlationId: string;
+  /**
+   * The order's customer: the worker's fair share (README, "Fairness") counts slots by it without a
+   * read of the order. Absent on jobs added before it existed; those run without a slot.
+   */
+  readonly customerId?: string;
   /**
    * W3C trace context (`traceparent`, `tracestate`) of the span that added the job, so the worker's
    * span continues the api's trace. Absent when tracing is off or the job was added outside a trace.
@@ -65,4 +72,53 @@ export function createOrdersQueue(
     prefix: options.prefix,
     defaultJobOptions: orderJobOptions(options),
   });
+}
+
+/**
+ * Where each priority class enters the queue. BullMQ serves its wait list before its prioritized set,
+ * so `standard` stays in the wait list as plain FIFO (O(1), the state dashboards and checks know as
+ * `waiting`), `express` goes to the head of that list (`lifo`: it overtakes the whole standard backlog;
+ * express orders among themselves run newest first) and `bulk` gets a BullMQ priority, so it runs only
+ * while no standard or express job waits. A job that comes back from the delayed set (a schedule that
+ * is due, a fair-share deferral) joins the tail of its list: an express one then queues as standard.
+ */
+export const JOB_PLACEMENT: Readonly<Record<OrderPriority, { readonly lifo?: true; readonly priority?: number }>> = {
+  express: { lifo: true },
+  standard: {},
+  bulk: { priority: 1 },
+};
+
+/** An order's `process-order` job as `Queue.add`/`addBulk` take it. */
+export interface OrderJob {
+  readonly name: typeof PROCESS_ORDER_JOB;
+  readonly data: ProcessOrderJobData;
+  readonly opts: { readonly jobId: string; readonly lifo?: true; readonly priority?: number; readonly delay?: number };
+}
+
+/**
+ * The one derivation of an order's job (the api's enqueue, the reconciler's re-add, a dead order's
+ * revive): the job id is the order id (one job per order), its place its class, the delay what
+ * is left of its schedule at `now`, so a job added again keeps its priority and its schedule.
+ */
+export function orderJob(
+  order: Pick<Order, 'id' | 'correlationId' | 'customerId' | 'priority' | 'notBefore'>,
+  options: {
+    readonly now: Date;
+    readonly trace?: Readonly<Record<string, string>>;
+    /** Past its customer's burst limit (see burst-meter.ts): queued as bulk, behind others' orders. */
+    readonly overBurst?: boolean;
+  },
+): OrderJob {
+  const delay = scheduleDelayMs(order.notBefore, options.now);
+  const placement = options.overBurst ? JOB_PLACEMENT.bulk : JOB_PLACEMENT[order.priority];
+  return {
+    name: PROCESS_ORDER_JOB,
+    data: {
+      orderId: order.id,
+      correlationId: order.correlationId,
+      customerId: order.customerId,
+      ...(options.trace && { trace: options.trace }),
+    },
+    opts: { jobId: order.id, ...placement, ...(delay > 0 && { delay }) },
+  };
 }

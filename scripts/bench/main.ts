@@ -30,6 +30,7 @@ import {
 import { connectionsWeight, measureConnections } from './phase-connections.js';
 import { countsWeight, measureCounts } from './phase-counts.js';
 import { fleetWeight, measureFleet } from './phase-fleet.js';
+import { fairnessWeight, measureFairness } from './phase-fairness.js';
 import { growthWeight, measureGrowth } from './phase-growth.js';
 import {
   e2eWeight,
@@ -57,7 +58,17 @@ import {
 import { fmt } from './stats.js';
 import { REPO_ROOT } from '../lib/process-runner.js';
 
-const PHASES = ['intake', 'processing', 'fleet', 'e2e', 'counts', 'growth', 'webhooks', 'connections'] as const;
+const PHASES = [
+  'intake',
+  'processing',
+  'fleet',
+  'e2e',
+  'counts',
+  'growth',
+  'webhooks',
+  'connections',
+  'fairness',
+] as const;
 type Phase = (typeof PHASES)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profile] [--only LIST] [--private]
@@ -189,6 +200,7 @@ async function main(): Promise<number> {
     webhooks: webhooksWeight(sizes),
     connections: connectionsWeight(sizes),
     fleet: fleetWeight(sizes),
+    fairness: fairnessWeight(sizes),
   };
   const progress = new Progress(phases.reduce((s, p) => s + weights[p], 0));
   const cleanup = new Cleanup(runId);
@@ -300,6 +312,9 @@ async function main(): Promise<number> {
             }
           : { perSecond: 250, note: '250/s: intake not measured in this run (run with the intake phase to derive it)' };
       figures.connections = await measureConnections(ctx, rate);
+    });
+    await attempt('fairness', async () => {
+      figures.fairness = await measureFairness(ctx);
     });
   } finally {
     progress.stop();

@@ -1,5 +1,6 @@
 import type { CommandCounts } from './backends.js';
 import { COUNT_CONNECTIONS, type CountFigures, type StepCounts } from './phase-counts.js';
+import type { FairnessFigures } from './phase-fairness.js';
 import type { GrowthLevel } from './phase-growth.js';
 import type {
   E2eFigures,
@@ -23,6 +24,7 @@ export interface BenchFigures {
   webhooks?: WebhookFigures;
   connections?: ConnectionsFigures;
   fleet?: FleetFigures;
+  fairness?: FairnessFigures;
 }
 
 export interface BenchMeta {
@@ -347,6 +349,7 @@ export function buildRows(f: BenchFigures): Row[] {
       verdict: 'info',
     });
   }
+  if (f.fairness) rows.push(...fairnessRows(f.fairness));
   if (f.growth?.length) {
     const first = f.growth[0];
     const last = f.growth[f.growth.length - 1];
@@ -517,4 +520,46 @@ export function markdownReport(meta: BenchMeta, rows: readonly Row[], figures: B
     out.push('');
   }
   return out.join('\n');
+}
+
+/** The fair share's rows: the others' p99 with a flood (on, off) against no flood, and what it costs. */
+function fairnessRows(f: FairnessFigures): Row[] {
+  const { noFlood, fair, off } = f;
+  const flood = `${fmt(fair.flood)} orders of one customer, then ${fair.others} from ${fmt(fair.others / 10)} others`;
+  const p99 = (r: FairnessFigures['fair']) => `${fmt(r.othersP99Ms)} ms (p50 ${fmt(r.othersP50Ms)})`;
+  const fairRatio = ratio(fair.othersP99Ms, noFlood.othersP99Ms);
+  return [
+    {
+      figure: `Fairness: others' p99 POST→PROCESSED, FAIR_SHARE_KEY=customerId (${flood})`,
+      system: p99(fair),
+      baseline: `no flood ${p99(noFlood)}`,
+      ratio: x(fairRatio),
+      target: '≤ 2×',
+      verdict: verdict(Number.isFinite(fairRatio) ? fairRatio <= 2 : undefined),
+    },
+    {
+      figure: `Fairness: others' p99 POST→PROCESSED, FAIR_SHARE_KEY=off (same flood, for contrast)`,
+      system: p99(off),
+      baseline: `no flood ${p99(noFlood)}`,
+      ratio: x(ratio(off.othersP99Ms, noFlood.othersP99Ms)),
+      target: '—',
+      verdict: 'info',
+    },
+    {
+      figure: `Fairness: the flooding customer's progress while the others ran (max ${f.maxActivePerCustomer} of ${f.fleetConcurrency} slots)`,
+      system: `${fmt(fair.floodPerSecond)} orders/s, ${fmt(100 * fair.floodShare)}% of processed`,
+      baseline: `off: ${fmt(off.floodPerSecond)} orders/s, ${fmt(100 * off.floodShare)}%`,
+      ratio: x(ratio(fair.floodPerSecond, off.floodPerSecond)),
+      target: '> 0 (progresses)',
+      verdict: verdict(fair.floodPerSecond > 0),
+    },
+    {
+      figure: 'Fairness: Redis commands (EVALSHA) per processed order in the window, on vs off',
+      system: `${fmt(fair.redisPerOrder, 1)} (${fmt(fair.scriptsPerOrder, 1)}), ${fmt(fair.deferralsPerOrder, 2)} deferrals/order`,
+      baseline: `off ${fmt(off.redisPerOrder, 1)} (${fmt(off.scriptsPerOrder, 1)}); no flood ${fmt(noFlood.redisPerOrder, 1)}`,
+      ratio: x(ratio(fair.redisPerOrder, off.redisPerOrder)),
+      target: '—',
+      verdict: 'info',
+    },
+  ];
 }

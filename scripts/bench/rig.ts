@@ -38,6 +38,10 @@ export interface BenchSizes {
   /** Concurrent keep-alive connections of the connections phase, and its seconds. */
   readonly manyConnections: number;
   readonly manyConnectionsSeconds: number;
+  /** The fairness phase: the flooding customer's orders, then other customers, each sending `fairPerOther`. */
+  readonly fairFlood: number;
+  readonly fairOthers: number;
+  readonly fairPerOther: number;
 }
 
 export const DEFAULT_SIZES: BenchSizes = {
@@ -55,6 +59,9 @@ export const DEFAULT_SIZES: BenchSizes = {
   failedShare: 0.1,
   manyConnections: 5000,
   manyConnectionsSeconds: 60,
+  fairFlood: 20_000,
+  fairOthers: 50,
+  fairPerOther: 10,
 };
 
 export const QUICK_SIZES: BenchSizes = {
@@ -72,6 +79,9 @@ export const QUICK_SIZES: BenchSizes = {
   failedShare: 0.1,
   manyConnections: 5000,
   manyConnectionsSeconds: 15,
+  fairFlood: 2000,
+  fairOthers: 50,
+  fairPerOther: 10,
 };
 
 /** Settings every real process of the bench gets (printed in the report). */

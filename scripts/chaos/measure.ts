@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../worker/settings.js';
+import { LOCK_DURATION_MS, STALLED_INTERVAL_MS, fairSlotsKey } from '../../worker/settings.js';
 import { Recorder, formatStatuses, percentile, steadyLoad, type Sample } from './load.js';
 import type { Outcome, Rig } from './rig.js';
 import type { ScenarioContext } from './types.js';
@@ -119,6 +119,10 @@ export async function verifyOrders(
   if (options.allProcessed) {
     out.check('every accepted order PROCESSED', processed === wanted.length, `${processed}/${wanted.length}`);
   }
+  // The fair share: slots held by killed workers lapse with their leases (one lock duration).
+  const held = await slotsLeftHeld(rig, LOCK_DURATION_MS + 5000);
+  out.figure('fair-share slots still held after settling', held === undefined ? 'not measured (Redis away)' : held);
+  if (held !== undefined) out.check('0 fair-share slots held (no slot leak)', held === 0, held);
   if (settlement.lost.length > 0) {
     const orders = await readOrders(rig.db);
     for (const id of settlement.lost.slice(0, 5)) {
@@ -130,6 +134,25 @@ export async function verifyOrders(
     }
   }
   return settlement;
+}
+
+/** Slots still held once every lease could lapse (polled up to `timeoutMs`); undefined when Redis cannot tell. */
+async function slotsLeftHeld(rig: Rig, timeoutMs: number): Promise<number | undefined> {
+  const redis = rig.redisClient();
+  const countHeld = async () => {
+    // A customer's slot set only: its pacing and burst keys have a ':' after the customer id.
+    const base = fairSlotsKey(rig.prefix, '');
+    const keys = (await redis.keys(fairSlotsKey(rig.prefix, '*'))).filter((k) => !k.slice(base.length).includes(':'));
+    let held = 0;
+    for (const key of keys) held += await redis.zcount(key, Date.now(), '+inf');
+    return held;
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const held = await countHeld().catch(() => undefined);
+    if (held === 0 || Date.now() > deadline) return held;
+    await sleep(500);
+  }
 }
 
 /** Exit codes of processes as `worker-1:0 worker-2:SIGKILL`. */

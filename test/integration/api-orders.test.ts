@@ -70,7 +70,8 @@ test('when a valid order is posted, then its job (id = order id) is queued with 
   t.truthy(job, 'a job with id = order id exists');
   t.is(job?.id, res.body.id);
   t.is(job?.name, 'process-order');
-  t.deepEqual(job?.data, { orderId: res.body.id, correlationId: requestId });
+  // The customer rides along for the worker's fair share (README, "Fairness, priorities and schedules").
+  t.deepEqual(job?.data, { orderId: res.body.id, correlationId: requestId, customerId: res.body.customerId });
   t.is(job?.opts.attempts, 5, 'JOB_ATTEMPTS default');
   t.is((await jobsOfOrder(api, res.body.id)).length, 1);
 });

@@ -114,6 +114,22 @@ const INVALID_BODIES: Array<[string, unknown, string | RegExp]> = [
   ['metadata a string', validOrder({ metadata: 'a' }), 'metadata'],
   ['metadata null', validOrder({ metadata: null }), 'metadata'],
   ['body a JSON array', [validOrder()], /^(body|value)$/],
+  ['priority unknown', validOrder({ priority: 'urgent' }), 'priority'],
+  ['priority upper case', validOrder({ priority: 'EXPRESS' }), 'priority'],
+  ['priority a number', validOrder({ priority: 1 }), 'priority'],
+  ['priority null', validOrder({ priority: null }), 'priority'],
+  ['notBefore not a date', validOrder({ notBefore: 'tomorrow' }), 'notBefore'],
+  ['notBefore a number', validOrder({ notBefore: Date.now() + 60_000 }), 'notBefore'],
+  [
+    'notBefore 2 minutes in the past',
+    validOrder({ notBefore: new Date(Date.now() - 120_000).toISOString() }),
+    'notBefore',
+  ],
+  [
+    'notBefore 31 days ahead',
+    validOrder({ notBefore: new Date(Date.now() + 31 * 86_400_000).toISOString() }),
+    'notBefore',
+  ],
 ];
 
 for (const [label, body, field] of INVALID_BODIES) {

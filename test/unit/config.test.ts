@@ -72,6 +72,8 @@ test('when the environment is empty, then the config has exactly the documented 
   const operators = ['boardAccounts', 'auditRetentionDays'];
   // Group commit at intake (issue 17).
   const intake = ['intakeGroupCommit', 'intakeBatchMax', 'intakeMaxWaiting', 'httpKeepAliveTimeoutMs'];
+  // The fair share (issue 15): FAIR_SHARE_KEY and MAX_ACTIVE_PER_CUSTOMER.
+  const fairness = ['fairShareKey', 'maxActivePerCustomer'];
   t.deepEqual(
     Object.keys(config).sort(),
     // Webhooks (issue 14): one `webhook` key, undefined until WEBHOOK_URL is set.
@@ -89,6 +91,7 @@ test('when the environment is empty, then the config has exactly the documented 
       'redis',
       ...operators,
       ...intake,
+      ...fairness,
     ].sort(),
   );
   t.is(config.profileMaxBytes, 256 * 1024 * 1024);
@@ -105,6 +108,21 @@ test('when the intake settings are not set, then group commit is on with its def
   t.false(loadConfig({ INTAKE_GROUP_COMMIT: 'off' }).intakeGroupCommit);
   t.throws(() => loadConfig({ INTAKE_GROUP_COMMIT: 'maybe' }), { message: /INTAKE_GROUP_COMMIT/ });
   t.throws(() => loadConfig({ INTAKE_BATCH_MAX: '0' }), { message: /INTAKE_BATCH_MAX/ });
+});
+
+test('when the fair-share variables are set, then they are kept; when bad, each is reported', (t) => {
+  const defaults = loadConfig({});
+  t.is(defaults.fairShareKey, 'customerId');
+  t.is(defaults.maxActivePerCustomer, undefined, 'unset: a quarter of the fleet, worked out by the workers');
+  const set = loadConfig({ FAIR_SHARE_KEY: 'off', MAX_ACTIVE_PER_CUSTOMER: '7' });
+  t.is(set.fairShareKey, 'off');
+  t.is(set.maxActivePerCustomer, 7);
+  const err = t.throws(() => loadConfig({ FAIR_SHARE_KEY: 'tenant', MAX_ACTIVE_PER_CUSTOMER: '0' }), {
+    instanceOf: ConfigError,
+  });
+  t.is(err.problems.length, 2);
+  t.true(err.problems.some((p) => p.startsWith('FAIR_SHARE_KEY')));
+  t.true(err.problems.some((p) => p.startsWith('MAX_ACTIVE_PER_CUSTOMER')));
 });
 
 test('when numeric variables are set, then they are converted to numbers', (t) => {

@@ -38,9 +38,9 @@ function build(options: Partial<typeof OPTIONS> = {}) {
     },
     jobs: {
       async enqueueMany(batch) {
-        addBatches.push(batch.map((j) => j.opts.jobId));
+        addBatches.push(batch.map((j) => j.order.id));
         await jobs.enqueueMany(batch);
-        for (const j of batch) events.push(`add ${j.opts.jobId}`);
+        for (const j of batch) events.push(`add ${j.order.id}`);
       },
     },
     options: { ...OPTIONS, ...options },

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { RedisClient } from '#common';
-import { PROCESS_ORDER_JOB, type ProcessOrderJobData } from '#common';
+import { orderJob, type ProcessOrderJobData } from '#common';
 import type { OrderJobStore } from '../services/reconciler-service.js';
 
 /**
@@ -16,13 +16,9 @@ export function createOrderJobStore({
 }): OrderJobStore {
   return {
     async enqueueMany(orders) {
-      await queue.addBulk(
-        orders.map((o) => ({
-          name: PROCESS_ORDER_JOB,
-          data: { orderId: o.id, correlationId: o.correlationId },
-          opts: { jobId: o.id },
-        })),
-      );
+      // As the api adds them: the same priority, and what is left of each order's schedule.
+      const now = new Date();
+      await queue.addBulk(orders.map((o) => orderJob(o, { now })));
     },
     async jobStates(ids) {
       if (ids.length === 0) return [];

@@ -27,7 +27,7 @@ export type JobPresence = 'missing' | 'failed' | 'queued';
 /** Redis-side needs of the reconciler: the jobs of the `orders` queue. */
 export interface OrderJobStore {
   /** Adds the jobs of these orders (job id = order id, so existing jobs are left as they are). */
-  enqueueMany(orders: readonly { readonly id: string; readonly correlationId: string }[]): Promise<void>;
+  enqueueMany(orders: readonly Order[]): Promise<void>;
   /** For each id, where its job stands (one round trip). */
   jobStates(ids: readonly string[]): Promise<JobPresence[]>;
   /** Retries a failed job with its attempt counters reset. */

@@ -1,0 +1,146 @@
+import type { RedisClient } from '#common';
+import { ORDERS_QUEUE } from '#common';
+import { fairSlotsKey } from '../settings.js';
+
+/**
+ * Per-customer fair share of the fleet (README, "Fairness"; docs/decisions/0005-fairness-on-open-source-bullmq.md): no customer holds
+ * more than `maxActive` orders in processing at once, fleet-wide. Each customer's slots are a sorted
+ * set of job ids scored by lease expiry, so a slot held by a killed worker lapses on its own, within the
+ * job lock's duration (inside the stall-recovery bound); a job taken over after a stall holds its slot
+ * again by id, never twice. A job that finds no free slot is told how long to wait: the customer's
+ * deferred jobs are paced, one every `spacingMs` (about the time a slot takes to free up), so a flood
+ * comes back at the rate its share can serve instead of rescanning the queue ahead of other customers.
+ *
+ * Every key lives under `<prefix>:orders:fair…`, and each script touches the keys of one customer (or
+ * of the fleet register) only, so with a Redis Cluster hash-tag prefix (`{orders}`) they share a slot.
+ */
+
+// Redis TIME, not each worker's clock: leases and pacing compare times written by different hosts.
+// A key outlives the longest lease or registration written into it, never shortened by a shorter one.
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function keepFor(key, ms)
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, ms) end
+end`;
+
+/**
+ * KEYS: slots, pacing. ARGV: jobId, leaseMs, maxActive, spacingMs. Returns 0 when the job holds a slot
+ * (taken now or already its own), else the milliseconds it is to wait before trying again.
+ */
+const ACQUIRE = `${NOW}
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  keepFor(KEYS[1], lease)
+  return 0
+end
+local nextAt = tonumber(redis.call('GET', KEYS[2]) or '0')
+if nextAt < now then nextAt = now end
+nextAt = nextAt + tonumber(ARGV[4])
+redis.call('SET', KEYS[2], nextAt, 'PX', nextAt - now + lease)
+return nextAt - now`;
+
+/** KEYS: slots. ARGV: jobId, leaseMs. Extends a held slot's lease; 0 when the slot had lapsed. */
+const RENEW = `${NOW}
+local lease = tonumber(ARGV[2])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+keepFor(KEYS[1], lease)
+return 1`;
+
+/**
+ * KEYS: fleet (workers by expiry), concurrency (worker → concurrency). ARGV: workerId, concurrency,
+ * ttlMs ('0' to leave). Registers (or removes) the worker and returns the fleet's total concurrency.
+ */
+const REGISTER = `${NOW}
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do redis.call('HDEL', KEYS[2], w) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local ttl = tonumber(ARGV[3])
+if ttl > 0 then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  keepFor(KEYS[1], ttl)
+  keepFor(KEYS[2], ttl)
+else
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+local total = 0
+for _, c in ipairs(redis.call('HVALS', KEYS[2])) do total = total + tonumber(c) end
+return total`;
+
+interface FairCommands {
+  fairAcquire(
+    slots: string,
+    pacing: string,
+    jobId: string,
+    leaseMs: number,
+    max: number,
+    spacing: number,
+  ): Promise<number>;
+  fairRenew(slots: string, jobId: string, leaseMs: number): Promise<number>;
+  fairRegister(fleet: string, concurrency: string, workerId: string, value: number, ttlMs: number): Promise<number>;
+}
+
+/** The keys of the fair share under a queue prefix (tests and the bench read them too). */
+export function fairKeys(prefix: string) {
+  const base = `${prefix}:${ORDERS_QUEUE}:fair`;
+  return {
+    /** Sorted set: the customer's job ids holding a slot, scored by lease expiry (ms). */
+    slots: (customerId: string) => fairSlotsKey(prefix, customerId),
+    /** The time (ms) the customer's next deferred job is due. */
+    pacing: (customerId: string) => `${base}:${customerId}:next`,
+    /** Sorted set of live workers by registration expiry, and their concurrency (hash). */
+    fleet: `${base}-fleet`,
+    concurrency: `${base}-fleet:concurrency`,
+    /** SCAN pattern of every customer's slot set (customer ids hold no ':'). */
+    slotsPattern: fairSlotsKey(prefix, '*'),
+  };
+}
+
+/** The fair share's Redis scripts on `redis` (ioredis sends EVALSHA and reloads a script a restart lost). */
+export function createFairShareStore(redis: RedisClient, prefix: string) {
+  const keys = fairKeys(prefix);
+  if (!('fairAcquire' in redis)) {
+    redis.defineCommand('fairAcquire', { numberOfKeys: 2, lua: ACQUIRE });
+    redis.defineCommand('fairRenew', { numberOfKeys: 1, lua: RENEW });
+    redis.defineCommand('fairRegister', { numberOfKeys: 2, lua: REGISTER });
+  }
+  const commands = redis as unknown as FairCommands;
+  return {
+    keys,
+    /** 0: the job holds one of the customer's slots; else how many ms it is to wait. One script. */
+    acquire: (customerId: string, jobId: string, o: { leaseMs: number; maxActive: number; spacingMs: number }) =>
+      commands
+        .fairAcquire(keys.slots(customerId), keys.pacing(customerId), jobId, o.leaseMs, o.maxActive, o.spacingMs)
+        .then(Number),
+    /** True while the slot was still held. One script. */
+    renew: (customerId: string, jobId: string, leaseMs: number) =>
+      commands.fairRenew(keys.slots(customerId), jobId, leaseMs).then((n) => Number(n) === 1),
+    /** Frees the job's slot. One command. */
+    release: (customerId: string, jobId: string) => redis.zrem(keys.slots(customerId), jobId).then(() => undefined),
+    /** Registers the worker's concurrency for `ttlMs` (0: removes it); returns the fleet's total. */
+    register: (workerId: string, concurrency: number, ttlMs: number) =>
+      commands.fairRegister(keys.fleet, keys.concurrency, workerId, concurrency, ttlMs).then(Number),
+    /** Slots held now per customer (lapsed leases left out): what tests and the bench check for leaks. */
+    async slotsInUse(): Promise<Map<string, number>> {
+      const counts = new Map<string, number>();
+      const now = Date.now();
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', keys.slotsPattern, 'COUNT', 500);
+        cursor = next;
+        for (const key of found) {
+          const customer = key.slice(keys.slots('').length);
+          if (customer.includes(':')) continue;
+          const held = await redis.zcount(key, now, '+inf');
+          if (held > 0) counts.set(customer, held);
+        }
+      } while (cursor !== '0');
+      return counts;
+    },
+  };
+}
+
+export type FairShareStore = ReturnType<typeof createFairShareStore>;
