@@ -50,7 +50,11 @@ test.serial(
     t.is(job?.opts.attempts, api.config.jobAttempts);
     t.like(job?.opts.backoff, { type: 'exponential', delay: api.config.jobBackoffMs });
     t.is(job?.opts.removeOnFail, false);
-    t.deepEqual(job?.data, { orderId: results[0].body.id, correlationId: results[0].headers.get('x-request-id') });
+    t.deepEqual(job?.data, {
+      orderId: results[0].body.id,
+      correlationId: results[0].headers.get('x-request-id'),
+      customerId: results[0].body.customerId,
+    });
     const inserts = await batchStats(api, 'insert');
     const adds = await batchStats(api, 'enqueue');
     t.is(inserts.orders, 50);

@@ -127,6 +127,9 @@ const orderViewSchema = Joi.object({
   totalCents: Joi.number().integer().min(0).max(Number.MAX_SAFE_INTEGER).required(),
   currency: Joi.string().required(),
   metadata: Joi.object(),
+  // Priorities and schedules (issue 15): `standard` and no schedule unless asked.
+  priority: Joi.string().valid('express', 'standard', 'bulk').required(),
+  scheduledFor: Joi.alternatives(Joi.valid(null), isoDate).required(),
   attempts: Joi.number().valid(0).required(),
   lastError: Joi.valid(null).required(),
   history: Joi.array()
