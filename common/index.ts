@@ -84,6 +84,7 @@ export {
   createMongoConnection,
   openMongo,
   MongoDeadlineError,
+  MongoBatchUnavailableError,
   QUERY_MAX_TIME_MS,
 } from './mongo/connection.js';
 export {

@@ -1,5 +1,6 @@
 import mongoose from 'mongoose';
 import {
+  MongoBatchUnavailableError,
   QUERY_MAX_TIME_MS,
   findOrderById,
   markOrdersEnqueued,
@@ -101,7 +102,8 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
         for (const e of [writeErrors].flat() as Array<{ index: number; code?: number; errmsg?: string }>) {
           failed.set(e.index, e);
         }
-        if (failed.size === 0) throw err;
+        // No answer for any document: the whole batch failed (network, pool, write concern).
+        if (failed.size === 0) throw new MongoBatchUnavailableError((err as Error).message, { cause: err });
         return orders.map((order, i) => {
           const e = failed.get(i);
           if (!e) return toOrder(docs[i]);

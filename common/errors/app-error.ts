@@ -60,7 +60,7 @@ export class AppError extends Error {
 export function isMongoUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   return (
-    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout|WaitQueueTimeout|Deadline)Error$/.test(
+    /^Mongo(ServerSelection|Network|NetworkTimeout|NotConnected|TopologyClosed|PoolCleared|OperationTimeout|WaitQueueTimeout|Deadline|BatchUnavailable)Error$/.test(
       err.name,
     ) ||
     // mongoose with bufferCommands off, before the first connection or after close

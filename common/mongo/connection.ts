@@ -66,6 +66,19 @@ export class MongoDeadlineError extends Error {
 }
 
 /**
+ * A batch write failed as a whole, before MongoDB answered for any document of it (the driver wraps a
+ * network, pool or write-concern failure of an `insertMany` in a MongoBulkWriteError with no
+ * per-document errors): like a lone write that timed out, its outcome is unknown and MongoDB is
+ * unavailable for it (the api answers 503; an order stored anyway is found by the reconciler).
+ */
+export class MongoBatchUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MongoBatchUnavailableError';
+  }
+}
+
+/**
  * `target` with every method's promise bounded by `ms`: past it, the call rejects with a
  * {@link MongoDeadlineError} (the api answers 503). This is what keeps the driver's retry of a
  * write or read inside the api's outage bound: the retry runs when the first failure came fast (a

@@ -1,12 +1,22 @@
 import test from 'ava';
-import { toOrder, type Order } from '#common';
+import {
+  createLogger,
+  createMongoConnection,
+  isMongoUnavailable,
+  openMongo,
+  registerOrderModels,
+  toOrder,
+  type Order,
+} from '#common';
 import {
   DuplicateOrderError,
   createOrderRepository,
   type OrderRepository,
 } from '../../api/repositories/order-repository.js';
 import { storedOrder } from '../helpers/orders.js';
+import { startFreezableProxy } from '../helpers/freezable-proxy.js';
 import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
+import { testServices, uniqueName } from '../helpers/services.js';
 
 // The api repository's group-commit insert against a real MongoDB wire server: one unordered
 // insertMany whose per-order outcomes come from the server's write errors.
@@ -60,4 +70,30 @@ test('when every order of a batch is new, then each comes back as stored, in ord
     [null, null, null],
   );
   t.is(await db.models.Order.collection.countDocuments({ _id: { $in: ids } } as never), 3);
+});
+
+test('when the connection fails under a whole batch, then insertMany rejects with an error the api answers 503 for', async (t) => {
+  // The driver wraps a network or pool failure of an insertMany in a MongoBulkWriteError with no
+  // per-document error; the repository must not let it pass for a bug (a 500).
+  const real = new URL((await testServices()).mongoUrl('x'));
+  const proxy = await startFreezableProxy({ host: real.hostname, port: Number(real.port || 27017) });
+  const connection = createMongoConnection();
+  t.teardown(async () => {
+    proxy.thaw();
+    await connection.close().catch(() => undefined);
+    await proxy.close();
+  });
+  await openMongo(connection, `mongodb://127.0.0.1:${proxy.port}/${uniqueName('api_order_repo_cut')}`, {
+    timeoutMs: 1000,
+    appName: 'api-order-repo-cut-test',
+    logger: createLogger({ service: 'test', level: 'silent' }),
+  });
+  const cut = createOrderRepository({ models: registerOrderModels(connection) });
+  const suffix = Date.now().toString(36);
+  await cut.insertMany([pending(`ord_cut_a_${suffix}`)]);
+
+  proxy.freeze();
+  const err = await t.throwsAsync(cut.insertMany([pending(`ord_cut_b_${suffix}`), pending(`ord_cut_c_${suffix}`)]));
+
+  t.true(isMongoUnavailable(err), `${err?.name}: ${err?.message}`);
 });
