@@ -29,6 +29,17 @@ function keysetRange(before: Date, after?: { updatedAt: Date; id: string }, sinc
 /** The reconciler's reads and its one write, each served by an index of order-model.ts. */
 export function createReconcileRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }) {
   const { Order: OrderModel } = models;
+
+  /** One page of a walk over (`lead`, updatedAt, _id), in the order of the index that serves it. */
+  async function walkPage(filter: Record<string, unknown>, lead: 'status' | 'compensationDue', limit: number) {
+    const docs = await OrderModel.find(filter)
+      .sort({ [lead]: 1, updatedAt: 1, _id: 1 })
+      .limit(limit)
+      .maxTimeMS(QUERY_MAX_TIME_MS)
+      .lean();
+    return (docs as OrderDocument[]).map(toOrder);
+  }
+
   return {
     /** PENDING orders whose job was never confirmed in Redis, created before `before` (oldest first). */
     async findUnqueued(before: Date, limit: number): Promise<Order[]> {
@@ -54,13 +65,7 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       limit: number,
       after?: { updatedAt: Date; id: string },
     ): Promise<Order[]> {
-      const range = keysetRange(before, after);
-      const docs = await OrderModel.find({ status, ...range })
-        .sort({ status: 1, updatedAt: 1, _id: 1 })
-        .limit(limit)
-        .maxTimeMS(QUERY_MAX_TIME_MS)
-        .lean();
-      return (docs as OrderDocument[]).map(toOrder);
+      return walkPage({ status, ...keysetRange(before, after) }, 'status', limit);
     },
 
     /**
@@ -74,13 +79,7 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
       limit: number,
       after?: { updatedAt: Date; id: string },
     ): Promise<Order[]> {
-      const range = keysetRange(before, after, since);
-      const docs = await OrderModel.find({ status, ...range })
-        .sort({ status: 1, updatedAt: 1, _id: 1 })
-        .limit(limit)
-        .maxTimeMS(QUERY_MAX_TIME_MS)
-        .lean();
-      return (docs as OrderDocument[]).map(toOrder);
+      return walkPage({ status, ...keysetRange(before, after, since) }, 'status', limit);
     },
 
     /**
@@ -88,13 +87,7 @@ export function createReconcileRepository({ models }: { readonly models: Pick<Or
      * before `before`, walking (updatedAt, _id) upward from `after`; the sparse index holds only those.
      */
     async findCompensationDue(before: Date, limit: number, after?: { updatedAt: Date; id: string }): Promise<Order[]> {
-      const range = keysetRange(before, after);
-      const docs = await OrderModel.find({ compensationDue: true, ...range })
-        .sort({ compensationDue: 1, updatedAt: 1, _id: 1 })
-        .limit(limit)
-        .maxTimeMS(QUERY_MAX_TIME_MS)
-        .lean();
-      return (docs as OrderDocument[]).map(toOrder);
+      return walkPage({ compensationDue: true, ...keysetRange(before, after) }, 'compensationDue', limit);
     },
 
     /** Cancelled orders that hold nothing any more lose their `compensationDue` mark (one write). */
