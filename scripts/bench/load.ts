@@ -1,7 +1,7 @@
 import { Agent, request, type ClientRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { ORDER_BODY_JSON } from './seed.js';
+import { orderBody } from './seed.js';
 
 /** What one autocannon run on POST /orders gave. */
 export interface HammerResult {
@@ -39,25 +39,24 @@ export async function hammer(options: {
     connections: options.connections,
     ...(options.amount ? { amount: options.amount } : { duration: options.seconds ?? 10 }),
     timeout: 10,
-    method: 'POST',
-    headers,
-    body: ORDER_BODY_JSON,
-    ...(options.idempotencyKeys
-      ? {
-          requests: [
-            {
-              method: 'POST',
-              path: '/orders',
-              body: ORDER_BODY_JSON,
-              setupRequest: (req: autocannon.Request) => {
-                const key = `${options.idempotencyKeys}-${sequence}`;
-                sequence += 1;
-                return { ...req, headers: { ...headers, 'idempotency-key': key } };
-              },
-            },
-          ],
-        }
-      : {}),
+    requests: [
+      {
+        method: 'POST',
+        path: '/orders',
+        // Each request from the next bench customer (seed.ts), and with its own Idempotency-Key when asked.
+        setupRequest: (req: autocannon.Request) => {
+          const i = sequence;
+          sequence += 1;
+          return {
+            ...req,
+            body: orderBody(i),
+            headers: options.idempotencyKeys
+              ? { ...headers, 'idempotency-key': `${options.idempotencyKeys}-${i}` }
+              : headers,
+          };
+        },
+      },
+    ],
   };
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(opts, (err: unknown, res) => (err ? reject(err as Error) : resolve(res)));
@@ -81,7 +80,8 @@ export async function hammer(options: {
   };
 }
 
-const ORDER_BYTES = Buffer.from(ORDER_BODY_JSON);
+/** How many orders {@link postOrderOnce} has sent with the default body (the next bench customer's). */
+let posted = 0;
 
 /**
  * One POST /orders (or a GET of `url`) on `agent`: its status (0 for a connection error or timeout, with the error's
@@ -90,7 +90,7 @@ const ORDER_BYTES = Buffer.from(ORDER_BODY_JSON);
 export function postOrderOnce(
   agent: Agent,
   url: URL,
-  body: Buffer = ORDER_BYTES,
+  body: Buffer = orderBody(posted++),
   onRequest?: (req: ClientRequest) => void,
   method: 'POST' | 'GET' = 'POST',
 ): Promise<{ status: number; ms: number; code?: string }> {

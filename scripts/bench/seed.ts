@@ -6,6 +6,7 @@ import {
   ORDERS_QUEUE,
   PROCESS_ORDER_JOB,
   PUBLIC_SCOPE,
+  orderJob,
   orderJobOptions,
   type OrderDocument,
   type OrderStatus,
@@ -21,7 +22,29 @@ export const ORDER_BODY = {
   ],
   currency: 'EUR',
 } as const;
-export const ORDER_BODY_JSON = JSON.stringify(ORDER_BODY);
+
+/**
+ * The customers the bench's traffic comes from. One customer would be held to its fair share (a
+ * quarter of the fleet's concurrency, docs/design.md) and past 600 orders a minute behind everyone
+ * else: a flood, which the fairness phase measures on purpose. Everywhere else the bench is a shop's
+ * ordinary traffic, spread over this many customers, each well under the burst limit.
+ */
+export const BENCH_CUSTOMERS = 1000;
+
+/** The customer of the bench's i-th order (round robin over {@link BENCH_CUSTOMERS}). */
+export function benchCustomer(i: number): string {
+  return `c-bench-${String(i % BENCH_CUSTOMERS).padStart(4, '0')}`;
+}
+
+/** {@link ORDER_BODY} of each bench customer, serialized once. */
+const BODIES = Array.from({ length: BENCH_CUSTOMERS }, (_, i) =>
+  Buffer.from(JSON.stringify({ ...ORDER_BODY, customerId: benchCustomer(i) })),
+);
+
+/** The body of the bench's i-th order: {@link ORDER_BODY} from customer {@link benchCustomer}(i). */
+export function orderBody(i: number): Buffer {
+  return BODIES[i % BENCH_CUSTOMERS];
+}
 
 /** The job options the real api uses (docs/design.md defaults: 5 attempts, 1000 ms back-off). */
 export const SYSTEM_JOB_OPTIONS: JobsOptions = orderJobOptions({ jobAttempts: 5, jobBackoffMs: 1000 });
@@ -33,7 +56,7 @@ export function orderId(): string {
 }
 
 /** A stored order as the real api writes it (common/mongo/order-model.ts), in `status`. */
-export function systemOrder(status: OrderStatus, at: Date, customer: string = ORDER_BODY.customerId): OrderDocument {
+export function systemOrder(status: OrderStatus, at: Date, customer: string): OrderDocument {
   const failed = status === 'FAILED';
   return {
     _id: orderId(),
@@ -79,13 +102,22 @@ export async function seedInventory(db: mongoose.mongo.Db): Promise<void> {
 }
 
 /** A stored order as the bare intake writes it. */
-export function bareOrder(at: Date): { _id: string; [field: string]: unknown } {
-  return { ...ORDER_BODY, _id: orderId(), status: 'PENDING', createdAt: at };
+export function bareOrder(at: Date, customer: string): { _id: string; [field: string]: unknown } {
+  return { ...ORDER_BODY, customerId: customer, _id: orderId(), status: 'PENDING', createdAt: at };
 }
 
 /** A queue handle for the bench on `prefix` (its own connection is passed in and owned by the caller). */
 export function benchQueue(connection: Redis, prefix: string): Queue {
   return new Queue(ORDERS_QUEUE, { connection, prefix });
+}
+
+/** The job the api adds for a standard order of `customer` (common/queues/orders-queue.ts), with its options. */
+function systemJob(id: string, customer: string, now: Date) {
+  const job = orderJob(
+    { id, correlationId: 'bench', customerId: customer, priority: 'standard', notBefore: null },
+    { now },
+  );
+  return { ...job, opts: { ...SYSTEM_JOB_OPTIONS, ...job.opts } };
 }
 
 /**
@@ -107,19 +139,23 @@ export async function seedWaiting(options: {
     if (kind === 'raw') {
       for (let i = 0; i < n; i += 1) ids.push(orderId());
     } else {
-      const docs = kind === 'system' ? Array.from({ length: n }, () => systemOrder('PENDING', at)) : [];
-      const bare = kind === 'bare' ? Array.from({ length: n }, () => bareOrder(at)) : [];
+      const docs =
+        kind === 'system'
+          ? Array.from({ length: n }, (_, i) => systemOrder('PENDING', at, benchCustomer(done + i)))
+          : [];
+      const bare = kind === 'bare' ? Array.from({ length: n }, (_, i) => bareOrder(at, benchCustomer(done + i))) : [];
       const all = [...docs, ...bare] as { _id: string }[];
       if (!db) throw new Error('seedWaiting needs a database for system and bare orders');
       await db.collection<{ _id: string }>('orders').insertMany(all, { ordered: false });
       ids.push(...all.map((d) => d._id));
     }
+    // The system's jobs as the api adds them (with the customer: the worker's fair share applies).
     await queue.addBulk(
-      ids.map((id) => ({
-        name: PROCESS_ORDER_JOB,
-        data: { orderId: id, correlationId: 'bench' },
-        opts: kind === 'system' ? { ...SYSTEM_JOB_OPTIONS, jobId: id } : { jobId: id },
-      })),
+      ids.map((id, i) =>
+        kind === 'system'
+          ? systemJob(id, benchCustomer(done + i), at)
+          : { name: PROCESS_ORDER_JOB, data: { orderId: id, correlationId: 'bench' }, opts: { jobId: id } },
+      ),
     );
   }
 }
