@@ -11,6 +11,9 @@ import {
 } from '../services/order-processing-service.js';
 import type { RestartSeries } from './job-series.js';
 
+/** The most often a running job's progress is written (see `progressOf`). */
+export const PROGRESS_EVERY_MS = 250;
+
 export interface ProcessorMetrics {
   readonly jobs: Counter<'outcome'>;
   readonly duration: Histogram<'outcome'>;
@@ -90,6 +93,7 @@ export function createOrderProcessor(deps: {
     return logContext.run(fields, async () => {
       const end = metrics.duration.startTimer();
       const isLastAttempt = jobAttempt >= maxAttempts;
+      const progress = progressOf(job);
       try {
         const outcome = await service.attempt({
           orderId: job.data.orderId,
@@ -97,7 +101,7 @@ export function createOrderProcessor(deps: {
           jobAttempt,
           isLastAttempt,
           signal,
-          onStep: progressOf(job),
+          onStep: progress.onStep,
           retriedBy: job.data.retriedBy,
         });
         if (outcome === 'restart_series' && token) {
@@ -143,6 +147,8 @@ export function createOrderProcessor(deps: {
         );
         if (err instanceof OrderNotFoundError) throw new UnrecoverableError(err.message);
         throw err;
+      } finally {
+        progress.flush();
       }
     });
   }
@@ -150,16 +156,34 @@ export function createOrderProcessor(deps: {
   /**
    * Each saga step that ends is the job's progress (Bull Board shows it with the job), and each one not
    * simply done a line of the job's log; both best effort (a Redis hiccup must not fail the order's step).
+   * The progress is the latest step's, written at most once per {@link PROGRESS_EVERY_MS} while the job
+   * runs and once more, the last step's, when it ends: an order whose steps take a few milliseconds
+   * costs one progress write, not one per step (each is a Redis script), and the board is never more
+   * than that interval behind a running job.
    */
   function progressOf(job: Job<ProcessOrderJobData>) {
-    return (event: SagaStepEvent) => {
-      deps.onStep?.(event);
-      void job.updateProgress({ step: event.step, outcome: event.outcome }).catch(() => undefined);
-      // The job's log keeps what an operator looks for (a refusal, a failure, an undo); a step done is
-      // in the progress already, and logging it too would cost three more Redis scripts per order.
-      if (event.outcome !== 'done') {
-        void job.log(`${event.step} ${event.outcome} in ${Math.round(event.ms)} ms`).catch(() => undefined);
-      }
+    let latest: { step: string; outcome: string } | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const write = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (!latest) return;
+      void job.updateProgress(latest).catch(() => undefined);
+      latest = undefined;
+    };
+    return {
+      onStep(event: SagaStepEvent) {
+        deps.onStep?.(event);
+        latest = { step: event.step, outcome: event.outcome };
+        timer ??= setTimeout(write, PROGRESS_EVERY_MS).unref();
+        // The job's log keeps what an operator looks for (a refusal, a failure, an undo); a step done is
+        // in the progress already, and logging it too would cost three more Redis scripts per order.
+        if (event.outcome !== 'done') {
+          void job.log(`${event.step} ${event.outcome} in ${Math.round(event.ms)} ms`).catch(() => undefined);
+        }
+      },
+      /** The job's attempt ended: its last step is written now. */
+      flush: write,
     };
   }
 
