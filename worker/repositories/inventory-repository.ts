@@ -27,11 +27,18 @@ function perSku(items: Items): [sku: string, quantity: number][] {
 
 type Take = 'taken' | 'held' | 'untracked' | 'short';
 
+/** One conditional update of one SKU's document. */
+interface Op {
+  readonly filter: Record<string, unknown>;
+  readonly update: Record<string, unknown>;
+}
+
 /**
  * The worker's side of the `inventory` collection: the saga's {@link InventoryPort}. Every move is
  * one atomic conditional update of one SKU's document that moves the counts and the order's hold
  * together, so no interleaving of concurrent orders, retries or duplicate calls can oversell, take
- * stock below zero, or settle one reservation twice (see InventoryDocument in common).
+ * stock below zero, or settle one reservation twice (see InventoryDocument in common). An order of
+ * several SKUs sends its moves in one bulk write first (one round trip, not one per SKU).
  *
  * What it cannot know: a sale leaves no hold behind (so documents stay bounded), so a `reserve`
  * for an order *after* its `commit` takes stock again. The saga never does that (it resumes after
@@ -60,16 +67,50 @@ export function createWorkerInventoryRepository({
     return { available: doc.available, hold: doc.holds?.[0] ?? null };
   }
 
+  /** Takes `quantity` of `sku` into a new hold of the order, when that much is available and it holds none yet. */
+  function takeOp(orderId: string, sku: string, quantity: number): Op {
+    return {
+      filter: { _id: sku, available: { $gte: quantity }, 'holds.orderId': { $ne: orderId } },
+      update: {
+        $inc: { available: -quantity, reserved: quantity },
+        $push: { holds: { orderId, quantity } },
+        $set: { updatedAt: new Date() },
+      },
+    };
+  }
+
+  /** Moves the order's hold of `quantity` on `sku` to `to`, when it holds exactly that. */
+  function settleOp(orderId: string, sku: string, quantity: number, to: 'sold' | 'available'): Op {
+    return {
+      filter: { _id: sku, holds: { $elemMatch: { orderId, quantity } } },
+      update: {
+        $inc: { reserved: -quantity, [to]: quantity },
+        $pull: { holds: { orderId } },
+        $set: { updatedAt: new Date() },
+      },
+    };
+  }
+
+  const updateOne = ({ filter, update }: Op) => collection.updateOne(filter as never, update as never);
+
+  /**
+   * One command for the moves of all of an order's SKUs (an unordered bulk write): true when every one
+   * matched, the common case. Otherwise some did not (short stock, a retry after a crash, a concurrent
+   * change), and the bulk result does not say which: the caller goes SKU by SKU, where each move is
+   * idempotent (a hold taken or settled by the batch is found as such), so the outcome is exact.
+   */
+  async function allMatched(ops: readonly Op[]): Promise<boolean> {
+    if (ops.length < 2) return false;
+    const result = await collection.bulkWrite(
+      ops.map(({ filter, update }) => ({ updateOne: { filter: filter as never, update: update as never } })),
+      { ordered: false },
+    );
+    return result.matchedCount === ops.length;
+  }
+
   async function takeOne(orderId: string, sku: string, quantity: number): Promise<Take> {
     for (let round = 1; ; round += 1) {
-      const result = await collection.updateOne(
-        { _id: sku, available: { $gte: quantity }, 'holds.orderId': { $ne: orderId } } as never,
-        {
-          $inc: { available: -quantity, reserved: quantity },
-          $push: { holds: { orderId, quantity } },
-          $set: { updatedAt: new Date() },
-        } as never,
-      );
+      const result = await updateOne(takeOp(orderId, sku, quantity));
       if (result.matchedCount === 1) return 'taken';
       const state = await readHold(sku, orderId);
       if (!state) return 'untracked';
@@ -88,14 +129,7 @@ export function createWorkerInventoryRepository({
   async function settleOne(orderId: string, sku: string, guess: number, to: 'sold' | 'available'): Promise<void> {
     let quantity = guess;
     for (let round = 1; ; round += 1) {
-      const result = await collection.updateOne(
-        { _id: sku, holds: { $elemMatch: { orderId, quantity } } } as never,
-        {
-          $inc: { reserved: -quantity, [to]: quantity },
-          $pull: { holds: { orderId } },
-          $set: { updatedAt: new Date() },
-        } as never,
-      );
+      const result = await updateOne(settleOp(orderId, sku, quantity, to));
       if (result.matchedCount === 1) return;
       const hold = (await readHold(sku, orderId))?.hold;
       // No hold: untracked, never reserved, or already settled by an earlier call: nothing to do.
@@ -108,14 +142,19 @@ export function createWorkerInventoryRepository({
   }
 
   async function settle(orderId: string, items: Items, to: 'sold' | 'available'): Promise<void> {
+    const skus = perSku(items);
+    if (await allMatched(skus.map(([sku, quantity]) => settleOp(orderId, sku, quantity, to)))) return;
     // Each SKU is a document of its own and every move is idempotent: they can go at once.
-    await Promise.all(perSku(items).map(([sku, quantity]) => settleOne(orderId, sku, quantity, to)));
+    await Promise.all(skus.map(([sku, quantity]) => settleOne(orderId, sku, quantity, to)));
   }
 
   return {
     async reserve(orderId, items) {
+      const skus = perSku(items);
+      if (await allMatched(skus.map(([sku, quantity]) => takeOp(orderId, sku, quantity))))
+        return { outcome: 'reserved' };
       // Item by item, so a short item stops the order before it takes any more.
-      for (const [sku, quantity] of perSku(items)) {
+      for (const [sku, quantity] of skus) {
         if ((await takeOne(orderId, sku, quantity)) === 'short') {
           // Everything this order holds goes back, including holds of an earlier crashed call.
           await settle(orderId, items, 'available');
