@@ -87,6 +87,7 @@ export {
   MongoBatchUnavailableError,
   QUERY_MAX_TIME_MS,
 } from './mongo/connection.js';
+export { insertEach, type InsertOutcome } from './mongo/insert-each.js';
 export {
   registerOrderModels,
   ensureOrderIndexes,
@@ -188,3 +189,4 @@ export {
   COMPENSATION_STATUSES,
   type StepRecordRequest,
 } from './domain/step-records.js';
+export { createBatcher, type Batcher, type BatcherOptions } from './batching/batcher.js';

@@ -48,7 +48,10 @@ export function createWorkerContainer(deps: {
   connection.on('error', (err) => logger.warn({ err }, 'Redis connection error; BullMQ reconnects by itself'));
 
   const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger });
-  const repository = createWorkerOrderRepository({ models });
+  const repository = createWorkerOrderRepository({
+    models,
+    ...(config.workerBatchWrites && { effectBatch: { deadlineMs: WORKER_MONGO_TIMEOUT_MS } }),
+  });
   const webhooks = createOrderWebhooks({
     config,
     connection,

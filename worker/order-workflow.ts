@@ -29,7 +29,7 @@ export function createOrderWorkflow(deps: {
   const payments = createPaymentProvider({ settings: config, registry: deps.registry, logger });
   const metrics = createSagaMetrics(deps.registry);
   const saga = createOrderSaga({
-    inventory: createWorkerInventoryRepository({ Inventory }),
+    inventory: createWorkerInventoryRepository({ Inventory, bulk: config.workerBatchWrites }),
     payments,
     orders: createOrderStepsRepository({ models: deps.models }),
     logger,

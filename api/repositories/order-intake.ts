@@ -1,5 +1,4 @@
-import { AppError, type Order } from '#common';
-import { createBatcher } from './batcher.js';
+import { AppError, createBatcher, type Order } from '#common';
 import { DuplicateOrderError, type OrderRepository } from './order-repository.js';
 import { QueueUnavailableError, jobRequest, type JobRequest, type OrderJobs } from './order-jobs.js';
 

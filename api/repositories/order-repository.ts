@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import {
-  MongoBatchUnavailableError,
+  insertEach,
   QUERY_MAX_TIME_MS,
   findOrderById,
   markOrdersEnqueued,
@@ -92,26 +92,12 @@ export function createOrderRepository({ models }: { readonly models: Pick<OrderM
      */
     async insertMany(orders: readonly Order[]): Promise<Array<Order | Error>> {
       const docs = orders.map(toDocument);
-      try {
-        await OrderModel.collection.insertMany(docs as never[], { ordered: false });
-        return docs.map(toOrder);
-      } catch (err) {
-        const writeErrors = (err as { name?: string; writeErrors?: unknown }).writeErrors;
-        if ((err as Error).name !== 'MongoBulkWriteError' || writeErrors === undefined) throw err;
-        const failed = new Map<number, { code?: number; errmsg?: string }>();
-        for (const e of [writeErrors].flat() as Array<{ index: number; code?: number; errmsg?: string }>) {
-          failed.set(e.index, e);
-        }
-        // No answer for any document: the whole batch failed (network, pool, write concern).
-        if (failed.size === 0) throw new MongoBatchUnavailableError((err as Error).message, { cause: err });
-        return orders.map((order, i) => {
-          const e = failed.get(i);
-          if (!e) return toOrder(docs[i]);
-          return e.code === 11000
-            ? new DuplicateOrderError(order.id)
-            : new Error(`order ${order.id} not stored: ${e.errmsg ?? 'write error'}`, { cause: err });
-        });
-      }
+      const outcomes = await insertEach(OrderModel.collection, docs);
+      return outcomes.map((outcome, i) => {
+        if (outcome === 'inserted') return toOrder(docs[i]);
+        if (outcome === 'duplicate') return new DuplicateOrderError(orders[i].id);
+        return new Error(`order ${orders[i].id} not stored: ${outcome.message}`, { cause: outcome });
+      });
     },
 
     findById: (id: string) => findOrderById(OrderModel, id),

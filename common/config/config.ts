@@ -75,6 +75,8 @@ export interface Config {
   readonly webhook: WebhookConfig | undefined;
   /** api: group commit at intake (concurrent POSTs share one insert and one job add); `off` writes each alone. */
   readonly intakeGroupCommit: boolean;
+  /** Worker: an order's SKUs in one bulk write, concurrent jobs' effects in one insert (WORKER_BATCH_WRITES). */
+  readonly workerBatchWrites: boolean;
   /** api: the most orders in one group-commit batch. */
   readonly intakeBatchMax: number;
   /** api: the most orders waiting for a group-commit slot; more are answered 503 at once (back-pressure). */
@@ -261,6 +263,7 @@ const schema = Joi.object({
   INTAKE_BATCH_MAX: Joi.number().integer().min(1).max(10_000).default(256),
   INTAKE_MAX_WAITING: Joi.number().integer().min(0).max(1_000_000).default(10_000),
   HTTP_KEEPALIVE_TIMEOUT_MS: Joi.number().integer().min(1000).max(600_000).default(5000),
+  WORKER_BATCH_WRITES: Joi.string().valid('on', 'off').default('on'),
   PAYMENT_PROVIDER_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   WEBHOOK_URL: Joi.string().uri({ scheme: ['http', 'https'] }),
   // Standard Webhooks secrets: `whsec_` + base64 of at least 24 bytes, comma-separated for rotation.
@@ -438,6 +441,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     intakeBatchMax: v.INTAKE_BATCH_MAX,
     intakeMaxWaiting: v.INTAKE_MAX_WAITING,
     httpKeepAliveTimeoutMs: v.HTTP_KEEPALIVE_TIMEOUT_MS,
+    workerBatchWrites: v.WORKER_BATCH_WRITES === 'on',
   });
 }
 

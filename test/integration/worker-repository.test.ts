@@ -17,11 +17,14 @@ import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
 let db: TestMongo;
 let models: OrderModels;
 let orders: WorkerOrderRepository;
+/** The same repository with the worker's group commit of effects (WORKER_BATCH_WRITES=on). */
+let batched: WorkerOrderRepository;
 
 test.before(async () => {
   db = await openTestMongo('worker_repository');
   models = db.models;
   orders = createWorkerOrderRepository({ models });
+  batched = createWorkerOrderRepository({ models, effectBatch: { deadlineMs: 5000 } });
 });
 
 test.after.always(async () => {
@@ -211,29 +214,60 @@ test('when fail is asked of a PROCESSING order, then it becomes FAILED with last
   t.is(failed?.lastError, 'job stalled more than allowable limit');
 });
 
-test('when the effect of an order is recorded twice, then the second call records nothing', async (t) => {
-  const id = await seed('PROCESSING', { attempts: 1 });
-  const effect = { orderId: id, totalCents: 2500, currency: 'EUR', jobAttempt: 1, jobId: id };
+/** The effect tests run against both ways of writing effects: one insert each, and the group commit. */
+const effectModes = [
+  ['one insert each', () => orders],
+  ['group commit', () => batched],
+] as const;
 
-  t.true(await orders.recordEffect(effect));
-  t.false(await orders.recordEffect({ ...effect, jobAttempt: 2, jobId: `${id}-again` }));
+for (const [mode, repository] of effectModes) {
+  test(`when the effect of an order is recorded twice, then the second call records nothing (${mode})`, async (t) => {
+    const id = await seed('PROCESSING', { attempts: 1 });
+    const effect = { orderId: id, totalCents: 2500, currency: 'EUR', jobAttempt: 1, jobId: id };
 
-  const effects = await models.Effect.collection.find({ _id: id } as never).toArray();
-  t.is(effects.length, 1);
-  t.like(effects[0], { _id: id, totalCents: 2500, currency: 'EUR', attempt: 1, jobId: id });
-});
+    t.true(await repository().recordEffect(effect));
+    t.false(await repository().recordEffect({ ...effect, jobAttempt: 2, jobId: `${id}-again` }));
 
-test('when concurrent calls record one effect, then exactly one of them records it', async (t) => {
-  const id = await seed('PROCESSING', { attempts: 1 });
+    const effects = await models.Effect.collection.find({ _id: id } as never).toArray();
+    t.is(effects.length, 1);
+    t.like(effects[0], { _id: id, totalCents: 2500, currency: 'EUR', attempt: 1, jobId: id });
+  });
 
+  test(`when concurrent calls record one effect, then exactly one of them records it (${mode})`, async (t) => {
+    const id = await seed('PROCESSING', { attempts: 1 });
+
+    const recorded = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        repository().recordEffect({ orderId: id, totalCents: 2500, currency: 'EUR', jobAttempt: i + 1, jobId: id }),
+      ),
+    );
+
+    t.is(recorded.filter(Boolean).length, 1);
+    t.is(await models.Effect.countDocuments({ _id: id }), 1);
+  });
+}
+
+test('when the effects of many orders are recorded at once in a group commit, then each order gets its own outcome', async (t) => {
+  const ids = await Promise.all(Array.from({ length: 10 }, () => seed('PROCESSING', { attempts: 1 })));
+  const [already] = ids;
+  t.true(
+    await batched.recordEffect({ orderId: already, totalCents: 1, currency: 'EUR', jobAttempt: 1, jobId: already }),
+  );
+
+  // Three attempts per order, interleaved, so batches mix orders, repeats and one already recorded.
+  const calls = ids.flatMap((id) => [1, 2, 3].map((jobAttempt) => ({ id, jobAttempt })));
   const recorded = await Promise.all(
-    Array.from({ length: 20 }, (_, i) =>
-      orders.recordEffect({ orderId: id, totalCents: 2500, currency: 'EUR', jobAttempt: i + 1, jobId: id }),
+    calls.map(({ id, jobAttempt }) =>
+      batched.recordEffect({ orderId: id, totalCents: 2500, currency: 'EUR', jobAttempt, jobId: id }),
     ),
   );
 
-  t.is(recorded.filter(Boolean).length, 1);
-  t.is(await models.Effect.countDocuments({ _id: id }), 1);
+  for (const id of ids) {
+    const mine = recorded.filter((_, i) => calls[i].id === id && recorded[i]);
+    t.is(mine.length, id === already ? 0 : 1, id);
+  }
+  t.is(await models.Effect.collection.countDocuments({ _id: { $in: ids } } as never), ids.length);
+  t.like(await models.Effect.collection.findOne({ _id: already } as never), { totalCents: 1 });
 });
 
 test('when an order makes more transitions than the history keeps, then the newest entries are kept', async (t) => {

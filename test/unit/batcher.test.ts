@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createBatcher, type BatcherOptions } from '../../api/repositories/batcher.js';
+import { createBatcher, type BatcherOptions } from '#common';
 
 /** A store whose writes the test finishes by hand: every batch `run` got, each with its own release. */
 function heldStore<I>() {

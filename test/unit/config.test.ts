@@ -71,7 +71,13 @@ test('when the environment is empty, then the config has exactly the documented 
   // Operators' control (issue 15): named dashboard accounts and the audit's retention.
   const operators = ['boardAccounts', 'auditRetentionDays'];
   // Group commit at intake (issue 17).
-  const intake = ['intakeGroupCommit', 'intakeBatchMax', 'intakeMaxWaiting', 'httpKeepAliveTimeoutMs'];
+  const intake = [
+    'intakeGroupCommit',
+    'intakeBatchMax',
+    'intakeMaxWaiting',
+    'httpKeepAliveTimeoutMs',
+    'workerBatchWrites',
+  ];
   // The fair share (issue 15): FAIR_SHARE_KEY and MAX_ACTIVE_PER_CUSTOMER.
   const fairness = ['fairShareKey', 'maxActivePerCustomer'];
   t.deepEqual(
@@ -108,6 +114,12 @@ test('when the intake settings are not set, then group commit is on with its def
   t.false(loadConfig({ INTAKE_GROUP_COMMIT: 'off' }).intakeGroupCommit);
   t.throws(() => loadConfig({ INTAKE_GROUP_COMMIT: 'maybe' }), { message: /INTAKE_GROUP_COMMIT/ });
   t.throws(() => loadConfig({ INTAKE_BATCH_MAX: '0' }), { message: /INTAKE_BATCH_MAX/ });
+});
+
+test('when WORKER_BATCH_WRITES is not set, then the worker batches its writes; off turns it off', (t) => {
+  t.true(loadConfig({}).workerBatchWrites);
+  t.false(loadConfig({ WORKER_BATCH_WRITES: 'off' }).workerBatchWrites);
+  t.throws(() => loadConfig({ WORKER_BATCH_WRITES: 'maybe' }), { message: /WORKER_BATCH_WRITES/ });
 });
 
 test('when the fair-share variables are set, then they are kept; when bad, each is reported', (t) => {

@@ -48,8 +48,11 @@ interface Op {
  */
 export function createWorkerInventoryRepository({
   Inventory,
+  bulk = true,
 }: {
   readonly Inventory: Model<InventoryDocument>;
+  /** An order's SKUs in one bulk write first (WORKER_BATCH_WRITES); false: one update per SKU. */
+  readonly bulk?: boolean;
 }): InventoryPort {
   // Straight to the driver: filters and updates are built here from the order's validated items.
   const collection = Inventory.collection;
@@ -100,7 +103,7 @@ export function createWorkerInventoryRepository({
    * idempotent (a hold taken or settled by the batch is found as such), so the outcome is exact.
    */
   async function allMatched(ops: readonly Op[]): Promise<boolean> {
-    if (ops.length < 2) return false;
+    if (!bulk || ops.length < 2) return false;
     const result = await collection.bulkWrite(
       ops.map(({ filter, update }) => ({ updateOne: { filter: filter as never, update: update as never } })),
       { ordered: false },

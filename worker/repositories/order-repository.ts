@@ -6,7 +6,10 @@ import {
   type Order,
   type OrderModels,
   type RejectionReason,
+  createBatcher,
+  insertEach,
 } from '#common';
+import type { Collection } from 'mongoose';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -14,8 +17,22 @@ export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepositor
  * Data access for the worker: executes the order's named moves (common/domain/order-moves.ts), each
  * one atomic conditional update, and records effects.
  */
-export function createWorkerOrderRepository({ models }: { readonly models: OrderModels }) {
+export function createWorkerOrderRepository({
+  models,
+  effectBatch,
+}: {
+  readonly models: OrderModels;
+  /**
+   * Group commit of effects (WORKER_BATCH_WRITES): the effects of concurrent jobs share one unordered
+   * insert, each settled within `deadlineMs` (common/batching/batcher.ts; a lone one is written at
+   * once). Absent: one insert per effect.
+   */
+  readonly effectBatch?: { readonly deadlineMs: number };
+}) {
   const { Order: OrderModel, Effect } = models;
+  const effects = effectBatch
+    ? batchedEffects(Effect.collection, effectBatch.deadlineMs)
+    : singleEffects(Effect.collection);
   return {
     findById: (id: string) => findOrderById(OrderModel, id),
 
@@ -51,28 +68,66 @@ export function createWorkerOrderRepository({ models }: { readonly models: Order
      * Records the business effect under the order id. A second run finds it already there and
      * records nothing: this is what makes effects exactly-once. True when this call recorded it.
      */
-    async recordEffect(effect: {
-      orderId: string;
-      totalCents: number;
-      currency: string;
-      jobAttempt: number;
-      jobId: string;
-    }): Promise<boolean> {
-      try {
-        await Effect.collection.insertOne({
-          _id: effect.orderId,
-          totalCents: effect.totalCents,
-          currency: effect.currency,
-          // The stored field keeps its name: the job's attempt that produced the effect.
-          attempt: effect.jobAttempt,
-          jobId: effect.jobId,
-          createdAt: new Date(),
-        } as never);
-        return true;
-      } catch (err) {
-        if ((err as { code?: number }).code === 11000) return false;
-        throw err;
-      }
-    },
+    recordEffect: (effect: EffectRecord): Promise<boolean> => effects(toEffectDocument(effect)),
   };
 }
+
+/** What the worker records of an order's sale (the `effects` collection, one per order). */
+export interface EffectRecord {
+  readonly orderId: string;
+  readonly totalCents: number;
+  readonly currency: string;
+  readonly jobAttempt: number;
+  readonly jobId: string;
+}
+
+function toEffectDocument(effect: EffectRecord) {
+  return {
+    _id: effect.orderId,
+    totalCents: effect.totalCents,
+    currency: effect.currency,
+    // The stored field keeps its name: the job's attempt that produced the effect.
+    attempt: effect.jobAttempt,
+    jobId: effect.jobId,
+    createdAt: new Date(),
+  };
+}
+
+type EffectDocument = ReturnType<typeof toEffectDocument>;
+
+/** One insert per effect: true when stored, false when the order's effect was already there. */
+function singleEffects(collection: Collection) {
+  return async (doc: EffectDocument): Promise<boolean> => {
+    try {
+      await collection.insertOne(doc as never);
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000) return false;
+      throw err;
+    }
+  };
+}
+
+/**
+ * The effects of concurrent jobs in one unordered insert; each keeps its own outcome (stored, already
+ * there, or its own error). Two attempts of one order in one batch (a stale one beside its successor)
+ * are judged by the server like two inserts: the first is stored, the second finds it.
+ */
+function batchedEffects(collection: Collection, deadlineMs: number) {
+  const batcher = createBatcher<EffectDocument, boolean>({
+    run: async (docs) =>
+      (await insertEach(collection, docs)).map((outcome) =>
+        outcome instanceof Error ? outcome : outcome === 'inserted',
+      ),
+    maxBatch: EFFECT_BATCH_MAX,
+    // Each job waits for its own effect, so at most the worker's concurrency wait: this bound is never the limit.
+    maxWaiting: 10_000,
+    deadlineMs,
+    overloaded: (waiting) => new Error(`${waiting} effects already wait for MongoDB`),
+    timedOut: (ms) => new Error(`MongoDB did not store the effect within ${ms} ms`),
+  });
+  return (doc: EffectDocument): Promise<boolean> => batcher.submit(doc);
+}
+
+/** The most effects in one insert. */
+const EFFECT_BATCH_MAX = 256;
