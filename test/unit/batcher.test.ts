@@ -201,3 +201,29 @@ test('when the bounds are impossible, then the batcher refuses to be built', (t)
   t.throws(() => batcher(store.run, { maxBatch: 0 }), { instanceOf: RangeError });
   t.throws(() => batcher(store.run, { deadlineMs: 0 }), { instanceOf: RangeError });
 });
+
+test('when gatherTurn is set and items arrive in one turn of the event loop, then an idle batcher writes them together at its end', async (t) => {
+  const store = heldStore<string>();
+  const b = batcher(store.run, { gatherTurn: true });
+
+  // As the callers woken by one batch's answers submit: a few microtasks apart, in one turn.
+  const answers = [b.submit('a'), Promise.resolve().then(() => b.submit('b')), queueMicrotaskSubmit(b, 'c')];
+  t.is(store.batches.length, 0, 'nothing is written inside submit');
+  await settle();
+
+  t.is(store.batches.length, 1);
+  t.deepEqual(store.batches[0].items, ['a', 'b', 'c']);
+  store.batches[0].finish();
+  t.deepEqual(await Promise.all(answers), ['stored a', 'stored b', 'stored c']);
+
+  // A lone item later is written at the end of its own turn, with no timer.
+  const lone = b.submit('d');
+  await settle();
+  t.deepEqual(store.batches[1].items, ['d']);
+  store.batches[1].finish();
+  t.is(await lone, 'stored d');
+});
+
+function queueMicrotaskSubmit(b: { submit(item: string): Promise<string> }, item: string): Promise<string> {
+  return new Promise((resolve, reject) => queueMicrotask(() => b.submit(item).then(resolve, reject)));
+}

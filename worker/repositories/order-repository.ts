@@ -123,6 +123,7 @@ function batchedEffects(collection: Collection, deadlineMs: number) {
     // Each job waits for its own effect, so at most the worker's concurrency wait: this bound is never the limit.
     maxWaiting: 10_000,
     deadlineMs,
+    gatherTurn: true,
     overloaded: (waiting) => new Error(`${waiting} effects already wait for MongoDB`),
     timedOut: (ms) => new Error(`MongoDB did not store the effect within ${ms} ms`),
   });
