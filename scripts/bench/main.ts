@@ -232,11 +232,16 @@ async function main(): Promise<number> {
 
   const figures: BenchFigures = {};
   const errors: string[] = [];
+  const phaseSeconds: Record<string, number> = {};
   const attempt = async (phase: Phase, run: () => Promise<void>) => {
     if (!phases.includes(phase)) return;
+    const phaseStart = Date.now();
     try {
       await run();
+      phaseSeconds[phase] = (Date.now() - phaseStart) / 1000;
+      progress.log(`✓ ${phase} took ${fmt(phaseSeconds[phase], 0)} s`);
     } catch (err) {
+      phaseSeconds[phase] = (Date.now() - phaseStart) / 1000;
       const message = err instanceof Error ? err.message : String(err);
       errors.push(`${phase}: ${message}`);
       progress.log(
@@ -324,6 +329,7 @@ async function main(): Promise<number> {
   const meta: BenchMeta = {
     startedAt: started.toISOString(),
     seconds: (Date.now() - started.getTime()) / 1000,
+    phaseSeconds,
     mode,
     machine: {
       cpus: cpus().length,

@@ -30,6 +30,8 @@ export interface BenchFigures {
 export interface BenchMeta {
   readonly startedAt: string;
   readonly seconds: number;
+  /** Wall-clock seconds of each phase run, in run order. */
+  readonly phaseSeconds: Readonly<Record<string, number>>;
   readonly mode: 'default' | 'quick' | 'profile';
   readonly machine: {
     readonly cpus: number;
@@ -426,7 +428,10 @@ export function methodNotes(meta: BenchMeta): string[] {
 export function markdownReport(meta: BenchMeta, rows: readonly Row[], figures: BenchFigures, folder: string): string {
   const out: string[] = [];
   out.push(`# Benchmark ${meta.startedAt} (${meta.mode})`, '');
-  out.push(`Results folder: \`${folder}\` · duration ${fmt(meta.seconds)} s`, '');
+  const perPhase = Object.entries(meta.phaseSeconds)
+    .map(([phase, s]) => `${phase} ${fmt(s, 0)} s`)
+    .join(', ');
+  out.push(`Results folder: \`${folder}\` · duration ${fmt(meta.seconds)} s${perPhase ? ` (${perPhase})` : ''}`, '');
   out.push(markdownTable(rows), '');
   out.push('## How these figures were made', '');
   for (const n of [...methodNotes(meta), ...meta.notes]) out.push(`- ${n}`);
