@@ -66,7 +66,7 @@ const CLOSE_ENOUGH = 1.1;
 const STEP_DOWN = 0.8;
 /** A backlog is bounded when, at the end of a hold, at most this many seconds of arrivals wait. */
 const BOUNDED_SECONDS = 1;
-/** Orders in processing on both workers (2 × concurrency 10): a bounded backlog may hold these too. */
+/** Orders in processing on both workers (2 × concurrency 10): a short step's bound allows these too. */
 const FLEET_SLOTS = 20;
 
 const stepSeconds = (s: BenchSizes) => Math.max(3, Math.round(s.manyConnectionsSeconds / 12));
@@ -84,12 +84,14 @@ export const fleetWeight = (s: BenchSizes) => 2 * sideSeconds(s);
 
 /**
  * The most backlog at the end of a run of `seconds` at `rate` that counts as bounded. A hold allows
- * one second of arrivals (issue 17). A short step at a rate a little over capacity builds less than
- * that, so a step allows the share of it that a hold's growth at the same pace would reach in the
- * step's time: a step holds only when the hold at its rate would. Both allow the jobs in processing.
+ * one second of arrivals (issue 17), nothing more. A short step at a rate a little over capacity
+ * builds less than that, so a step allows the share of it that a hold's growth at the same pace would
+ * reach in the step's time, plus the jobs in processing: a step holds only when the hold at its rate
+ * is likely to.
  */
 function backlogLimit(rate: number, seconds: number, hold: number): number {
-  return Math.round(rate * BOUNDED_SECONDS * Math.min(1, seconds / hold)) + FLEET_SLOTS;
+  if (seconds >= hold) return Math.round(rate * BOUNDED_SECONDS);
+  return Math.round((rate * BOUNDED_SECONDS * seconds) / hold) + FLEET_SLOTS;
 }
 
 function describe(r: FleetStep): string {
