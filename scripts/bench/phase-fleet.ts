@@ -57,12 +57,12 @@ export interface FleetFigures {
 }
 
 /** Steps of the rate search per side (it usually stops earlier: see `CLOSE_ENOUGH`). */
-const MAX_STEPS = 5;
+const MAX_STEPS = 4;
 /** The factor of a step up while no step failed yet (and down while none held, when the rate processed does not tell). */
 const STEP_FACTOR = 1.4;
 /** The search stops once the highest rate that held and the lowest that did not are this close. */
 const CLOSE_ENOUGH = 1.1;
-/** When the hold at the search's rate does not stay bounded, one more hold at this share of it. */
+/** When the hold at the search's rate does not stay bounded, one more hold at (at most) this share of it. */
 const STEP_DOWN = 0.8;
 /** A backlog is bounded when, at the end of a hold, at most this many seconds of arrivals wait. */
 const BOUNDED_SECONDS = 1;
@@ -72,7 +72,7 @@ const FLEET_SLOTS = 20;
 const stepSeconds = (s: BenchSizes) => Math.max(3, Math.round(s.manyConnectionsSeconds / 12));
 const holdSeconds = (s: BenchSizes) => s.manyConnectionsSeconds;
 /** Expected seconds of one side without a step-down: start, a few steps (each with its clearing), the hold. */
-const sideSeconds = (s: BenchSizes) => 15 + 4 * (stepSeconds(s) + 2) + holdSeconds(s) + 5;
+const sideSeconds = (s: BenchSizes) => 10 + MAX_STEPS * (stepSeconds(s) + 2) + holdSeconds(s) + 3;
 /**
  * Seconds the phase may take: both sides and ONE step-down hold, so that a full run stays under 10
  * minutes. A side's step-down hold runs only when it fits, with the other side still to come.
@@ -102,7 +102,7 @@ function describe(r: FleetStep): string {
  * The whole fleet's sustainable rate (issue 17): an intake process and two workers at concurrency 10
  * (the real api and workers, or the bare intake and bare workers) on this machine's Redis and MongoDB.
  * Orders are sent at a fixed rate (evenly spaced) in short steps, the first at `startRate` (above the
- * fleet's capacity as a rule: 1.5× one worker's processing rate); a step that does not hold tells the
+ * fleet's capacity as a rule: 1.25× one worker's processing rate); a step that does not hold tells the
  * rate the fleet processed meanwhile, which is where the next step starts; once a rate held and one
  * did not, the steps bisect between them. The highest rate that held is then run for
  * `manyConnectionsSeconds` (the 60 s of the issue in a full run), measuring CPU per order of each
@@ -112,13 +112,16 @@ function describe(r: FleetStep): string {
 export async function measureFleet(
   ctx: BenchContext,
   startRate: { system: number; bare: number },
+  /** When the run's budget wants the phase done by (epoch ms): a step-down hold must end before it. */
+  deadline = Infinity,
 ): Promise<FleetFigures> {
   const phase = ctx.progress.phase(
     `fleet: intake + 2 workers (concurrency 10), rate steps of ${stepSeconds(ctx.sizes)} s from the measured processing rates, then ${holdSeconds(ctx.sizes)} s at the highest that held`,
     fleetWeight(ctx.sizes),
   );
   const started = Date.now();
-  const fits = (seconds: number) => (Date.now() - started) / 1000 + seconds <= budgetSeconds(ctx.sizes);
+  const fits = (seconds: number) =>
+    Date.now() + seconds * 1000 <= Math.min(started + budgetSeconds(ctx.sizes) * 1000, deadline);
   const stepDown = holdSeconds(ctx.sizes) + 5;
   const system = await measureSide(
     ctx,
@@ -225,14 +228,16 @@ async function measureSide(
       if (result.bounded) held = Math.max(held, rate);
       else failedAt = Math.min(failedAt, rate);
       if (failedAt / Math.max(1, held) <= CLOSE_ENOUGH) break;
-      // After a failed step, what the fleet processed during it is the best guess of its capacity:
-      // taken when it lies inside the bracket, else the bracket is halved (geometrically).
+      // After a failed step, what the fleet processed during it is the best guess of its capacity,
+      // taken when it lies inside the bracket, else the bracket is halved (geometrically). An
+      // overloaded intake leaves the workers less CPU, so while no rate held the next step is no lower
+      // than 1/STEP_FACTOR of the failed one.
       const processed = result.processedPerSecond;
       let next: number;
       if (!Number.isFinite(failedAt)) next = rate * STEP_FACTOR;
       else if (result.bounded || processed <= held * 1.02 || processed >= failedAt / 1.02)
         next = held > 0 ? Math.sqrt(held * failedAt) : failedAt / STEP_FACTOR;
-      else next = Math.max(processed, failedAt / 3);
+      else next = held > 0 ? processed : Math.max(processed, failedAt / STEP_FACTOR);
       rate = Math.round(next);
       if (rate <= held || rate >= failedAt) break;
     }
@@ -244,10 +249,10 @@ async function measureSide(
       progress(0.6 + 0.4 * (holds.length / 2), `holding ${holdRate}/s for ${hold} s`);
       const cpuBefore = await Promise.all(procs.map((p) => p.proc.cpuMs()));
       const result = await run(holdRate, hold);
-      // Let the backlog be processed (a bounded one takes a second or two), so the workers' CPU covers
-      // the orders counted; whatever is still queued after that is not counted as processed.
-      const until = Date.now() + 20_000;
-      while ((await backlog()) > 0 && Date.now() < until) await sleep(200);
+      // Let a bounded backlog be processed (a second or two), so the workers' CPU covers the orders
+      // counted; an unbounded one is not waited for: what is still queued is not counted as processed.
+      const until = Date.now() + (result.bounded ? 20_000 : 0);
+      while (Date.now() < until && (await backlog()) > 0) await sleep(200);
       const cpuAfter = await Promise.all(procs.map((p) => p.proc.cpuMs()));
       const processed = Math.max(1, result.accepted - (await backlog()));
       await clear();
@@ -264,8 +269,11 @@ async function measureSide(
     const firstRate = held > 0 ? held : Math.max(5, rate);
     holds.push(await holdAt(firstRate));
     if (!holds[0].bounded) {
-      if (stepDownFits()) holds.push(await holdAt(Math.max(5, Math.round(firstRate * STEP_DOWN))));
-      else ctx.progress.log(`  fleet ${variant}: no time left in the phase's budget for a step-down hold`);
+      // 0.8× the rate, or less when the fleet processed less than that over the failed hold (a short
+      // step can overrate what it keeps up for a minute): the rate it did keep up with, less 5%.
+      const downRate = Math.min(firstRate * STEP_DOWN, holds[0].processedPerSecond * 0.95);
+      if (stepDownFits()) holds.push(await holdAt(Math.max(5, Math.round(downRate))));
+      else ctx.progress.log(`  fleet ${variant}: no time left in the run's budget for a step-down hold`);
     }
     const bounded = holds.find((h) => h.bounded);
     // Every step held and so did the hold at the highest: the fleet may sustain more than that.

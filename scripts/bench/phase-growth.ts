@@ -41,7 +41,7 @@ const warmupOrders = (s: BenchSizes) => Math.max(500, Math.round(s.growthOrders 
 
 /** Expected seconds of the phase (its weight on the progress bar). */
 export const growthWeight = (s: BenchSizes) =>
-  s.growthLevels.length * (8 + (2 * (s.growthOrders + warmupOrders(s))) / 500) +
+  s.growthLevels.length * (4 + (2 * (s.growthOrders + warmupOrders(s))) / 700) +
   s.growthLevels[s.growthLevels.length - 1] / 20_000;
 
 /**

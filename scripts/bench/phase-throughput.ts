@@ -71,7 +71,7 @@ export const processingWeight = (s: BenchSizes, runs = s.concurrencies.length * 
   runs * (s.processingOrders / 400 + 4);
 /** Rounds of the end-to-end phase, in this order: the tail of one round moves with the machine, so each side runs twice, alternating. */
 const E2E_ROUNDS: readonly Variant[] = ['bare', 'system', 'system', 'bare'];
-export const e2eWeight = (s: BenchSizes) => E2E_ROUNDS.length * (s.e2eSeconds + Math.max(1, s.warmupSeconds) + 8);
+export const e2eWeight = (s: BenchSizes) => E2E_ROUNDS.length * (s.e2eSeconds + Math.max(1, s.warmupSeconds) + 2);
 
 /**
  * The intake processes: the bare handler, the api as benchmarked (warn), the api with group commit

@@ -42,13 +42,18 @@ export interface BenchSizes {
   readonly fairFlood: number;
   readonly fairOthers: number;
   readonly fairPerOther: number;
+  /**
+   * Seconds the whole run should take (from start, build not included): the fleet phase's step-down
+   * hold runs only when the phases after it still fit in what is left (their weights).
+   */
+  readonly runBudgetSeconds: number;
 }
 
 // Sized so that the whole run takes under 10 minutes on 2 shared cores (about 9 with the MongoDB
 // stand-in on a busy machine): each phase's own budget is in scripts/bench/README.md.
 export const DEFAULT_SIZES: BenchSizes = {
   warmupSeconds: 2,
-  intakeSeconds: 5,
+  intakeSeconds: 4,
   intakeRounds: 2,
   processingOrders: 2000,
   concurrencies: [10, 50],
@@ -64,6 +69,7 @@ export const DEFAULT_SIZES: BenchSizes = {
   fairFlood: 6000,
   fairOthers: 50,
   fairPerOther: 10,
+  runBudgetSeconds: 570,
 };
 
 export const QUICK_SIZES: BenchSizes = {
@@ -84,6 +90,7 @@ export const QUICK_SIZES: BenchSizes = {
   fairFlood: 2000,
   fairOthers: 50,
   fairPerOther: 10,
+  runBudgetSeconds: 270,
 };
 
 /** Settings every real process of the bench gets (printed in the report). */

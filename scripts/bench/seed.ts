@@ -169,7 +169,7 @@ const HISTORY_BATCH = 10_000;
  * them. The orders go in large unordered insertMany batches, the next batch built while the last is
  * written. One dead job is made by BullMQ itself (a throwaway worker whose job fails at once; no real
  * worker may run on the queue meanwhile, it would take it); the others are copies of that job's hash
- * with their own order id and data, added to the failed set by the same score, written in pipelines:
+ * with their own id (in `opts`) and data, added to the failed set by the same score, written in pipelines:
  * what BullMQ leaves for a failed job, without a job's round trips through a worker.
  */
 export async function seedHistory(options: {
@@ -235,11 +235,18 @@ export async function seedHistory(options: {
     }
     const template = await connection.hgetall(jobKey(first));
     const score = await connection.zscore(failedKey, first);
-    if (!template.data || score === null) throw new Error(`the dead job ${first} has no hash or no failed-set entry`);
+    if (!template.data || !template.opts || score === null)
+      throw new Error(`the dead job ${first} has no hash or no failed-set entry`);
+    // Its own order id in `data` and its own id in `opts.jobId`; every other field is the template's.
+    const templateOpts = JSON.parse(template.opts) as Record<string, unknown>;
     for (let i = 0; i < rest.length; i += BATCH) {
       const pipeline = connection.pipeline();
       for (const id of rest.slice(i, i + BATCH)) {
-        pipeline.hset(jobKey(id), { ...template, data: JSON.stringify(deadJob(id).data) });
+        pipeline.hset(jobKey(id), {
+          ...template,
+          data: JSON.stringify(deadJob(id).data),
+          opts: JSON.stringify({ ...templateOpts, jobId: id }),
+        });
         pipeline.zadd(failedKey, score, id);
       }
       const replies = (await pipeline.exec()) ?? [];
