@@ -232,11 +232,16 @@ async function main(): Promise<number> {
 
   const figures: BenchFigures = {};
   const errors: string[] = [];
+  const phaseSeconds: Record<string, number> = {};
   const attempt = async (phase: Phase, run: () => Promise<void>) => {
     if (!phases.includes(phase)) return;
+    const phaseStart = Date.now();
     try {
       await run();
+      phaseSeconds[phase] = (Date.now() - phaseStart) / 1000;
+      progress.log(`✓ ${phase} took ${fmt(phaseSeconds[phase], 0)} s`);
     } catch (err) {
+      phaseSeconds[phase] = (Date.now() - phaseStart) / 1000;
       const message = err instanceof Error ? err.message : String(err);
       errors.push(`${phase}: ${message}`);
       progress.log(
@@ -256,11 +261,17 @@ async function main(): Promise<number> {
       );
     });
     await attempt('fleet', async () => {
-      // Start each side's search at 1.5× its own one-worker processing rate (two workers make at most
-      // twice it), so the search takes a few steps and a full run stays under 10 minutes.
+      // Start each side's search at 1.25× its own one-worker processing rate: over what two workers
+      // sharing two cores with the intake make, as a rule, so the first step measures what the fleet
+      // processes and the next starts there; a few short steps, and a full run stays under 10 minutes.
+      // Without the processing phase, a guess well over this machine's fleet (the first step then
+      // measures what it processes), not under it: a search going up from too low takes every step.
       const c10 = (v: string) =>
-        1.5 * (figures.processing?.find((p) => p.variant === v && p.concurrency === 10)?.ordersPerSecond ?? 70);
-      figures.fleet = await measureFleet(ctx, { system: c10('system'), bare: c10('bare') });
+        1.25 * (figures.processing?.find((p) => p.variant === v && p.concurrency === 10)?.ordersPerSecond ?? 600);
+      // The step-down hold only when the phases after this one still fit in the run's budget.
+      const after = phases.slice(phases.indexOf('fleet') + 1).reduce((s, p) => s + weights[p], 0);
+      const deadline = started.getTime() + (sizes.runBudgetSeconds - after) * 1000;
+      figures.fleet = await measureFleet(ctx, { system: c10('system'), bare: c10('bare') }, deadline);
     });
     await attempt('e2e', async () => {
       if (figures.fleet && figures.fleet.system.rate > 0) {
@@ -324,6 +335,7 @@ async function main(): Promise<number> {
   const meta: BenchMeta = {
     startedAt: started.toISOString(),
     seconds: (Date.now() - started.getTime()) / 1000,
+    phaseSeconds,
     mode,
     machine: {
       cpus: cpus().length,

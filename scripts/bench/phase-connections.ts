@@ -34,7 +34,7 @@ export interface ConnectionsFigures {
 }
 
 /** Expected seconds of the phase (its weight on the progress bar). */
-export const connectionsWeight = (s: BenchSizes) => s.manyConnectionsSeconds + RAMP_SECONDS + 15;
+export const connectionsWeight = (s: BenchSizes) => s.manyConnectionsSeconds + RAMP_SECONDS + 3;
 
 /** Every connection is opened (GET /health/live, no order) within this, before the orders start. */
 const RAMP_SECONDS = 5;

@@ -49,7 +49,7 @@ export interface FairnessFigures {
   readonly fleetConcurrency: number;
 }
 
-export const fairnessWeight = (s: { fairFlood: number }) => 60 + s.fairFlood / 100;
+export const fairnessWeight = (s: { fairFlood: number }) => 25 + s.fairFlood / 400;
 
 /** Sum of a counter over the workers' /metrics. */
 async function workerCounter(workers: readonly Started[], name: string): Promise<number> {

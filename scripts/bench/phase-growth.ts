@@ -37,12 +37,12 @@ export interface GrowthLevel {
 }
 
 /** Orders taken in and drained by each fresh api and worker before the measurement (JIT, pools). */
-const warmupOrders = (s: BenchSizes) => Math.max(500, Math.round(s.growthOrders * 0.75));
+const warmupOrders = (s: BenchSizes) => Math.max(500, Math.round(s.growthOrders * 0.5));
 
 /** Expected seconds of the phase (its weight on the progress bar). */
 export const growthWeight = (s: BenchSizes) =>
-  s.growthLevels.length * (8 + (2 * (s.growthOrders + warmupOrders(s))) / 500) +
-  s.growthLevels[s.growthLevels.length - 1] / 4000;
+  s.growthLevels.length * (4 + (2 * (s.growthOrders + warmupOrders(s))) / 700) +
+  s.growthLevels[s.growthLevels.length - 1] / 20_000;
 
 /**
  * Per-order cost with 1k, 10k, 50k orders already stored (a share FAILED, their jobs in the DLQ),

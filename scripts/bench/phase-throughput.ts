@@ -68,10 +68,10 @@ export const intakeWeight = (s: BenchSizes, variants = 4) =>
 /** Seconds of each one-connection round (two per side). */
 const idleSeconds = (s: BenchSizes) => Math.max(2, s.intakeSeconds / 4);
 export const processingWeight = (s: BenchSizes, runs = s.concurrencies.length * 3) =>
-  runs * (s.processingOrders / 600 + 3);
+  runs * (s.processingOrders / 400 + 4);
 /** Rounds of the end-to-end phase, in this order: the tail of one round moves with the machine, so each side runs twice, alternating. */
 const E2E_ROUNDS: readonly Variant[] = ['bare', 'system', 'system', 'bare'];
-export const e2eWeight = (s: BenchSizes) => E2E_ROUNDS.length * (s.e2eSeconds + Math.max(1, s.warmupSeconds) + 8);
+export const e2eWeight = (s: BenchSizes) => E2E_ROUNDS.length * (s.e2eSeconds + Math.max(1, s.warmupSeconds) + 2);
 
 /**
  * The intake processes: the bare handler, the api as benchmarked (warn), the api with group commit
@@ -103,17 +103,25 @@ export async function measureIntake(ctx: BenchContext): Promise<Record<IntakeVar
   >;
   const procs: Partial<Record<IntakeVariant, Started>> = {};
   try {
-    for (const v of variants) {
-      procs[v] =
-        v === 'bare'
-          ? await startBareIntake(ctx, { name: 'intake-bare', backends, db: dbs[v] })
-          : await startApi(ctx, {
-              name: { system: 'intake-api', system_gc_off: 'intake-api-gc-off', system_info: 'intake-api-info' }[v],
-              backends,
-              db: dbs[v],
-              env: { system: {}, system_gc_off: { INTAKE_GROUP_COMMIT: 'off' }, system_info: { LOG_LEVEL: 'info' } }[v],
-            });
-    }
+    // Started side by side (nothing is measured yet): a few seconds each, not one after the other.
+    // Every process is kept for the `finally` as soon as it is up, even when another fails to start.
+    const starting = await Promise.allSettled(
+      variants.map(async (v) => {
+        procs[v] =
+          v === 'bare'
+            ? await startBareIntake(ctx, { name: 'intake-bare', backends, db: dbs[v] })
+            : await startApi(ctx, {
+                name: { system: 'intake-api', system_gc_off: 'intake-api-gc-off', system_info: 'intake-api-info' }[v],
+                backends,
+                db: dbs[v],
+                env: { system: {}, system_gc_off: { INTAKE_GROUP_COMMIT: 'off' }, system_info: { LOG_LEVEL: 'info' } }[
+                  v
+                ],
+              });
+      }),
+    );
+    const failedStart = starting.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failedStart) throw failedStart.reason;
     let elapsed = 0;
     for (const v of variants) {
       phase.update(elapsed / weight, `warming up ${v}`);
@@ -320,25 +328,22 @@ export async function measureE2e(
     let intake: Started | undefined;
     const started: Started[] = [];
     try {
-      if (variant === 'system') {
-        intake = await startApi(ctx, { name: 'e2e-api', backends, db });
-        for (let w = 1; w <= workers; w += 1) {
-          started.push(await startWorker(ctx, { name: `e2e-worker-${w}`, backends, db, concurrency: 10 }));
-        }
-      } else {
-        intake = await startBareIntake(ctx, { name: 'e2e-bare-intake', backends, db });
-        for (let w = 1; w <= workers; w += 1) {
-          started.push(
-            await startBareWorker(ctx, {
-              name: `e2e-bare-worker-${w}`,
-              backends,
-              db,
-              role: 'processing',
-              concurrency: 10,
-            }),
-          );
-        }
-      }
+      // The intake and the workers start side by side (nothing is measured yet); each is kept for the
+      // `finally` as soon as it is up, even when another fails to start.
+      const worker = (w: number) =>
+        variant === 'system'
+          ? startWorker(ctx, { name: `e2e-worker-${w}`, backends, db, concurrency: 10 })
+          : startBareWorker(ctx, { name: `e2e-bare-worker-${w}`, backends, db, role: 'processing', concurrency: 10 });
+      const starting = await Promise.allSettled([
+        (variant === 'system'
+          ? startApi(ctx, { name: 'e2e-api', backends, db })
+          : startBareIntake(ctx, { name: 'e2e-bare-intake', backends, db })
+        ).then((s) => (intake = s)),
+        ...Array.from({ length: workers }, (_, i) => worker(i + 1).then((s) => started.push(s))),
+      ]);
+      const failedStart = starting.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failedStart) throw failedStart.reason;
+      if (!intake) throw new Error('e2e: the intake process did not start');
       const warm = await paced({ baseUrl: intake.url, rate, seconds: warmupSeconds });
       await sleep(500);
       const measuredFrom = new Date();

@@ -42,26 +42,34 @@ export interface BenchSizes {
   readonly fairFlood: number;
   readonly fairOthers: number;
   readonly fairPerOther: number;
+  /**
+   * Seconds the whole run should take (from start, build not included): the fleet phase's step-down
+   * hold runs only when the phases after it still fit in what is left (their weights).
+   */
+  readonly runBudgetSeconds: number;
 }
 
+// Sized so that the whole run takes under 10 minutes on 2 shared cores (about 9 with the MongoDB
+// stand-in on a busy machine): each phase's own budget is in scripts/bench/README.md.
 export const DEFAULT_SIZES: BenchSizes = {
-  warmupSeconds: 3,
-  intakeSeconds: 10,
+  warmupSeconds: 2,
+  intakeSeconds: 4,
   intakeRounds: 2,
-  processingOrders: 5000,
+  processingOrders: 2000,
   concurrencies: [10, 50],
   e2eRate: 300,
-  e2eSeconds: 10,
-  countOrders: 2000,
-  countReplays: 500,
+  e2eSeconds: 6,
+  countOrders: 1000,
+  countReplays: 300,
   growthLevels: [1000, 10_000, 50_000],
-  growthOrders: 4000,
+  growthOrders: 2500,
   failedShare: 0.1,
   manyConnections: 5000,
   manyConnectionsSeconds: 60,
-  fairFlood: 20_000,
+  fairFlood: 6000,
   fairOthers: 50,
   fairPerOther: 10,
+  runBudgetSeconds: 570,
 };
 
 export const QUICK_SIZES: BenchSizes = {
@@ -82,6 +90,7 @@ export const QUICK_SIZES: BenchSizes = {
   fairFlood: 2000,
   fairOthers: 50,
   fairPerOther: 10,
+  runBudgetSeconds: 270,
 };
 
 /** Settings every real process of the bench gets (printed in the report). */

@@ -160,11 +160,17 @@ export async function seedWaiting(options: {
   }
 }
 
+/** Orders per insertMany of {@link seedHistory}: few round trips, each well under a 16 MiB message. */
+const HISTORY_BATCH = 10_000;
+
 /**
  * History already in the database before a growth step: orders PROCESSED and, `failedShare` of
  * them, FAILED with their job in BullMQ's failed set (the dead-letter queue), as the system leaves
- * them. The dead jobs are made by a throwaway worker whose jobs fail at once; no real worker may run
- * on the queue meanwhile (it would take them).
+ * them. The orders go in large unordered insertMany batches, the next batch built while the last is
+ * written. One dead job is made by BullMQ itself (a throwaway worker whose job fails at once; no real
+ * worker may run on the queue meanwhile, it would take it); the others are copies of that job's hash
+ * with their own id (in `opts`) and data, added to the failed set by the same score, written in pipelines:
+ * what BullMQ leaves for a failed job, without a job's round trips through a worker.
  */
 export async function seedHistory(options: {
   readonly db: mongoose.mongo.Db;
@@ -174,57 +180,80 @@ export async function seedHistory(options: {
   readonly failedShare: number;
   readonly onProgress?: (done: number) => void;
 }): Promise<{ failed: number }> {
-  const { db, count, failedShare } = options;
-  const queue = benchQueue(options.connection, options.prefix);
+  const { db, count, failedShare, connection, prefix } = options;
   const start = Date.now() - 3_600_000;
-  let failed = 0;
   const failedIds: string[] = [];
+  const orders = db.collection<OrderDocument>('orders');
+  let writing: Promise<unknown> = Promise.resolve();
+  for (let done = 0; done < count; done += HISTORY_BATCH) {
+    const n = Math.min(HISTORY_BATCH, count - done);
+    const docs: OrderDocument[] = [];
+    for (let i = 0; i < n; i += 1) {
+      const at = new Date(start + ((done + i) % 3_000_000));
+      // Every 1/failedShare-th order is dead; customers spread so per-customer listings have depth.
+      const dead = (done + i) % Math.round(1 / failedShare) === 0;
+      const doc = systemOrder(dead ? 'FAILED' : 'PROCESSED', at, `c-${(done + i) % 500}`);
+      docs.push(doc);
+      if (dead) failedIds.push(doc._id);
+    }
+    await writing;
+    options.onProgress?.(done);
+    writing = orders.insertMany(docs, { ordered: false });
+  }
+  await writing;
+  options.onProgress?.(count);
+  if (failedIds.length === 0) return { failed: 0 };
+
+  const queue = benchQueue(connection, prefix);
   try {
-    for (let done = 0; done < count; done += BATCH) {
-      const n = Math.min(BATCH, count - done);
-      const docs: OrderDocument[] = [];
-      for (let i = 0; i < n; i += 1) {
-        const at = new Date(start + ((done + i) % 3_000_000));
-        // Every 1/failedShare-th order is dead; customers spread so per-customer listings have depth.
-        const dead = (done + i) % Math.round(1 / failedShare) === 0;
-        const doc = systemOrder(dead ? 'FAILED' : 'PROCESSED', at, `c-${(done + i) % 500}`);
-        docs.push(doc);
-        if (dead) failedIds.push(doc._id);
-      }
-      await db.collection<OrderDocument>('orders').insertMany(docs, { ordered: false });
-      options.onProgress?.(done + n);
-    }
-    failed = failedIds.length;
-    if (failed === 0) return { failed };
-    for (let i = 0; i < failedIds.length; i += BATCH) {
-      await queue.addBulk(
-        failedIds.slice(i, i + BATCH).map((id) => ({
-          name: PROCESS_ORDER_JOB,
-          data: { orderId: id, correlationId: 'bench-seed' },
-          opts: { ...SYSTEM_JOB_OPTIONS, attempts: 1, jobId: id },
-        })),
-      );
-    }
-    const before = await queue.getFailedCount();
-    const killerConnection = options.connection.duplicate();
+    const jobKey = (id: string) => `${prefix}:${ORDERS_QUEUE}:${id}`;
+    const failedKey = `${prefix}:${ORDERS_QUEUE}:failed`;
+    const deadJob = (id: string) => ({
+      name: PROCESS_ORDER_JOB,
+      data: { orderId: id, correlationId: 'bench-seed' },
+      opts: { ...SYSTEM_JOB_OPTIONS, attempts: 1, jobId: id },
+    });
+    const [first, ...rest] = failedIds;
+    await queue.add(deadJob(first).name, deadJob(first).data, deadJob(first).opts);
+    const killerConnection = connection.duplicate();
     const killer = new Worker(
       ORDERS_QUEUE,
       async () => {
         throw new UnrecoverableError('simulated failure (seed)');
       },
-      { connection: killerConnection, prefix: options.prefix, concurrency: 50 },
+      { connection: killerConnection, prefix, concurrency: 1 },
     );
     try {
-      await pollUntil(async () => (await queue.getFailedCount()) >= before + failed, {
-        timeoutMs: 120_000,
-        everyMs: 200,
-        message: () => `seeding ${failed} dead jobs did not finish within 120 s`,
+      await pollUntil(async () => (await connection.zscore(failedKey, first)) !== null, {
+        timeoutMs: 30_000,
+        everyMs: 50,
+        message: () => `seeding a dead job did not finish within 30 s`,
       });
     } finally {
       await killer.close();
       killerConnection.disconnect();
     }
-    return { failed };
+    const template = await connection.hgetall(jobKey(first));
+    const score = await connection.zscore(failedKey, first);
+    if (!template.data || !template.opts || score === null)
+      throw new Error(`the dead job ${first} has no hash or no failed-set entry`);
+    // Its own order id in `data` and its own id in `opts.jobId`; every other field is the template's.
+    const templateOpts = JSON.parse(template.opts) as Record<string, unknown>;
+    for (let i = 0; i < rest.length; i += BATCH) {
+      const pipeline = connection.pipeline();
+      for (const id of rest.slice(i, i + BATCH)) {
+        pipeline.hset(jobKey(id), {
+          ...template,
+          data: JSON.stringify(deadJob(id).data),
+          opts: JSON.stringify({ ...templateOpts, jobId: id }),
+        });
+        pipeline.zadd(failedKey, score, id);
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      const error = replies.find(([err]) => err)?.[0];
+      if (error) throw error;
+    }
+    return { failed: failedIds.length };
   } finally {
     await queue.close();
   }
