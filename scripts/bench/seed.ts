@@ -160,6 +160,9 @@ export async function seedWaiting(options: {
   }
 }
 
+/** Jobs the throwaway worker of {@link seedHistory} fails at once. */
+const KILLER_CONCURRENCY = 200;
+
 /** Orders per insertMany of {@link seedHistory}: few round trips, each well under a 16 MiB message. */
 const HISTORY_BATCH = 10_000;
 
@@ -167,10 +170,9 @@ const HISTORY_BATCH = 10_000;
  * History already in the database before a growth step: orders PROCESSED and, `failedShare` of
  * them, FAILED with their job in BullMQ's failed set (the dead-letter queue), as the system leaves
  * them. The orders go in large unordered insertMany batches, the next batch built while the last is
- * written. One dead job is made by BullMQ itself (a throwaway worker whose job fails at once; no real
- * worker may run on the queue meanwhile, it would take it); the others are copies of that job's hash
- * with their own id (in `opts`) and data, added to the failed set by the same score, written in pipelines:
- * what BullMQ leaves for a failed job, without a job's round trips through a worker.
+ * written. The dead jobs are made by BullMQ itself, through its public API: added, then failed by a
+ * throwaway worker whose jobs fail at once (no real worker may run on the queue meanwhile: it would
+ * take them).
  */
 export async function seedHistory(options: {
   readonly db: mongoose.mongo.Db;
@@ -206,52 +208,33 @@ export async function seedHistory(options: {
 
   const queue = benchQueue(connection, prefix);
   try {
-    const jobKey = (id: string) => `${prefix}:${ORDERS_QUEUE}:${id}`;
-    const failedKey = `${prefix}:${ORDERS_QUEUE}:failed`;
-    const deadJob = (id: string) => ({
-      name: PROCESS_ORDER_JOB,
-      data: { orderId: id, correlationId: 'bench-seed' },
-      opts: { ...SYSTEM_JOB_OPTIONS, attempts: 1, jobId: id },
-    });
-    const [first, ...rest] = failedIds;
-    await queue.add(deadJob(first).name, deadJob(first).data, deadJob(first).opts);
+    for (let i = 0; i < failedIds.length; i += BATCH) {
+      await queue.addBulk(
+        failedIds.slice(i, i + BATCH).map((id) => ({
+          name: PROCESS_ORDER_JOB,
+          data: { orderId: id, correlationId: 'bench-seed' },
+          opts: { ...SYSTEM_JOB_OPTIONS, attempts: 1, jobId: id },
+        })),
+      );
+    }
+    const before = await queue.getFailedCount();
     const killerConnection = connection.duplicate();
     const killer = new Worker(
       ORDERS_QUEUE,
       async () => {
         throw new UnrecoverableError('simulated failure (seed)');
       },
-      { connection: killerConnection, prefix, concurrency: 1 },
+      { connection: killerConnection, prefix, concurrency: KILLER_CONCURRENCY },
     );
     try {
-      await pollUntil(async () => (await connection.zscore(failedKey, first)) !== null, {
-        timeoutMs: 30_000,
-        everyMs: 50,
-        message: () => `seeding a dead job did not finish within 30 s`,
+      await pollUntil(async () => (await queue.getFailedCount()) >= before + failedIds.length, {
+        timeoutMs: 120_000,
+        everyMs: 100,
+        message: () => `seeding ${failedIds.length} dead jobs did not finish within 120 s`,
       });
     } finally {
       await killer.close();
       killerConnection.disconnect();
-    }
-    const template = await connection.hgetall(jobKey(first));
-    const score = await connection.zscore(failedKey, first);
-    if (!template.data || !template.opts || score === null)
-      throw new Error(`the dead job ${first} has no hash or no failed-set entry`);
-    // Its own order id in `data` and its own id in `opts.jobId`; every other field is the template's.
-    const templateOpts = JSON.parse(template.opts) as Record<string, unknown>;
-    for (let i = 0; i < rest.length; i += BATCH) {
-      const pipeline = connection.pipeline();
-      for (const id of rest.slice(i, i + BATCH)) {
-        pipeline.hset(jobKey(id), {
-          ...template,
-          data: JSON.stringify(deadJob(id).data),
-          opts: JSON.stringify({ ...templateOpts, jobId: id }),
-        });
-        pipeline.zadd(failedKey, score, id);
-      }
-      const replies = (await pipeline.exec()) ?? [];
-      const error = replies.find(([err]) => err)?.[0];
-      if (error) throw error;
     }
     return { failed: failedIds.length };
   } finally {
