@@ -257,7 +257,7 @@ async function main(): Promise<number> {
     await attempt('processing', async () => {
       figures.processing = await measureAllProcessing(
         ctx,
-        cli.profile ? { concurrencies: [10], variants: ['bare', 'system'] } : {},
+        cli.profile ? { concurrencies: [10], variants: ['bare', 'system'], ablation: false } : {},
       );
     });
     await attempt('fleet', async () => {
@@ -267,7 +267,8 @@ async function main(): Promise<number> {
       // Without the processing phase, a guess well over this machine's fleet (the first step then
       // measures what it processes), not under it: a search going up from too low takes every step.
       const c10 = (v: string) =>
-        1.25 * (figures.processing?.find((p) => p.variant === v && p.concurrency === 10)?.ordersPerSecond ?? 600);
+        1.25 *
+        (figures.processing?.find((p) => p.variant === v && !p.label && p.concurrency === 10)?.ordersPerSecond ?? 600);
       // The step-down hold only when the phases after this one still fit in the run's budget.
       const after = phases.slice(phases.indexOf('fleet') + 1).reduce((s, p) => s + weights[p], 0);
       const deadline = started.getTime() + (sizes.runBudgetSeconds - after) * 1000;
@@ -287,7 +288,7 @@ async function main(): Promise<number> {
       // latency is not queueing behind a saturated stage.
       const intakeRps = figures.intake?.system.rps ?? Infinity;
       const processRps = figures.processing?.find(
-        (p) => p.variant === 'system' && p.concurrency === 10,
+        (p) => p.variant === 'system' && !p.label && p.concurrency === 10,
       )?.ordersPerSecond;
       // Both stages share the machine here: one order costs an intake and a processing step.
       const capacity = 1 / (1 / intakeRps + 1 / (processRps ?? Infinity));

@@ -39,6 +39,8 @@ export interface IntakeFigures {
 
 export interface ProcessingFigures {
   readonly variant: Variant;
+  /** A system worker run with other settings (the ablation: `unbatched` = WORKER_BATCH_WRITES=off). */
+  readonly label?: string;
   readonly concurrency: number;
   readonly orders: number;
   readonly seconds: number;
@@ -266,6 +268,7 @@ export async function measureProcessing(
     recordWindow(ctx, started.proc, { from: t0, to: lastAt, orders });
     return {
       variant,
+      ...(worker.label && { label: worker.label }),
       concurrency,
       orders,
       seconds,
@@ -284,20 +287,32 @@ export async function measureProcessing(
 /** Processing runs: for each concurrency, bare, raw BullMQ and the system (in that order). */
 export async function measureAllProcessing(
   ctx: BenchContext,
-  options: { readonly concurrencies?: readonly number[]; readonly variants?: readonly Variant[] } = {},
+  options: {
+    readonly concurrencies?: readonly number[];
+    readonly variants?: readonly Variant[];
+    /** Adds the system worker at concurrency 10 with WORKER_BATCH_WRITES=off (the batching ablation). */
+    readonly ablation?: boolean;
+  } = {},
 ): Promise<ProcessingFigures[]> {
   const concurrencies = options.concurrencies ?? ctx.sizes.concurrencies;
   const variants = options.variants ?? (['bare', 'raw', 'system'] as const);
-  const runs = concurrencies.flatMap((c) => variants.map((v) => [v, c] as const));
+  type Run = readonly [Variant, number, { label?: string; env?: Record<string, string> }];
+  const runs: Run[] = concurrencies.flatMap((c) => variants.map((v): Run => [v, c, {}]));
+  if (options.ablation ?? true) runs.push(['system', 10, { label: 'unbatched', env: { WORKER_BATCH_WRITES: 'off' } }]);
   const phase = ctx.progress.phase(
-    `processing: ${ctx.sizes.processingOrders} pre-created orders drained by one worker process, concurrency ${concurrencies.join(' and ')}`,
+    `processing: ${ctx.sizes.processingOrders} pre-created orders drained by one worker process, concurrency ${concurrencies.join(' and ')}${(options.ablation ?? true) ? ', and the batching ablation at 10' : ''}`,
     processingWeight(ctx.sizes, runs.length),
   );
   const out: ProcessingFigures[] = [];
-  for (const [i, [variant, concurrency]] of runs.entries()) {
+  for (const [i, [variant, concurrency, worker]] of runs.entries()) {
     out.push(
-      await measureProcessing(ctx, variant, concurrency, ctx.configured, (f, detail) =>
-        phase.update((i + f) / runs.length, detail),
+      await measureProcessing(
+        ctx,
+        variant,
+        concurrency,
+        ctx.configured,
+        (f, detail) => phase.update((i + f) / runs.length, `${detail}${worker.label ? ` (${worker.label})` : ''}`),
+        worker,
       ),
     );
   }

@@ -165,7 +165,7 @@ export function buildRows(f: BenchFigures): Row[] {
     });
   }
   for (const c of [...new Set((f.processing ?? []).map((p) => p.concurrency))]) {
-    const get = (v: string) => f.processing!.find((p) => p.concurrency === c && p.variant === v);
+    const get = (v: string) => f.processing!.find((p) => p.concurrency === c && p.variant === v && !p.label);
     const s = get('system');
     const b = get('bare');
     const raw = get('raw');
@@ -186,6 +186,17 @@ export function buildRows(f: BenchFigures): Row[] {
       target: '—',
       verdict: 'info',
     });
+    const off = f.processing!.find((p) => p.concurrency === c && p.label === 'unbatched');
+    if (s && off) {
+      rows.push({
+        figure: `Ablation: processing with WORKER_BATCH_WRITES=off, concurrency ${c}, orders/s · CPU µs/order`,
+        system: `${fmt(off.ordersPerSecond)} · ${fmt(off.cpuUsPerOrder)}`,
+        baseline: `on ${fmt(s.ordersPerSecond)} · ${fmt(s.cpuUsPerOrder)}`,
+        ratio: `${x(ratio(s.ordersPerSecond, off.ordersPerSecond))} (on ÷ off, orders/s) · ${x(ratio(off.ordersPerSecond, b?.ordersPerSecond ?? NaN))} bare when off`,
+        target: '—',
+        verdict: 'info',
+      });
+    }
   }
   if (f.fleet) {
     const { system: s, bare: b } = f.fleet;
@@ -320,7 +331,7 @@ export function buildRows(f: BenchFigures): Row[] {
   }
   if (f.processing?.length) {
     const c = Math.max(...f.processing.map((p) => p.concurrency));
-    const s = f.processing.find((p) => p.concurrency === c && p.variant === 'system');
+    const s = f.processing.find((p) => p.concurrency === c && p.variant === 'system' && !p.label);
     const b = f.processing.find((p) => p.concurrency === c && p.variant === 'bare');
     rows.push({
       figure: `Peak RSS of the worker under load (VmHWM), concurrency ${c}`,
@@ -478,7 +489,7 @@ export function markdownReport(meta: BenchMeta, rows: readonly Row[], figures: B
     );
     for (const p of figures.processing) {
       out.push(
-        `| ${p.variant} | ${p.concurrency} | ${p.orders} | ${fmt(p.seconds, 2)} | ${fmt(p.ordersPerSecond)} | ${fmt(p.cpuUsPerOrder)} | ${mib(p.peakRssBytes)} |`,
+        `| ${p.variant}${p.label ? ` (${p.label})` : ''} | ${p.concurrency} | ${p.orders} | ${fmt(p.seconds, 2)} | ${fmt(p.ordersPerSecond)} | ${fmt(p.cpuUsPerOrder)} | ${mib(p.peakRssBytes)} |`,
       );
     }
     out.push('');
