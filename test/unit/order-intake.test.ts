@@ -59,9 +59,18 @@ function build(options: Partial<typeof OPTIONS> = {}) {
   return { repository, jobs, insertBatches, addBatches, events, releaseFirstInsert, intake, marks, create };
 }
 
+/** Resolves once `check` holds, looking after each turn of the event loop (the batcher starts a write at a turn's end). */
+async function until(check: () => boolean): Promise<void> {
+  for (let turn = 0; !check(); turn += 1) {
+    if (turn > 1000) throw new Error('the condition never held');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 test('when requests arrive while a write is in flight, then they share one insert and one add, and each gets its own order', async (t) => {
   const rig = build();
   const first = rig.create();
+  await until(() => rig.insertBatches.length === 1);
   const others = Array.from({ length: 5 }, () => rig.create());
 
   rig.releaseFirstInsert();
@@ -89,6 +98,7 @@ test('when requests arrive while a write is in flight, then they share one inser
 test('when two requests with one key share a batch, then the batch writes the order once and the second is replayed', async (t) => {
   const rig = build();
   const blocker = rig.create();
+  await until(() => rig.insertBatches.length === 1);
   const a = rig.create('same-key');
   const b = rig.create('same-key');
 
@@ -106,6 +116,7 @@ test('when two requests with one key share a batch, then the batch writes the or
 test('when two requests with one key but different bodies share a batch, then the second gets IDEMPOTENCY_KEY_REUSED', async (t) => {
   const rig = build();
   const blocker = rig.create();
+  await until(() => rig.insertBatches.length === 1);
   const a = rig.create('k');
   const b = rig.create('k', { ...INPUT, currency: 'USD' });
   rig.releaseFirstInsert();
@@ -149,7 +160,9 @@ test('when the batch add fails (Redis away), then each of its requests takes its
 test('when the database never answers, then every waiting request is answered SERVICE_UNAVAILABLE by its deadline and nothing is queued', async (t) => {
   const rig = build({ insertDeadlineMs: 30 });
   // The first insert stays held (a frozen MongoDB) for the whole test.
-  const results = await Promise.allSettled(Array.from({ length: 5 }, () => rig.create()));
+  const first = rig.create();
+  await until(() => rig.insertBatches.length === 1);
+  const results = await Promise.allSettled([first, ...Array.from({ length: 4 }, () => rig.create())]);
 
   for (const r of results) {
     t.is(r.status, 'rejected');
@@ -163,6 +176,7 @@ test('when the database never answers, then every waiting request is answered SE
 test('when too many requests wait, then the extra ones are refused SERVICE_UNAVAILABLE at once (back-pressure)', async (t) => {
   const rig = build({ maxWaiting: 3 });
   const first = rig.create();
+  await until(() => rig.insertBatches.length === 1);
   const waiting = Array.from({ length: 3 }, () => rig.create());
 
   const refused = await t.throwsAsync(rig.create(), { instanceOf: AppError });
