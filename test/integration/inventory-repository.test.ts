@@ -518,3 +518,74 @@ test('when an order reserves, then sells on one SKU of two, then `holds` counts 
   t.deepEqual(await inventory.holds(orderId, items), { tracked: 2, holding: 0 });
   t.deepEqual(await inventory.holds(orderId, [{ sku: `untracked-${b}`, quantity: 1 }]), { tracked: 0, holding: 0 });
 });
+
+/**
+ * The repository over `Inventory`, counting the commands it sends (each call of the real collection's
+ * methods is one round trip to the real server; nothing is faked underneath).
+ */
+function countingInventory(bulk: boolean) {
+  const calls: string[] = [];
+  const collection = new Proxy(Inventory.collection, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(name));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  const port = createWorkerInventoryRepository({
+    Inventory: { collection } as unknown as Model<InventoryDocument>,
+    bulk,
+  });
+  return { port, calls };
+}
+
+for (const bulk of [true, false]) {
+  test(`when a three-SKU order is reserved and sold with bulk ${bulk ? 'on' : 'off'}, then it costs ${bulk ? 'one command per move' : 'one command per SKU'} and the counts are the same`, async (t) => {
+    const skus = freshSkus(`bulk-${bulk}`, 3);
+    const totals = Object.fromEntries(skus.map((sku) => [sku, 10]));
+    await setStock(totals);
+    const items = skus.map((sku, i) => ({ sku, quantity: i + 1 }));
+    const orderId = randomOrderId();
+    const { port, calls } = countingInventory(bulk);
+
+    t.deepEqual(await port.reserve(orderId, items), { outcome: 'reserved' });
+    t.deepEqual(calls, bulk ? ['bulkWrite'] : ['updateOne', 'updateOne', 'updateOne']);
+    calls.length = 0;
+    await port.commit(orderId, items);
+    t.deepEqual(calls, bulk ? ['bulkWrite'] : ['updateOne', 'updateOne', 'updateOne']);
+
+    const docs = await stored(skus);
+    assertInvariants(t, docs, totals);
+    t.deepEqual(
+      skus.map((sku) => [docs.get(sku)?.sold, docs.get(sku)?.reserved]),
+      [
+        [1, 0],
+        [2, 0],
+        [3, 0],
+      ],
+    );
+  });
+}
+
+test('when a bulk reserve finds one SKU short, then the order goes SKU by SKU: out of stock on that SKU and nothing held', async (t) => {
+  const [a, b, c] = freshSkus('bulk-short', 3);
+  const totals = { [a]: 5, [b]: 1, [c]: 5 };
+  await setStock(totals);
+  const orderId = randomOrderId();
+  const { port, calls } = countingInventory(true);
+
+  const result = await port.reserve(orderId, [
+    { sku: a, quantity: 2 },
+    { sku: b, quantity: 2 },
+    { sku: c, quantity: 2 },
+  ]);
+
+  t.deepEqual(result, { outcome: 'out_of_stock', sku: b });
+  t.is(calls[0], 'bulkWrite', 'the bulk write went first');
+  const docs = await stored([a, b, c]);
+  t.deepEqual(holdsOf(docs, orderId), {});
+  assertInvariants(t, docs, totals);
+});

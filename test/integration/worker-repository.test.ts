@@ -310,3 +310,44 @@ test('when 50 cancels race through the api repository, then exactly one wins', a
   // A terminal order cannot be claimed afterwards.
   t.is(await orders.claim(id, 1), null);
 });
+
+test('when the effects of concurrent jobs are recorded in a group commit, then they share inserts; one at a time, each is its own', async (t) => {
+  const inserts: number[] = [];
+  // The real collection, counting the documents of each insert it is asked for (one per round trip).
+  const collection = new Proxy(models.Effect.collection, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (name === 'insertMany' || name === 'insertOne') {
+        return (docs: unknown, ...rest: unknown[]) => {
+          inserts.push(Array.isArray(docs) ? docs.length : 1);
+          return (value as (...a: unknown[]) => unknown).apply(target, [docs, ...rest]);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const counted = createWorkerOrderRepository({
+    models: { ...models, Effect: { collection } as unknown as OrderModels['Effect'] },
+    effectBatch: { deadlineMs: 5000 },
+  });
+  const ids = await Promise.all(Array.from({ length: 10 }, () => seed('PROCESSING', { attempts: 1 })));
+  const effect = (id: string) => ({ orderId: id, totalCents: 100, currency: 'EUR', jobAttempt: 1, jobId: id });
+
+  const recorded = await Promise.all(ids.map((id) => counted.recordEffect(effect(id))));
+
+  t.deepEqual(
+    recorded,
+    ids.map(() => true),
+  );
+  t.is(
+    inserts.reduce((a, b) => a + b, 0),
+    10,
+  );
+  t.true(inserts.length < 10, `inserts: ${JSON.stringify(inserts)}`);
+
+  // A lone effect on an idle batcher is written at once, alone.
+  inserts.length = 0;
+  const lone = await seed('PROCESSING', { attempts: 1 });
+  t.true(await counted.recordEffect(effect(lone)));
+  t.deepEqual(inserts, [1]);
+});
