@@ -171,7 +171,7 @@ export {
   type TracingOptions,
 } from './telemetry/tracing.js';
 export { installProcessHandlers, withTimeout, signalReady, runMain, listen } from './lifecycle/process.js';
-export { transitionOrder, applyTransition, findOrderById } from './mongo/order-transitions.js';
+export { transitionOrder, findOrderById } from './mongo/order-transitions.js';
 export { createDependencyChecks, type DependencyChecks, type CheckResult } from './health/dependency-checks.js';
 export {
   paymentBreakerKey,

@@ -23,6 +23,7 @@ import { createReconcileSchedule } from './reconcile-schedule.js';
 import { createOrderEventStore } from './repositories/order-event-store.js';
 import { createOrderJobStore } from './repositories/order-job-store.js';
 import { createWorkerOrderRepository } from './repositories/order-repository.js';
+import { batchedOrderUpdates } from './repositories/order-updates.js';
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
 import { combineObservers, createOrderProcessingService } from './services/order-processing-service.js';
 import { createReconciler } from './services/reconciler-service.js';
@@ -47,9 +48,15 @@ export function createWorkerContainer(deps: {
   const connection = createRedisConnection(config.redis, { role: 'worker', connectionName: `worker:${workerId}` });
   connection.on('error', (err) => logger.warn({ err }, 'Redis connection error; BullMQ reconnects by itself'));
 
-  const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger });
+  // WORKER_BATCH_WRITES: the conditional updates of orders of concurrent jobs (the saga's checkpoints,
+  // complete, reject) share bulk writes, one group commit for the workflow and the repository.
+  const orderUpdates = config.workerBatchWrites
+    ? batchedOrderUpdates(models.Order.collection, { deadlineMs: WORKER_MONGO_TIMEOUT_MS })
+    : undefined;
+  const workflow = createOrderWorkflow({ config, mongo, models, connection, registry, workerId, logger, orderUpdates });
   const repository = createWorkerOrderRepository({
     models,
+    updates: orderUpdates,
     ...(config.workerBatchWrites && { effectBatch: { deadlineMs: WORKER_MONGO_TIMEOUT_MS } }),
   });
   const webhooks = createOrderWebhooks({

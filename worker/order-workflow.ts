@@ -6,7 +6,9 @@ import { createBreakerBeacon } from './payments/breaker-beacon.js';
 import { createPaymentProvider } from './payments/payment-provider.js';
 import { createWorkerInventoryRepository } from './repositories/inventory-repository.js';
 import { createOrderStepsRepository } from './repositories/order-steps-repository.js';
+import type { ApplyOrderUpdate } from './repositories/order-updates.js';
 import { createOrderSaga } from './saga/order-saga.js';
+import { WORKER_MONGO_TIMEOUT_MS } from './settings.js';
 import { createSagaMetrics, observeSagaSteps } from './saga/saga-metrics.js';
 import type { OrderOutcomeObserver } from './services/order-processing-service.js';
 
@@ -23,15 +25,21 @@ export function createOrderWorkflow(deps: {
   readonly registry: Registry;
   readonly workerId: string;
   readonly logger: Logger;
+  /** How the saga's conditional updates of orders go out (the container's, shared with the order repository). */
+  readonly orderUpdates?: ApplyOrderUpdate;
 }) {
   const { config, logger } = deps;
   const Inventory = registerInventoryModel(deps.mongo);
   const payments = createPaymentProvider({ settings: config, registry: deps.registry, logger });
   const metrics = createSagaMetrics(deps.registry);
   const saga = createOrderSaga({
-    inventory: createWorkerInventoryRepository({ Inventory, bulk: config.workerBatchWrites }),
+    inventory: createWorkerInventoryRepository({
+      Inventory,
+      bulk: config.workerBatchWrites,
+      deadlineMs: WORKER_MONGO_TIMEOUT_MS,
+    }),
     payments,
-    orders: createOrderStepsRepository({ models: deps.models }),
+    orders: createOrderStepsRepository({ models: deps.models, updates: deps.orderUpdates }),
     logger,
   });
   const beacon = createBreakerBeacon({

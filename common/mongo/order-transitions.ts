@@ -23,20 +23,6 @@ export async function transitionOrder(
   return doc ? toOrder(doc as unknown as OrderDocument) : null;
 }
 
-/**
- * The same atomic move as {@link transitionOrder} when the caller needs no document back (one
- * `updateOne`, nothing read back). True when the order was in an expected state and moved.
- */
-export async function applyTransition(
-  OrderModel: Model<OrderDocument>,
-  id: string,
-  request: TransitionRequest,
-): Promise<boolean> {
-  const spec = buildTransition(request);
-  const result = await OrderModel.collection.updateOne({ _id: id, ...spec.filter } as never, spec.update);
-  return result.modifiedCount === 1;
-}
-
 /** Reads one order as a plain object, or null. */
 export async function findOrderById(OrderModel: Model<OrderDocument>, id: string): Promise<Order | null> {
   const doc = await OrderModel.findById(id).lean();

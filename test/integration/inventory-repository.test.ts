@@ -589,3 +589,35 @@ test('when a bulk reserve finds one SKU short, then the order goes SKU by SKU: o
   t.deepEqual(holdsOf(docs, orderId), {});
   assertInvariants(t, docs, totals);
 });
+
+test('when ten orders reserve and sell at once with bulk on, then their moves share bulk writes; one short order in a batch is out of stock and the others hold', async (t) => {
+  const [a, b, scarce] = freshSkus('bulk-shared', 3);
+  const totals = { [a]: 100, [b]: 100, [scarce]: 1 };
+  await setStock(totals);
+  const { port, calls } = countingInventory(true);
+  const orders = Array.from({ length: 10 }, () => randomOrderId());
+  const itemsOf = (i: number) => [
+    { sku: a, quantity: 1 },
+    { sku: i === 3 ? scarce : b, quantity: i === 3 ? 2 : 1 },
+  ];
+
+  const reserved = await Promise.all(orders.map((orderId, i) => port.reserve(orderId, itemsOf(i))));
+
+  t.deepEqual(
+    reserved,
+    orders.map((_, i) => (i === 3 ? { outcome: 'out_of_stock', sku: scarce } : { outcome: 'reserved' })),
+  );
+  const bulkWrites = calls.filter((c) => c === 'bulkWrite').length;
+  t.true(bulkWrites < orders.length, `calls: ${calls.join(', ')}`);
+  let docs = await stored([a, b, scarce]);
+  assertInvariants(t, docs, totals);
+  t.deepEqual(holdsOf(docs, orders[3]), {}, 'the short order holds nothing');
+  t.deepEqual(holdsOf(docs, orders[0]), { [a]: 1, [b]: 1 });
+
+  calls.length = 0;
+  await Promise.all(orders.map((orderId, i) => (i === 3 ? undefined : port.commit(orderId, itemsOf(i)))));
+  t.true(calls.length < 9, `one write per order or fewer: ${calls.join(', ')}`);
+  docs = await stored([a, b, scarce]);
+  assertInvariants(t, docs, totals);
+  t.deepEqual([docs.get(a)?.sold, docs.get(b)?.sold, docs.get(a)?.reserved, docs.get(b)?.reserved], [9, 9, 0, 0]);
+});

@@ -1,5 +1,5 @@
 import type { Model } from 'mongoose';
-import type { InventoryDocument, OrderItem } from '#common';
+import { createBatcher, type InventoryDocument, type OrderItem } from '#common';
 import type { InventoryPort } from '../saga/ports.js';
 
 type Items = readonly Pick<OrderItem, 'sku' | 'quantity'>[];
@@ -11,6 +11,9 @@ type Items = readonly Pick<OrderItem, 'sku' | 'quantity'>[];
  * a pathological churn from spinning forever (the error fails the attempt, which BullMQ retries).
  */
 const MAX_ROUNDS = 20;
+
+/** The most orders whose moves share one bulk write. */
+const INVENTORY_BATCH_MAX = 128;
 
 /** The order's items as one quantity per SKU, in the order the SKUs first appear. */
 function perSku(items: Items): [sku: string, quantity: number][] {
@@ -37,8 +40,9 @@ interface Op {
  * The worker's side of the `inventory` collection: the saga's {@link InventoryPort}. Every move is
  * one atomic conditional update of one SKU's document that moves the counts and the order's hold
  * together, so no interleaving of concurrent orders, retries or duplicate calls can oversell, take
- * stock below zero, or settle one reservation twice (see InventoryDocument in common). An order of
- * several SKUs sends its moves in one bulk write first (one round trip, not one per SKU).
+ * stock below zero, or settle one reservation twice (see InventoryDocument in common). With `bulk`
+ * (WORKER_BATCH_WRITES) an order's moves go in one bulk write first, shared with the moves of the
+ * orders of concurrent jobs (group commit: one round trip for all of them, not one per SKU).
  *
  * What it cannot know: a sale leaves no hold behind (so documents stay bounded), so a `reserve`
  * for an order *after* its `commit` takes stock again. The saga never does that (it resumes after
@@ -49,10 +53,13 @@ interface Op {
 export function createWorkerInventoryRepository({
   Inventory,
   bulk = true,
+  deadlineMs = 5000,
 }: {
   readonly Inventory: Model<InventoryDocument>;
-  /** An order's SKUs in one bulk write first (WORKER_BATCH_WRITES); false: one update per SKU. */
+  /** The moves of concurrent orders in one bulk write first (WORKER_BATCH_WRITES); false: one update per SKU. */
   readonly bulk?: boolean;
+  /** With `bulk`: each order's bulk attempt is settled within this bound (common/batching/batcher.ts). */
+  readonly deadlineMs?: number;
 }): InventoryPort {
   // Straight to the driver: filters and updates are built here from the order's validated items.
   const collection = Inventory.collection;
@@ -97,19 +104,36 @@ export function createWorkerInventoryRepository({
   const updateOne = ({ filter, update }: Op) => collection.updateOne(filter as never, update as never);
 
   /**
-   * One command for the moves of all of an order's SKUs (an unordered bulk write): true when every one
-   * matched, the common case. Otherwise some did not (short stock, a retry after a crash, a concurrent
-   * change), and the bulk result does not say which: the caller goes SKU by SKU, where each move is
-   * idempotent (a hold taken or settled by the batch is found as such), so the outcome is exact.
+   * The moves of the orders of concurrent calls in one unordered bulk write: true for every order when
+   * every move matched, the common case. Otherwise some did not (short stock, a retry after a crash, a
+   * concurrent change), and the bulk result does not say which: each order of the batch goes SKU by SKU,
+   * where each move is idempotent (a hold taken or settled by the batch is found as such), so the
+   * outcome is exact.
    */
-  async function allMatched(ops: readonly Op[]): Promise<boolean> {
-    if (!bulk || ops.length < 2) return false;
-    const result = await collection.bulkWrite(
-      ops.map(({ filter, update }) => ({ updateOne: { filter: filter as never, update: update as never } })),
-      { ordered: false },
-    );
-    return result.matchedCount === ops.length;
-  }
+  const batcher = bulk
+    ? createBatcher<readonly Op[], boolean>({
+        run: async (orders) => {
+          const ops = orders.flat();
+          const result = await collection.bulkWrite(
+            ops.map(({ filter, update }) => ({ updateOne: { filter: filter as never, update: update as never } })),
+            { ordered: false },
+          );
+          const all = result.matchedCount === ops.length;
+          return orders.map(() => all);
+        },
+        maxBatch: INVENTORY_BATCH_MAX,
+        // Each job waits for its own moves, so at most the worker's concurrency wait: this bound is never the limit.
+        maxWaiting: 10_000,
+        deadlineMs,
+        gatherTurn: true,
+        overloaded: (waiting) => new Error(`${waiting} stock moves already wait for MongoDB`),
+        timedOut: (ms) => new Error(`MongoDB did not apply the stock moves within ${ms} ms`),
+      })
+    : undefined;
+
+  /** True when every move of `ops` matched (batched with other orders'); false: go SKU by SKU. */
+  const allMatched = (ops: readonly Op[]): Promise<boolean> =>
+    batcher && ops.length > 0 ? batcher.submit(ops) : Promise.resolve(false);
 
   async function takeOne(orderId: string, sku: string, quantity: number): Promise<Take> {
     for (let round = 1; ; round += 1) {

@@ -1,5 +1,5 @@
 import {
-  applyTransition,
+  buildTransition,
   findOrderById,
   orderMoves,
   transitionOrder,
@@ -10,6 +10,7 @@ import {
   insertEach,
 } from '#common';
 import type { Collection } from 'mongoose';
+import { singleOrderUpdates, type ApplyOrderUpdate } from './order-updates.js';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -20,8 +21,14 @@ export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepositor
 export function createWorkerOrderRepository({
   models,
   effectBatch,
+  updates = singleOrderUpdates(models.Order.collection),
 }: {
   readonly models: OrderModels;
+  /**
+   * How the moves that need no document back go out: `complete` and `reject` (batched with
+   * WORKER_BATCH_WRITES, see order-updates.ts); default one updateOne each.
+   */
+  readonly updates?: ApplyOrderUpdate;
   /**
    * Group commit of effects (WORKER_BATCH_WRITES): the effects of concurrent jobs share one unordered
    * insert, each settled within `deadlineMs` (common/batching/batcher.ts; a lone one is written at
@@ -45,14 +52,14 @@ export function createWorkerOrderRepository({
       transitionOrder(OrderModel, id, orderMoves.claimDead(jobAttempt, by)),
 
     /** {@link orderMoves.complete} at `at`; true when it moved (one updateOne, nothing read back). */
-    complete: (id: string, at: Date = new Date()) => applyTransition(OrderModel, id, orderMoves.complete(at)),
+    complete: (id: string, at: Date = new Date()) => updates({ id, ...buildTransition(orderMoves.complete(at)) }),
 
     /** {@link orderMoves.scheduleRetry}. */
     scheduleRetry: (id: string, error: string) => transitionOrder(OrderModel, id, orderMoves.scheduleRetry(error)),
 
     /** {@link orderMoves.reject}: a business refusal (terminal); true when it moved. */
     reject: (id: string, reason: RejectionReason, detail: string) =>
-      applyTransition(OrderModel, id, orderMoves.reject(reason, detail)),
+      updates({ id, ...buildTransition(orderMoves.reject(reason, detail)) }),
 
     /** A cancelled order holds nothing any more: its `compensationDue` mark goes (see orderMoves.cancel). */
     async compensationSettled(id: string): Promise<void> {

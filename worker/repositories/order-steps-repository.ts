@@ -8,6 +8,7 @@ import {
   type StepName,
 } from '#common';
 import type { SagaOrderPort } from '../saga/ports.js';
+import { singleOrderUpdates, type ApplyOrderUpdate } from './order-updates.js';
 
 /** The order is in no status that allows the write: the run lost its order (cancelled, reclaimed). */
 export class StepRecordRefusedError extends Error {
@@ -23,9 +24,14 @@ export class StepRecordRefusedError extends Error {
  * a compensation most often meets them (PROCESSING first: an order compensated on its way to
  * REJECTED or FAILED), so the common case costs one command.
  */
-export function createOrderStepsRepository({ models }: { readonly models: Pick<OrderModels, 'Order'> }): SagaOrderPort {
-  const { Order: OrderModel } = models;
-
+export function createOrderStepsRepository({
+  models,
+  updates = singleOrderUpdates(models.Order.collection),
+}: {
+  readonly models: Pick<OrderModels, 'Order'>;
+  /** How each conditional update goes out (batched with WORKER_BATCH_WRITES); default one updateOne each. */
+  readonly updates?: ApplyOrderUpdate;
+}): SagaOrderPort {
   async function record(
     orderId: string,
     step: StepName,
@@ -35,10 +41,7 @@ export function createOrderStepsRepository({ models }: { readonly models: Pick<O
   ): Promise<void> {
     const at = new Date();
     for (const status of statuses) {
-      const spec = buildStepRecord({ step, action, status, ref, at });
-      // Straight to the driver: the filter and update are ours, built from validated values.
-      const result = await OrderModel.collection.updateOne({ _id: orderId, ...spec.filter } as never, spec.update);
-      if (result.matchedCount === 1) return;
+      if (await updates({ id: orderId, ...buildStepRecord({ step, action, status, ref, at }) })) return;
     }
     throw new StepRecordRefusedError(orderId, step, action);
   }
