@@ -12,6 +12,11 @@ import { fairSlotsKey } from '../settings.js';
  * deferred jobs are paced, one every `spacingMs` (about the time a slot takes to free up), so a flood
  * comes back at the rate its share can serve instead of rescanning the queue ahead of other customers.
  *
+ * A job's slot costs the worker one round trip, not two: the gate (fair-gate.ts) holds a release back
+ * and sends it in the pipeline of its next acquire, or alone (with any others queued) after
+ * RELEASE_LINGER_MS, or at close. So a slot frees up to RELEASE_LINGER_MS (or one acquire) later than
+ * the job's end; meanwhile another job of the customer may be told to wait although its share has room.
+ *
  * Every key lives under `<prefix>:orders:fair…`, and each script touches the keys of one customer (or
  * of the fleet register) only, so with a Redis Cluster hash-tag prefix (`{orders}`) they share a slot,
  * and so do the commands of one pipeline.
@@ -151,7 +156,7 @@ export function createFairShareStore(redis: RedisClient, prefix: string) {
     /** True while the slot was still held. One script. */
     renew: (customerId: string, jobId: string, leaseMs: number) =>
       commands.fairRenew(keys.slots(customerId), jobId, leaseMs).then((n) => Number(n) === 1),
-    /** Frees the job's slot. One command. */
+    /** Frees the job's slot. One command (the gate sends its releases with releaseThenAcquire). */
     release: (customerId: string, jobId: string) => redis.zrem(keys.slots(customerId), jobId).then(() => undefined),
     /**
      * Frees `releases` (a ZREM each, in order) and then, when given, runs the acquire script for
