@@ -74,7 +74,8 @@ export function createOrderWorker(deps: {
         return await processor(job, token, signal);
       } finally {
         metrics.active.dec();
-        if (entry && 'leave' in entry) await entry.leave();
+        // Queued, not awaited: the release goes out with this worker's next acquire (fair-gate.ts).
+        if (entry && 'leave' in entry) entry.leave();
       }
     },
     {

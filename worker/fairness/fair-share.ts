@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '#common';
 import { ORDERS_QUEUE } from '#common';
 import { fairSlotsKey } from '../settings.js';
@@ -11,8 +12,14 @@ import { fairSlotsKey } from '../settings.js';
  * deferred jobs are paced, one every `spacingMs` (about the time a slot takes to free up), so a flood
  * comes back at the rate its share can serve instead of rescanning the queue ahead of other customers.
  *
+ * A job's slot costs the worker one round trip, not two: the gate (fair-gate.ts) holds a release back
+ * and sends it in the pipeline of its next acquire, or alone (with any others queued) after
+ * RELEASE_LINGER_MS, or at close. So a slot frees up to RELEASE_LINGER_MS (or one acquire) later than
+ * the job's end; meanwhile another job of the customer may be told to wait although its share has room.
+ *
  * Every key lives under `<prefix>:orders:fair…`, and each script touches the keys of one customer (or
- * of the fleet register) only, so with a Redis Cluster hash-tag prefix (`{orders}`) they share a slot.
+ * of the fleet register) only, so with a Redis Cluster hash-tag prefix (`{orders}`) they share a slot,
+ * and so do the commands of one pipeline.
  */
 
 // Redis TIME, not each worker's clock: leases and pacing compare times written by different hosts.
@@ -83,6 +90,37 @@ interface FairCommands {
   fairRegister(fleet: string, concurrency: string, workerId: string, value: number, ttlMs: number): Promise<number>;
 }
 
+/** Custom commands are on pipelines too (ioredis adds them to the pipeline's prototype). */
+type FairPipeline = ChainableCommander & {
+  fairAcquire(slots: string, pacing: string, jobId: string, leaseMs: number, max: number, spacing: number): unknown;
+};
+
+/** What the acquire script is told besides the customer and the job. */
+export interface AcquireOptions {
+  readonly leaseMs: number;
+  readonly maxActive: number;
+  readonly spacingMs: number;
+}
+
+/** A slot to give back. */
+export interface SlotRelease {
+  readonly customerId: string;
+  readonly jobId: string;
+}
+
+/** A slot to ask for. */
+export interface SlotRequest extends SlotRelease {
+  readonly options: AcquireOptions;
+}
+
+/** Each command's own reply from {@link FairShareStore.releaseThenAcquire}. */
+export interface PipelineReplies {
+  /** One per release, in order: its error, or undefined when the ZREM ran. */
+  readonly released: readonly (Error | undefined)[];
+  /** The acquire's answer (as `acquire` gives it) or its error; absent when there was no acquire. */
+  readonly acquired?: { readonly waitMs: number } | { readonly err: Error };
+}
+
 /** The keys of the fair share under a queue prefix (tests and the bench read them too). */
 export function fairKeys(prefix: string) {
   const base = `${prefix}:${ORDERS_QUEUE}:fair`;
@@ -111,15 +149,51 @@ export function createFairShareStore(redis: RedisClient, prefix: string) {
   return {
     keys,
     /** 0: the job holds one of the customer's slots; else how many ms it is to wait. One script. */
-    acquire: (customerId: string, jobId: string, o: { leaseMs: number; maxActive: number; spacingMs: number }) =>
+    acquire: (customerId: string, jobId: string, o: AcquireOptions) =>
       commands
         .fairAcquire(keys.slots(customerId), keys.pacing(customerId), jobId, o.leaseMs, o.maxActive, o.spacingMs)
         .then(Number),
     /** True while the slot was still held. One script. */
     renew: (customerId: string, jobId: string, leaseMs: number) =>
       commands.fairRenew(keys.slots(customerId), jobId, leaseMs).then((n) => Number(n) === 1),
-    /** Frees the job's slot. One command. */
+    /** Frees the job's slot. One command (the gate sends its releases with releaseThenAcquire). */
     release: (customerId: string, jobId: string) => redis.zrem(keys.slots(customerId), jobId).then(() => undefined),
+    /**
+     * Frees `releases` (a ZREM each, in order) and then, when given, runs the acquire script for
+     * `request`: one pipeline, so one write and one round trip. Never rejects. Each command's reply is
+     * read on its own, so a failed ZREM is never taken for the acquire's answer, nor the reverse.
+     */
+    async releaseThenAcquire(releases: readonly SlotRelease[], request?: SlotRequest): Promise<PipelineReplies> {
+      if (releases.length === 0 && !request) return { released: [] };
+      const pipeline = redis.pipeline() as FairPipeline;
+      for (const r of releases) pipeline.zrem(keys.slots(r.customerId), r.jobId);
+      if (request) {
+        const { customerId, jobId, options: o } = request;
+        pipeline.fairAcquire(
+          keys.slots(customerId),
+          keys.pacing(customerId),
+          jobId,
+          o.leaseMs,
+          o.maxActive,
+          o.spacingMs,
+        );
+      }
+      // exec() answers [error, reply] per command; it rejects only when nothing was sent (a Cluster
+      // that cannot route the pipeline), and then every command failed alike.
+      let replies: [Error | null, unknown][] = [];
+      let failure: Error | undefined;
+      try {
+        replies = (await pipeline.exec()) ?? [];
+      } catch (err) {
+        failure = err instanceof Error ? err : new Error(String(err));
+      }
+      const replyAt = (i: number): [Error | null, unknown] =>
+        replies[i] ?? [failure ?? new Error('no reply from the fair-share pipeline'), null];
+      const released = releases.map((_, i) => replyAt(i)[0] ?? undefined);
+      if (!request) return { released };
+      const [err, reply] = replyAt(releases.length);
+      return { released, acquired: err ? { err } : { waitMs: Number(reply) } };
+    },
     /** Registers the worker's concurrency for `ttlMs` (0: removes it); returns the fleet's total. */
     register: (workerId: string, concurrency: number, ttlMs: number) =>
       commands.fairRegister(keys.fleet, keys.concurrency, workerId, concurrency, ttlMs).then(Number),

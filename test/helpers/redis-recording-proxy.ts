@@ -1,0 +1,75 @@
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+
+/** One Redis command as the client wrote it: its name (lower case) and arguments. */
+export interface RecordedCommand {
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
+/**
+ * A TCP proxy in front of a real Redis that records what its clients write, one entry per chunk read
+ * from the socket, each the commands that chunk completes. A pipeline is one write, so its commands
+ * arrive together; commands sent one round trip apart arrive in separate chunks. Listens on port 0.
+ */
+export async function startRedisRecordingProxy(target: { host: string; port: number }) {
+  const writes: RecordedCommand[][] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => s.destroy());
+      s.on('close', () => sockets.delete(s));
+    }
+    let pending = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      const commands: RecordedCommand[] = [];
+      for (let parsed = parseCommand(pending); parsed; parsed = parseCommand(pending)) {
+        commands.push(parsed.command);
+        pending = pending.subarray(parsed.length);
+      }
+      writes.push(commands);
+    });
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    /** The chunks read so far (oldest first), each with the commands it completed. */
+    writes: (): readonly RecordedCommand[][] => writes.filter((w) => w.length > 0),
+    clear() {
+      writes.length = 0;
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A RESP array of bulk strings (what clients send) at the start of `buf`, or undefined if incomplete. */
+function parseCommand(buf: Buffer): { command: RecordedCommand; length: number } | undefined {
+  const line = (from: number) => {
+    const end = buf.indexOf('\r\n', from);
+    return end < 0 ? undefined : { text: buf.toString('latin1', from, end), next: end + 2 };
+  };
+  const head = line(0);
+  if (!head?.text.startsWith('*')) return undefined;
+  const parts: string[] = [];
+  let at = head.next;
+  for (let i = 0; i < Number(head.text.slice(1)); i++) {
+    const size = line(at);
+    if (!size?.text.startsWith('$')) return undefined;
+    const end = size.next + Number(size.text.slice(1));
+    if (buf.length < end + 2) return undefined;
+    parts.push(buf.toString('utf8', size.next, end));
+    at = end + 2;
+  }
+  const [name = '', ...args] = parts;
+  return { command: { name: name.toLowerCase(), args }, length: at };
+}
