@@ -7,9 +7,10 @@ export interface RecordedCommand {
 }
 
 /**
- * A TCP proxy in front of a real Redis that records what its clients write, one entry per chunk read
- * from the socket, each the commands that chunk completes. A pipeline is one write, so its commands
- * arrive together; commands sent one round trip apart arrive in separate chunks. Listens on port 0.
+ * A TCP proxy in front of a real Redis that records what its clients send, grouped by round trip: one
+ * entry per run of commands that reached the proxy with no reply from Redis in between. Commands a
+ * client writes together (a pipeline, or several written before any reply is awaited) land in one
+ * entry; a command sent after awaiting an earlier one's reply lands in the next. Listens on port 0.
  */
 export async function startRedisRecordingProxy(target: { host: string; port: number }) {
   const writes: RecordedCommand[][] = [];
@@ -22,6 +23,8 @@ export async function startRedisRecordingProxy(target: { host: string; port: num
       s.on('close', () => sockets.delete(s));
     }
     let pending = Buffer.alloc(0);
+    /** Commands were sent and Redis has not replied since. */
+    let open = false;
     client.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       const commands: RecordedCommand[] = [];
@@ -29,7 +32,13 @@ export async function startRedisRecordingProxy(target: { host: string; port: num
         commands.push(parsed.command);
         pending = pending.subarray(parsed.length);
       }
-      writes.push(commands);
+      // Still in the current round trip while Redis has not answered since its last command.
+      if (open && writes.length > 0) writes[writes.length - 1].push(...commands);
+      else writes.push(commands);
+      open = commands.length > 0 || open;
+    });
+    upstream.on('data', () => {
+      open = false;
     });
     client.pipe(upstream);
     upstream.pipe(client);
@@ -40,7 +49,7 @@ export async function startRedisRecordingProxy(target: { host: string; port: num
   const { port } = server.address() as AddressInfo;
   return {
     port,
-    /** The chunks read so far (oldest first), each with the commands it completed. */
+    /** The round trips so far (oldest first), each with the commands sent in it. */
     writes: (): readonly RecordedCommand[][] => writes.filter((w) => w.length > 0),
     clear() {
       writes.length = 0;

@@ -12,9 +12,9 @@ import { testServices, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * The gate's slot releases against a real Redis: queued at leave, sent in the pipeline of the next
- * acquire (one write, one round trip) or alone after the linger, and at close. The gate's connection
- * goes through a proxy that records each write, so a test sees which commands travelled together.
+ * The gate's slot releases against a real Redis: queued at leave, written together with the next
+ * acquire (one round trip) or alone after the linger, and at close. The gate's connection
+ * goes through a proxy that records its commands by round trip, so a test sees which travelled together.
  */
 
 const LEASE = 60_000;
@@ -67,7 +67,7 @@ async function setup(t: ExecutionContext, maxActive: number) {
   await connection.ping();
   proxy.clear();
   const slots = store.keys.slots;
-  /** Each write since the last clear: `zrem <key> <member>`, `script <first key> <first arg>` or the name. */
+  /** Each round trip since the last clear: `zrem <key> <member>`, `script <first key> <first arg>` or the name. */
   const writes = () => proxy.writes().map((w) => w.map(summary));
   const members = (customerId: string) => redis.zrange(slots(customerId), 0, -1);
   const freed = (customerId: string, jobId: string) =>
@@ -101,10 +101,10 @@ test('when a job leaves and no other job enters, then its release goes alone and
 
   t.false(result instanceof Promise, 'leave() returns at once');
   await freed('a', 'j1');
-  t.deepEqual(writes(), [[`zrem ${slots('a')} j1`]], 'one write: the release alone, with no acquire');
+  t.deepEqual(writes(), [[`zrem ${slots('a')} j1`]], 'one round trip: the release alone, with no acquire');
 });
 
-test('when a job leaves and the next one enters, then the release and the acquire go in one write, release first', async (t) => {
+test('when a job leaves and the next one enters, then the release and the acquire go in one round trip, release first', async (t) => {
   const { gate, proxy, slots, writes, members } = await setup(t, 1);
   const first = holding(await gate.enter(fakeJob('j1', 'a')));
   proxy.clear();
@@ -113,14 +113,14 @@ test('when a job leaves and the next one enters, then the release and the acquir
   const second = await gate.enter(fakeJob('j2', 'a'));
 
   t.true('leave' in second, 'j2 takes the slot j1 gave back in the same round trip');
-  t.deepEqual(writes(), [[`zrem ${slots('a')} j1`, `script ${slots('a')} j2`]], 'one write, one round trip');
+  t.deepEqual(writes(), [[`zrem ${slots('a')} j1`, `script ${slots('a')} j2`]], 'one round trip');
   t.deepEqual(await members('a'), ['j2']);
   const third = await gate.enter(fakeJob('j3', 'a'));
   t.true('waitMs' in third && third.waitMs > 0, "a's next job waits: its one slot is j2's");
   t.deepEqual(writes().at(-1), [`script ${slots('a')} j3`], 'no release left to send');
 });
 
-test('when several jobs leave in one turn, then their releases share one write', async (t) => {
+test('when several jobs leave in one turn, then their releases share one round trip', async (t) => {
   const { gate, proxy, slots, writes, freed } = await setup(t, 2);
   const entries = [];
   for (const [id, customer] of [
@@ -138,7 +138,7 @@ test('when several jobs leave in one turn, then their releases share one write',
   t.deepEqual(writes(), [[`zrem ${slots('a')} j1`, `zrem ${slots('a')} j2`, `zrem ${slots('b')} k1`]]);
 });
 
-test('when a release in the pipeline fails, then the acquire keeps its own answer, and the reverse', async (t) => {
+test('when a release sent with an acquire fails, then the acquire keeps its own answer, and the reverse', async (t) => {
   const { gate, proxy, slots, writes, lines, registry } = await setup(t, 1);
   // A release that fails: its slot set replaced by a string (ZREM answers WRONGTYPE).
   const broken = holding(await gate.enter(fakeJob('b1', 'broken')));
@@ -200,7 +200,7 @@ test('when Redis is gone as a job leaves, then the failed release is logged, not
   t.not(await redis.zscore(slots('a'), 'j1'), null, 'the slot is left to its lease');
 });
 
-test('when a job enters again before its release went out, then the release goes first in the same write and the job holds its slot', async (t) => {
+test('when a job enters again before its release went out, then the release goes first in the same round trip and the job holds its slot', async (t) => {
   const { gate, proxy, slots, writes, members, freed } = await setup(t, 1);
   const first = holding(await gate.enter(fakeJob('j1', 'a')));
   proxy.clear();

@@ -33,15 +33,15 @@ export function maxActiveFor(fleetConcurrency: number, setting: number | undefin
  * guarantee worth stopping orders for), logged and counted.
  *
  * Releases are not sent alone at once: each Redis round trip costs the CPU-bound worker tens of µs.
- * A job's leave() queues its release; queued releases go in the pipeline of this worker's next acquire
- * (ZREMs first, then the script), or alone after RELEASE_LINGER_MS, or at close(). A release that
+ * A job's leave() queues its release; queued releases are written together with this worker's next
+ * acquire (ZREMs first, then the script, before any reply is awaited), or alone after RELEASE_LINGER_MS, or at close(). A release that
  * fails is logged; the lease lapses on its own.
  *
  * Same-job re-entry (a retry, a stall takeover on this worker): a slot's member is the job id, so two
  * entries of one job on this worker share it. The release is queued only by the last of them to end
  * (counting those still waiting for their acquire's answer too), so no release is ever queued while an
  * entry of the job asks for or holds the slot. A later entry's acquire is therefore written after that
- * release, in the same pipeline (release first) or in a later one on the same connection: the release
+ * release, right after it (release first) or later on the same connection: the release
  * frees the old holding and the acquire takes the slot anew, never the reverse. Across workers nothing
  * changes: a stalled holder that ends after another worker took its job over still frees that slot.
  */
@@ -88,7 +88,7 @@ export function createFairGate(deps: {
     });
   }
 
-  /** One pipeline: the releases, then the acquire when asked; the releases' errors are logged here. */
+  /** One round trip: the releases, then the acquire when asked; the releases' errors are logged here. */
   function send(releases: readonly SlotRelease[], request?: SlotRequest): Promise<PipelineReplies> {
     const replies = store.releaseThenAcquire(releases, request);
     if (releases.length > 0) {
