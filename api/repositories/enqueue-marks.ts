@@ -4,6 +4,13 @@ import type { Logger } from '#common';
 export type EnqueueMarks = ReturnType<typeof createEnqueueMarks>;
 
 /**
+ * How long a mark waits for others to share its command. Far inside the reconciler's grace (10 s by
+ * default), so no healthy order is ever re-added for it, and long enough that at a few hundred orders
+ * a second one command marks dozens (at 10 ms it marked two or three).
+ */
+export const MARK_WINDOW_MS = 100;
+
+/**
  * Write-behind for the outbox's last step (docs/design.md: insert with `enqueuedAt: null`, add the job,
  * then set `enqueuedAt`). The mark only tells the reconciler that the job reached Redis, so the
  * request need not wait for it: marks made within `windowMs` of each other go to MongoDB as one
@@ -20,7 +27,7 @@ export function createEnqueueMarks(deps: {
   readonly maxBatch?: number;
   readonly now?: () => Date;
 }) {
-  const { write, logger, windowMs = 10, maxBatch = 500 } = deps;
+  const { write, logger, windowMs = MARK_WINDOW_MS, maxBatch = 500 } = deps;
   const now = deps.now ?? (() => new Date());
   const inFlight = new Set<Promise<void>>();
   const loader = new DataLoader<string, true>(
