@@ -37,3 +37,26 @@ export async function openTestMongo(label: string): Promise<TestMongo> {
     },
   };
 }
+
+/**
+ * The real `collection`, telling `onCall` of every call of one of its methods (each call is one round
+ * trip to the real server; nothing is faked underneath). `methods` limits it to those names.
+ */
+export function observedCollection<C extends object>(
+  collection: C,
+  onCall: (method: string, args: readonly unknown[]) => void,
+  methods?: readonly string[],
+): C {
+  return new Proxy(collection, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      const fn = value as (...a: unknown[]) => unknown;
+      if (methods && !methods.includes(String(name))) return fn.bind(target);
+      return (...args: unknown[]) => {
+        onCall(String(name), args);
+        return fn.apply(target, args);
+      };
+    },
+  });
+}

@@ -1,4 +1,4 @@
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { startTcpProxy } from './tcp-proxy.js';
 
 /** One Redis command as the client wrote it: its name (lower case) and arguments. */
 export interface RecordedCommand {
@@ -14,14 +14,7 @@ export interface RecordedCommand {
  */
 export async function startRedisRecordingProxy(target: { host: string; port: number }) {
   const writes: RecordedCommand[][] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('error', () => s.destroy());
-      s.on('close', () => sockets.delete(s));
-    }
+  const proxy = await startTcpProxy(target, (client, upstream) => {
     let pending = Buffer.alloc(0);
     /** Commands were sent and Redis has not replied since. */
     let open = false;
@@ -40,24 +33,15 @@ export async function startRedisRecordingProxy(target: { host: string; port: num
     upstream.on('data', () => {
       open = false;
     });
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    port,
+    port: proxy.port,
     /** The round trips so far (oldest first), each with the commands sent in it. */
     writes: (): readonly RecordedCommand[][] => writes.filter((w) => w.length > 0),
     clear() {
       writes.length = 0;
     },
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: proxy.close,
   };
 }
 

@@ -6,7 +6,7 @@ import { ensureInventoryIndexes, randomOrderId, registerInventoryModel, type Inv
 import { createInventoryRepository, type InventoryRepository } from '../../api/repositories/inventory-repository.js';
 import { createWorkerInventoryRepository } from '../../worker/repositories/inventory-repository.js';
 import type { InventoryPort } from '../../worker/saga/ports.js';
-import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
+import { observedCollection, openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
 /**
  * The inventory repository (docs/design.md, "The order workflow": `reserve` and `confirm`) against the real
@@ -525,16 +525,7 @@ test('when an order reserves, then sells on one SKU of two, then `holds` counts 
  */
 function countingInventory(bulk: boolean) {
   const calls: string[] = [];
-  const collection = new Proxy(Inventory.collection, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        calls.push(String(name));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+  const collection = observedCollection(Inventory.collection, (method) => calls.push(method));
   const port = createWorkerInventoryRepository({
     Inventory: { collection } as unknown as Model<InventoryDocument>,
     bulk,

@@ -18,7 +18,7 @@ import {
   singleOrderUpdates,
   type ApplyOrderUpdate,
 } from '../../worker/repositories/order-updates.js';
-import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
+import { observedCollection, openTestMongo, type TestMongo } from '../helpers/mongo.js';
 import { storedOrder } from '../helpers/orders.js';
 
 // One database for this file; every test seeds its own orders, so the tests can run concurrently.
@@ -45,20 +45,11 @@ async function stored(id: string): Promise<OrderDocument | null> {
 }
 
 /** The real orders collection, counting the updates of each write it is asked for (one per round trip). */
-function countedCollection(writes: number[]) {
-  return new Proxy(models.Order.collection, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver) as unknown;
-      if (name === 'bulkWrite' || name === 'updateOne') {
-        return (ops: unknown, ...rest: unknown[]) => {
-          writes.push(Array.isArray(ops) ? ops.length : 1);
-          return (value as (...a: unknown[]) => unknown).apply(target, [ops, ...rest]);
-        };
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
+const countedCollection = (writes: number[]) =>
+  observedCollection(models.Order.collection, (_, [ops]) => writes.push(Array.isArray(ops) ? ops.length : 1), [
+    'bulkWrite',
+    'updateOne',
+  ]);
 
 const modes: ReadonlyArray<[string, (writes: number[]) => ApplyOrderUpdate]> = [
   ['batched', (writes) => batchedOrderUpdates(countedCollection(writes), { deadlineMs: 5000 })],

@@ -11,7 +11,7 @@ import {
 import { createOrderRepository } from '../../api/repositories/order-repository.js';
 import { createWorkerOrderRepository, type WorkerOrderRepository } from '../../worker/repositories/order-repository.js';
 import { storedOrder } from '../helpers/orders.js';
-import { openTestMongo, type TestMongo } from '../helpers/mongo.js';
+import { observedCollection, openTestMongo, type TestMongo } from '../helpers/mongo.js';
 
 // One database for this file; every test seeds its own orders, so the tests can run concurrently.
 let db: TestMongo;
@@ -314,18 +314,11 @@ test('when 50 cancels race through the api repository, then exactly one wins', a
 test('when the effects of concurrent jobs are recorded in a group commit, then they share inserts; one at a time, each is its own', async (t) => {
   const inserts: number[] = [];
   // The real collection, counting the documents of each insert it is asked for (one per round trip).
-  const collection = new Proxy(models.Effect.collection, {
-    get(target, name, receiver) {
-      const value = Reflect.get(target, name, receiver) as unknown;
-      if (name === 'insertMany' || name === 'insertOne') {
-        return (docs: unknown, ...rest: unknown[]) => {
-          inserts.push(Array.isArray(docs) ? docs.length : 1);
-          return (value as (...a: unknown[]) => unknown).apply(target, [docs, ...rest]);
-        };
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+  const collection = observedCollection(
+    models.Effect.collection,
+    (_, [docs]) => inserts.push(Array.isArray(docs) ? docs.length : 1),
+    ['insertMany', 'insertOne'],
+  );
   const counted = createWorkerOrderRepository({
     models: { ...models, Effect: { collection } as unknown as OrderModels['Effect'] },
     effectBatch: { deadlineMs: 5000 },

@@ -1,6 +1,7 @@
 import type { Model } from 'mongoose';
-import { createBatcher, type InventoryDocument, type OrderItem } from '#common';
+import type { InventoryDocument, OrderItem } from '#common';
 import type { InventoryPort } from '../saga/ports.js';
+import { createWriteBatcher } from './write-batcher.js';
 
 type Items = readonly Pick<OrderItem, 'sku' | 'quantity'>[];
 
@@ -111,7 +112,7 @@ export function createWorkerInventoryRepository({
    * outcome is exact.
    */
   const batcher = bulk
-    ? createBatcher<readonly Op[], boolean>({
+    ? createWriteBatcher<readonly Op[], boolean>({
         run: async (orders) => {
           const ops = orders.flat();
           // One move alone is a plain updateOne: a bulk write of one costs the driver about half again as much.
@@ -124,12 +125,8 @@ export function createWorkerInventoryRepository({
           return orders.map(() => all);
         },
         maxBatch: INVENTORY_BATCH_MAX,
-        // Each job waits for its own moves, so at most the worker's concurrency wait: this bound is never the limit.
-        maxWaiting: 10_000,
         deadlineMs,
-        gatherTurn: true,
-        overloaded: (waiting) => new Error(`${waiting} stock moves already wait for MongoDB`),
-        timedOut: (ms) => new Error(`MongoDB did not apply the stock moves within ${ms} ms`),
+        what: 'stock moves',
       })
     : undefined;
 

@@ -6,11 +6,11 @@ import {
   type Order,
   type OrderModels,
   type RejectionReason,
-  createBatcher,
   insertEach,
 } from '#common';
 import type { Collection } from 'mongoose';
 import { singleOrderUpdates, type ApplyOrderUpdate } from './order-updates.js';
+import { createWriteBatcher } from './write-batcher.js';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -121,18 +121,14 @@ function singleEffects(collection: Collection) {
  * are judged by the server like two inserts: the first is stored, the second finds it.
  */
 function batchedEffects(collection: Collection, deadlineMs: number) {
-  const batcher = createBatcher<EffectDocument, boolean>({
+  const batcher = createWriteBatcher<EffectDocument, boolean>({
     run: async (docs) =>
       (await insertEach(collection, docs)).map((outcome) =>
         outcome instanceof Error ? outcome : outcome === 'inserted',
       ),
     maxBatch: EFFECT_BATCH_MAX,
-    // Each job waits for its own effect, so at most the worker's concurrency wait: this bound is never the limit.
-    maxWaiting: 10_000,
     deadlineMs,
-    gatherTurn: true,
-    overloaded: (waiting) => new Error(`${waiting} effects already wait for MongoDB`),
-    timedOut: (ms) => new Error(`MongoDB did not store the effect within ${ms} ms`),
+    what: 'effects',
   });
   return (doc: EffectDocument): Promise<boolean> => batcher.submit(doc);
 }

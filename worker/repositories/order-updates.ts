@@ -1,5 +1,5 @@
-import { createBatcher } from '#common';
 import type { Collection } from 'mongoose';
+import { createWriteBatcher } from './write-batcher.js';
 
 /** One conditional update of one order: it applies only while the order `id` also matches `filter`. */
 export interface OrderUpdate {
@@ -86,15 +86,11 @@ export function batchedOrderUpdates(collection: Collection, { deadlineMs }: { de
     return outcomes;
   }
 
-  const batcher = createBatcher<OrderUpdate, boolean>({
+  const batcher = createWriteBatcher<OrderUpdate, boolean>({
     run,
     maxBatch: ORDER_UPDATE_BATCH_MAX,
-    // Each job waits for its own update, so at most the worker's concurrency wait: this bound is never the limit.
-    maxWaiting: 10_000,
     deadlineMs,
-    gatherTurn: true,
-    overloaded: (waiting) => new Error(`${waiting} order updates already wait for MongoDB`),
-    timedOut: (ms) => new Error(`MongoDB did not apply the order update within ${ms} ms`),
+    what: 'order updates',
   });
   return (op) => batcher.submit(op);
 }
