@@ -9,7 +9,7 @@ export type EnqueueMarks = ReturnType<typeof createEnqueueMarks>;
  * stand-in's longer mark commands held intake back (0.78× and 0.72× bare against 0.80× and 0.97×,
  * alternated quick runs).
  */
-export const MARK_WINDOW_MS = 10;
+const MARK_WINDOW_MS = 10;
 
 /**
  * Write-behind for the outbox's last step (docs/design.md: insert with `enqueuedAt: null`, add the job,

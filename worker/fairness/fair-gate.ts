@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Logger, ProcessOrderJobData } from '#common';
 import type { FairShareMetrics } from './fair-metrics.js';
-import type { FairShareStore, PipelineReplies, SlotRelease, SlotRequest } from './fair-share.js';
+import type { FairShareStore, SlotReplies, SlotRelease, SlotRequest } from './fair-share.js';
 
 /** How often a worker registers its concurrency, and how long a registration outlives a dead worker. */
 export const FLEET_HEARTBEAT_MS = 5000;
@@ -64,7 +64,7 @@ export function createFairGate(deps: {
   /** Releases not sent yet, oldest first, and the timer that sends them alone. */
   let queued: SlotRelease[] = [];
   let linger: NodeJS.Timeout | undefined;
-  /** Pipelines that carry releases, still in flight: close() waits for them. */
+  /** Round trips that carry releases, still in flight: close() waits for them. */
   const sending = new Set<Promise<void>>();
   /**
    * Per job (customer and id) on this worker: its entries that asked for or hold the slot, and whether
@@ -89,13 +89,11 @@ export function createFairGate(deps: {
   }
 
   /** One round trip: the releases, then the acquire when asked; the releases' errors are logged here. */
-  function send(releases: readonly SlotRelease[], request?: SlotRequest): Promise<PipelineReplies> {
+  function send(releases: readonly SlotRelease[], request?: SlotRequest): Promise<SlotReplies> {
+    // Never rejects: each command's error comes back in its own reply.
     const replies = store.releaseThenAcquire(releases, request);
     if (releases.length > 0) {
-      const reported = replies.then(
-        (r) => reportReleases(releases, r.released),
-        (err: unknown) => logger.warn({ err }, 'slots not released'),
-      );
+      const reported = replies.then((r) => reportReleases(releases, r.released));
       sending.add(reported);
       void reported.finally(() => sending.delete(reported));
     }

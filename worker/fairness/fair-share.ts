@@ -107,7 +107,7 @@ export interface SlotRequest extends SlotRelease {
 }
 
 /** Each command's own reply from {@link FairShareStore.releaseThenAcquire}. */
-export interface PipelineReplies {
+export interface SlotReplies {
   /** One per release, in order: its error, or undefined when the ZREM ran. */
   readonly released: readonly (Error | undefined)[];
   /** The acquire's answer (as `acquire` gives it) or its error; absent when there was no acquire. */
@@ -139,48 +139,36 @@ export function createFairShareStore(redis: RedisClient, prefix: string) {
     redis.defineCommand('fairRegister', { numberOfKeys: 2, lua: REGISTER });
   }
   const commands = redis as unknown as FairCommands;
+  /** 0: the job holds one of the customer's slots; else how many ms it is to wait. One script. */
+  const acquire = (customerId: string, jobId: string, o: AcquireOptions) =>
+    commands
+      .fairAcquire(keys.slots(customerId), keys.pacing(customerId), jobId, o.leaseMs, o.maxActive, o.spacingMs)
+      .then(Number);
+  /** Frees the job's slot. One command. */
+  const release = (customerId: string, jobId: string) =>
+    redis.zrem(keys.slots(customerId), jobId).then(() => undefined);
+  const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
   return {
     keys,
-    /** 0: the job holds one of the customer's slots; else how many ms it is to wait. One script. */
-    acquire: (customerId: string, jobId: string, o: AcquireOptions) =>
-      commands
-        .fairAcquire(keys.slots(customerId), keys.pacing(customerId), jobId, o.leaseMs, o.maxActive, o.spacingMs)
-        .then(Number),
+    acquire,
     /** True while the slot was still held. One script. */
     renew: (customerId: string, jobId: string, leaseMs: number) =>
       commands.fairRenew(keys.slots(customerId), jobId, leaseMs).then((n) => Number(n) === 1),
-    /** Frees the job's slot. One command (the gate sends its releases with releaseThenAcquire). */
-    release: (customerId: string, jobId: string) => redis.zrem(keys.slots(customerId), jobId).then(() => undefined),
+    release,
     /**
-     * Frees `releases` (a ZREM each, in order) and then, when given, runs the acquire script for
-     * `request`: all written at once, in that order, on the one connection, before any reply is awaited
-     * (one round trip; Redis runs them in order). Not an ioredis pipeline: building one copies every
-     * script defined on the connection (BullMQ's too), which cost more CPU than it saved. Never rejects;
-     * each command's reply is its own, so a failed ZREM is never taken for the acquire's answer, nor the
-     * reverse.
+     * Frees `releases` and then, when given, runs the acquire for `request`: all written at once, in
+     * that order, on the one connection, before any reply is awaited (one round trip; Redis runs them in
+     * order). Not an ioredis pipeline: building one copies every script defined on the connection
+     * (BullMQ's too), which cost more CPU than it saved. Never rejects; each command's reply is its own,
+     * so a failed ZREM is never taken for the acquire's answer, nor the reverse.
      */
-    async releaseThenAcquire(releases: readonly SlotRelease[], request?: SlotRequest): Promise<PipelineReplies> {
-      const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
-      const released = releases.map((r) =>
-        redis.zrem(keys.slots(r.customerId), r.jobId).then(
-          () => undefined,
-          (err: unknown) => asError(err),
-        ),
-      );
+    async releaseThenAcquire(releases: readonly SlotRelease[], request?: SlotRequest): Promise<SlotReplies> {
+      const released = releases.map((r) => release(r.customerId, r.jobId).then(() => undefined, asError));
       const acquired = request
-        ? commands
-            .fairAcquire(
-              keys.slots(request.customerId),
-              keys.pacing(request.customerId),
-              request.jobId,
-              request.options.leaseMs,
-              request.options.maxActive,
-              request.options.spacingMs,
-            )
-            .then(
-              (reply) => ({ waitMs: Number(reply) }),
-              (err: unknown) => ({ err: asError(err) }),
-            )
+        ? acquire(request.customerId, request.jobId, request.options).then(
+            (waitMs) => ({ waitMs }),
+            (err: unknown) => ({ err: asError(err) }),
+          )
         : undefined;
       return { released: await Promise.all(released), ...(acquired && { acquired: await acquired }) };
     },
