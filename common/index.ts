@@ -87,7 +87,7 @@ export {
   MongoBatchUnavailableError,
   QUERY_MAX_TIME_MS,
 } from './mongo/connection.js';
-export { insertEach, type InsertOutcome } from './mongo/insert-each.js';
+export { bulkWriteErrors, insertEach, type BulkOperationError, type InsertOutcome } from './mongo/insert-each.js';
 export {
   registerOrderModels,
   ensureOrderIndexes,

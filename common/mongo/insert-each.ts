@@ -18,12 +18,8 @@ export async function insertEach(collection: Collection, docs: readonly object[]
     await collection.insertMany(docs as never[], { ordered: false });
     return docs.map(() => 'inserted');
   } catch (err) {
-    const writeErrors = (err as { name?: string; writeErrors?: unknown }).writeErrors;
-    if ((err as Error).name !== 'MongoBulkWriteError' || writeErrors === undefined) throw err;
-    const failed = new Map<number, { code?: number; errmsg?: string }>();
-    for (const e of [writeErrors].flat() as Array<{ index: number; code?: number; errmsg?: string }>) {
-      failed.set(e.index, e);
-    }
+    const failed = bulkWriteErrors(err);
+    if (!failed) throw err;
     if (failed.size === 0) throw new MongoBatchUnavailableError((err as Error).message, { cause: err });
     return docs.map((_, i) => {
       const e = failed.get(i);
@@ -31,4 +27,24 @@ export async function insertEach(collection: Collection, docs: readonly object[]
       return e.code === 11000 ? 'duplicate' : new Error(e.errmsg ?? 'write error', { cause: err });
     });
   }
+}
+
+/** One operation's error in a failed unordered bulk command. */
+export interface BulkOperationError {
+  readonly code?: number;
+  readonly errmsg?: string;
+}
+
+/**
+ * The per-operation errors of a failed unordered bulk command (`insertMany`, `bulkWrite`), by the
+ * operation's index: the operations not listed were applied. Undefined when `err` is no bulk write
+ * error; an empty map when the command failed as a whole (network, pool, write concern: no
+ * per-operation answer).
+ */
+export function bulkWriteErrors(err: unknown): Map<number, BulkOperationError> | undefined {
+  const writeErrors = (err as { name?: string; writeErrors?: unknown }).writeErrors;
+  if ((err as Error).name !== 'MongoBulkWriteError' || writeErrors === undefined) return undefined;
+  const failed = new Map<number, BulkOperationError>();
+  for (const e of [writeErrors].flat() as Array<BulkOperationError & { index: number }>) failed.set(e.index, e);
+  return failed;
 }

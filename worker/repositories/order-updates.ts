@@ -1,3 +1,4 @@
+import { bulkWriteErrors } from '#common';
 import type { Collection } from 'mongoose';
 import { createWriteBatcher } from './write-batcher.js';
 
@@ -53,15 +54,13 @@ export function batchedOrderUpdates(collection: Collection, { deadlineMs }: { de
       );
       upserted = result.upsertedIds;
     } catch (err) {
-      const { writeErrors, result } = err as {
-        writeErrors?: unknown;
-        result?: { upsertedIds?: Record<number, unknown> };
-      };
+      const failed = bulkWriteErrors(err);
       // No per-update errors (network, pool, write concern): the batch as a whole has no answer.
-      if ((err as Error).name !== 'MongoBulkWriteError' || writeErrors === undefined) throw err;
-      for (const e of [writeErrors].flat() as Array<{ index: number; code?: number; errmsg?: string }>) {
-        outcomes[e.index] = e.code === 11000 ? false : new Error(e.errmsg ?? 'write error', { cause: err });
+      if (!failed || failed.size === 0) throw err;
+      for (const [index, e] of failed) {
+        outcomes[index] = e.code === 11000 ? false : new Error(e.errmsg ?? 'write error', { cause: err });
       }
+      const { result } = err as { result?: { upsertedIds?: Record<number, unknown> } };
       upserted = result?.upsertedIds ?? {};
     }
     const strays = Object.keys(upserted).map(Number);
