@@ -121,6 +121,7 @@ export {
   type ProcessOrderJobData,
 } from './queues/orders-queue.js';
 export { createBurstMeter, BURST_PER_MINUTE, type BurstMeter } from './queues/burst-meter.js';
+export { addJobs, type JobAdder, type JobToAdd } from './queues/add-jobs.js';
 export {
   NOTIFICATIONS_QUEUE,
   DELIVER_EVENT_JOB,

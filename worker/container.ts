@@ -65,7 +65,7 @@ export function createWorkerContainer(deps: {
     registry,
     workerId,
     logger,
-    findById: repository.findById,
+    findByIds: repository.findByIds,
   });
   const endToEnd = {
     processed: (order: { processedAt: Date | null; createdAt: Date }) =>

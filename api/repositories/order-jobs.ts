@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import {
+  addJobs,
   injectTraceContext,
   isRedisUnavailable,
   orderJob,
@@ -112,17 +113,9 @@ export function createOrderJobs({
       await bounded(queue.add(job.name, job.data, job.opts));
     },
 
-    /**
-     * Adds these jobs in one round trip (group commit at intake); all are added or the call throws. A
-     * lone job is a plain add: BullMQ's addBulk of one costs nearly twice its add (a MULTI around it).
-     */
+    /** Adds these jobs in one round trip (group commit at intake; see `addJobs`); all are added or the call throws. */
     async enqueueMany(requests: readonly JobRequest[]): Promise<void> {
-      const jobs = await jobsOf(requests);
-      if (jobs.length === 1) {
-        await bounded(queue.add(jobs[0].name, jobs[0].data, jobs[0].opts));
-        return;
-      }
-      await bounded(queue.addBulk(jobs.map((job) => ({ name: job.name, data: job.data, opts: { ...job.opts } }))));
+      await bounded(addJobs(queue, await jobsOf(requests)));
     },
 
     async deadJob(orderId: string): Promise<DeadJobInfo | null> {

@@ -6,7 +6,7 @@
  *
  *   npm run bench                    # the full run (under 10 minutes on 2 cores)
  *   npm run bench -- --quick         # smaller sizes, a couple of minutes
- *   npm run bench -- --profile       # intake and processing only, with --cpu-prof on every process
+ *   npm run bench -- --profile       # intake and processing (or --only's phases), --cpu-prof on every process
  *
  * Traffic goes to 127.0.0.1 only. REDIS_URL and MONGO_URL are used in databases and queue prefixes
  * of the run's own (removed afterwards); command counts use a private redis-server and a private
@@ -74,8 +74,8 @@ type Phase = (typeof PHASES)[number];
 const USAGE = `usage: npm run bench -- [--quick] [--profile] [--only LIST] [--private]
 
   --quick       smaller sizes (a couple of minutes); default: the full run (under 10 minutes)
-  --profile     only intake and processing (concurrency 10), every process run with --cpu-prof;
-                writes the profiles and their summary (profiles.md) to the results folder
+  --profile     intake and processing (concurrency 10), or the phases of --only, every process run
+                with --cpu-prof; writes the profiles and their summary (profiles.md) to the results folder
   --only LIST   phases to run, comma-separated: ${PHASES.join(', ')}
   --private     run the throughput phases on the private Redis and MongoDB too (default: REDIS_URL
                 and MONGO_URL; the counts and growth phases always use private servers when they can)
@@ -156,7 +156,7 @@ async function main(): Promise<number> {
   const started = new Date();
   const sizes: BenchSizes = cli.quick ? QUICK_SIZES : DEFAULT_SIZES;
   const mode: BenchMeta['mode'] = cli.profile ? 'profile' : cli.quick ? 'quick' : 'default';
-  const phases: readonly Phase[] = cli.profile ? ['intake', 'processing'] : (cli.only ?? PHASES);
+  const phases: readonly Phase[] = cli.only ?? (cli.profile ? ['intake', 'processing'] : PHASES);
   const runId = randomBytes(3).toString('hex');
   const outDir = join(REPO_ROOT, 'results', `bench-${timestamp(started)}`);
   const folder = relative(process.cwd(), outDir) || '.';

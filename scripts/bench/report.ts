@@ -353,6 +353,15 @@ export function buildRows(f: BenchFigures): Row[] {
       target: '≥ 0.95×',
       verdict: verdict(Number.isFinite(r) ? r >= 0.95 : undefined),
     });
+    rows.push({
+      figure:
+        'Processing with a dead webhook receiver: worker CPU per order, µs (event read, add and delivery attempts included)',
+      system: fmt(dead.cpuUsPerOrder),
+      baseline: `webhooks off ${fmt(off.cpuUsPerOrder)}`,
+      ratio: x(ratio(dead.cpuUsPerOrder, off.cpuUsPerOrder)),
+      target: '—',
+      verdict: 'info',
+    });
   }
   if (f.connections) {
     const c = f.connections;

@@ -344,3 +344,30 @@ test('when the effects of concurrent jobs are recorded in a group commit, then t
   t.true(await counted.recordEffect(effect(lone)));
   t.deepEqual(inserts, [1]);
 });
+
+test('when the orders of several ids are read at once, then one find returns each stored one as findById does, and leaves the missing out', async (t) => {
+  const ids = await Promise.all([
+    seed('PROCESSED'),
+    seed('REJECTED', { rejectionReason: 'OUT_OF_STOCK' }),
+    seed('FAILED'),
+  ]);
+  const missing = randomOrderId();
+  const finds: number[] = [];
+  const counted = createWorkerOrderRepository({
+    models: {
+      ...models,
+      // Only the collection is read by findByIds.
+      Order: {
+        collection: observedCollection(models.Order.collection, () => finds.push(1), ['find']),
+      } as unknown as typeof models.Order,
+    },
+  });
+
+  const found = await counted.findByIds([...ids, missing]);
+
+  t.is(finds.length, 1, 'one find for all of them');
+  t.deepEqual([...found.keys()].sort(), [...ids].sort());
+  for (const id of ids) t.deepEqual(found.get(id), await orders.findById(id));
+  t.false(found.has(missing));
+  t.is((await counted.findByIds([])).size, 0);
+});

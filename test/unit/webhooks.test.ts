@@ -1,9 +1,10 @@
 import test from 'ava';
-import { UnrecoverableError } from 'bullmq';
+import { UnrecoverableError, type JobsOptions } from 'bullmq';
 import { Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import {
   ConfigError,
+  DELIVER_EVENT_JOB,
   assertPublicWebhookHost,
   createLogger,
   createOrderEventPublisher,
@@ -14,10 +15,11 @@ import {
   toOrder,
   webhookRetrySchedule,
   webhookUrlProblems,
+  type JobAdder,
   type OrderEvent,
 } from '#common';
 import { createNotificationMetrics } from '../../worker/notifications/notification-metrics.js';
-import { createDeliveryProcessor } from '../../worker/notifications/notifications-worker.js';
+import { createDeliveryProcessor, createOrderEventNotifier } from '../../worker/notifications/notifications-worker.js';
 import {
   createWebhookPoster,
   createWebhookSigner,
@@ -200,28 +202,39 @@ test('when the receiver fails, then the attempt throws to be retried, and the la
   t.regex(await timedOut.registry.metrics(), /outcome="exhausted",status_class="timeout"/);
 });
 
-test('when an order reaches an eventful status, then one job is added with the id from order and status; Redis failures are swallowed', async (t) => {
-  const added: { name: string; data: OrderEvent; opts: { jobId?: string } }[] = [];
-  const results: string[] = [];
-  const publisher = createOrderEventPublisher({
-    queue: {
-      add: (async (name: string, data: OrderEvent, opts: { jobId?: string }) =>
-        added.push({ name, data, opts })) as never,
+/** A queue that records what is added to it, one call at a time (`add`) or together (`addBulk`). */
+function recordingQueue(fail?: Error) {
+  const calls: { kind: 'add' | 'addBulk'; jobs: { name: string; data: OrderEvent; opts?: JobsOptions }[] }[] = [];
+  const queue: JobAdder<OrderEvent> = {
+    add: (name, data, opts) => {
+      calls.push({ kind: 'add', jobs: [{ name, data, opts }] });
+      return fail ? Promise.reject(fail) : Promise.resolve();
     },
-    logger,
-    onResult: (r) => results.push(r),
-  });
+    addBulk: (jobs) => {
+      calls.push({ kind: 'addBulk', jobs });
+      return fail ? Promise.reject(fail) : Promise.resolve();
+    },
+  };
+  return { queue, calls };
+}
+
+test('when an order reaches an eventful status, then one job is added with the id from order and status; Redis failures are swallowed', async (t) => {
+  const results: string[] = [];
+  const { queue, calls } = recordingQueue();
+  const publisher = createOrderEventPublisher({ queue, logger, onResult: (r) => results.push(r) });
   await publisher.publish(toOrder(storedOrder('REJECTED', { rejectionReason: 'OUT_OF_STOCK' })));
   await publisher.publish(toOrder(storedOrder('PENDING')));
-  t.is(added.length, 1);
-  t.is(added[0]!.data.type, 'order.rejected');
-  t.is(added[0]!.data.data.status, 'REJECTED');
-  t.regex(added[0]!.opts.jobId ?? '', /^ord_[0-9a-f]{32}-rejected$/);
-  t.false((added[0]!.opts.jobId ?? '').includes(':'));
+  t.is(calls.length, 1);
+  t.is(calls[0]!.kind, 'add', 'a lone event is a plain add');
+  const [added] = calls[0]!.jobs;
+  t.is(added!.data.type, 'order.rejected');
+  t.is(added!.data.data.status, 'REJECTED');
+  t.regex(added!.opts?.jobId ?? '', /^ord_[0-9a-f]{32}-rejected$/);
+  t.false((added!.opts?.jobId ?? '').includes(':'));
   t.is(orderEventId('ord_x', 'CANCELLED'), 'ord_x-cancelled');
 
   const broken = createOrderEventPublisher({
-    queue: { add: (async () => Promise.reject(new Error('Redis away'))) as never },
+    queue: recordingQueue(new Error('Redis away')).queue,
     logger,
     onResult: (r) => results.push(r),
   });
@@ -229,8 +242,86 @@ test('when an order reaches an eventful status, then one job is added with the i
   t.deepEqual(results, ['added', 'skipped', 'failed']);
 });
 
+test('when orders end at once, then their events share one addBulk, each with its own id; a failed addBulk fails each of them', async (t) => {
+  const results: string[] = [];
+  const { queue, calls } = recordingQueue();
+  const publisher = createOrderEventPublisher({ queue, logger, onResult: (r) => results.push(r) });
+  const orders = Array.from({ length: 5 }, () => toOrder(storedOrder('PROCESSED')));
+  await Promise.all(orders.map((o) => publisher.publish(o)));
+  t.deepEqual(
+    calls.map((c) => c.kind),
+    ['addBulk'],
+  );
+  t.deepEqual(
+    calls[0]!.jobs.map((j) => j.opts?.jobId),
+    orders.map((o) => orderEventId(o.id, 'PROCESSED')),
+  );
+  t.true(calls[0]!.jobs.every((j) => j.name === DELIVER_EVENT_JOB && j.data.type === 'order.processed'));
+  t.deepEqual(results, ['added', 'added', 'added', 'added', 'added']);
+
+  const failed: string[] = [];
+  const broken = createOrderEventPublisher({
+    queue: recordingQueue(new Error('Redis away')).queue,
+    logger,
+    onResult: (r) => failed.push(r),
+  });
+  await Promise.all(orders.map((o) => broken.publish(o)));
+  t.deepEqual(failed, ['failed', 'failed', 'failed', 'failed', 'failed']);
+});
+
+test('when Redis does not answer, then each publish gives up within its bound and counts the event failed', async (t) => {
+  const results: string[] = [];
+  const never = new Promise<never>(() => undefined);
+  const publisher = createOrderEventPublisher({
+    queue: { add: () => never, addBulk: () => never },
+    logger,
+    onResult: (r) => results.push(r),
+    timeoutMs: 100,
+  });
+  const started = performance.now();
+  await Promise.all([
+    publisher.publish(toOrder(storedOrder('PROCESSED'))),
+    publisher.publish(toOrder(storedOrder('CANCELLED'))),
+  ]);
+  const ms = performance.now() - started;
+  t.true(ms >= 90 && ms < 2000, `${ms} ms`);
+  t.deepEqual(results, ['failed', 'failed']);
+});
+
 test('when a delivery in production resolves its host to loopback, then the connection is refused before it is made', async (t) => {
   const post = createWebhookPoster({ url: 'http://localhost:9/webhooks', timeoutMs: 2000, publicOnly: true });
   const result = await post('{}', createWebhookSigner([SECRET])('ord_x-processed', '{}'));
   t.true('error' in result && result.error === 'network' && /non-public/.test(result.cause.message));
+});
+
+test('when orders end at once, then the notifier reads them in one find and publishes each stored one; a failed read publishes nothing and settles', async (t) => {
+  const reads: string[][] = [];
+  const published: string[] = [];
+  const stored = Array.from({ length: 4 }, () => toOrder(storedOrder('PROCESSED')));
+  let failReads = false;
+  const notifier = createOrderEventNotifier({
+    findByIds: (ids) => {
+      reads.push([...ids]);
+      if (failReads) return Promise.reject(new Error('MongoDB away'));
+      return Promise.resolve(new Map(stored.filter((o) => ids.includes(o.id)).map((o) => [o.id, o])));
+    },
+    readTimeoutMs: 1000,
+    publisher: { publish: (order) => Promise.resolve(void published.push(order.id)) },
+    logger,
+  });
+  const missing = 'ord_00000000000000000000000000000000';
+  for (const o of stored) notifier.notify(o.id);
+  notifier.notify(missing);
+  await notifier.settle();
+  t.deepEqual(reads, [[...stored.map((o) => o.id), missing]], 'one read for the five');
+  t.deepEqual(
+    published,
+    stored.map((o) => o.id),
+    'the missing order has no event',
+  );
+
+  failReads = true;
+  notifier.notify(stored[0]!.id);
+  await notifier.settle();
+  t.is(published.length, 4);
 });

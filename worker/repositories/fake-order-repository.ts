@@ -27,6 +27,8 @@ export function createFakeWorkerOrderRepository(seed: readonly Order[] = []) {
   };
   const repository: WorkerOrderRepository = {
     findById: (id) => Promise.resolve(orders.get(id) ?? null),
+    findByIds: (ids) =>
+      Promise.resolve(new Map(ids.flatMap((id) => (orders.has(id) ? [[id, orders.get(id)!] as const] : [])))),
     claim: (id, jobAttempt) => Promise.resolve(move(id, orderMoves.claim(jobAttempt))),
     claimDead: (id, jobAttempt, by) => Promise.resolve(move(id, orderMoves.claimDead(jobAttempt, by))),
     complete: (id, at) => Promise.resolve(move(id, orderMoves.complete(at)) !== null),

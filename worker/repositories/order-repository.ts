@@ -4,9 +4,11 @@ import {
   orderMoves,
   transitionOrder,
   type Order,
+  type OrderDocument,
   type OrderModels,
   type RejectionReason,
   insertEach,
+  toOrder,
 } from '#common';
 import type { Collection } from 'mongoose';
 import { singleOrderUpdates, type ApplyOrderUpdate } from './order-updates.js';
@@ -42,6 +44,15 @@ export function createWorkerOrderRepository({
     : singleEffects(Effect.collection);
   return {
     findById: (id: string) => findOrderById(OrderModel, id),
+
+    /**
+     * The stored orders of `ids` (the missing ones left out), by id: one `find` on `_id`, straight to
+     * the driver (the ids are ours; nothing to cast).
+     */
+    async findByIds(ids: readonly string[]): Promise<Map<string, Order>> {
+      const docs = await OrderModel.collection.find({ _id: { $in: [...ids] } } as never).toArray();
+      return new Map(docs.map((doc) => [String(doc._id), toOrder(doc as unknown as OrderDocument)]));
+    },
 
     /** {@link orderMoves.claim}; adds one to the order's claims (`attempts`). Null when it is in neither source. */
     claim: (id: string, jobAttempt: number): Promise<Order | null> =>
