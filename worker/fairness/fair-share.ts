@@ -30,12 +30,13 @@ end`;
 
 /**
  * KEYS: slots, pacing. ARGV: jobId, leaseMs, maxActive, spacingMs. Returns 0 when the job holds a slot
- * (taken now or already its own), else the milliseconds it is to wait before trying again.
+ * (taken now or already its own), else the milliseconds it is to wait before trying again. A free slot
+ * is looked for first: the job's own is asked after only when the customer's slots are all taken.
  */
 const ACQUIRE = `${NOW}
 local lease = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) or redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
   keepFor(KEYS[1], lease)
   return 0
