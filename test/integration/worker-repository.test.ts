@@ -369,5 +369,7 @@ test('when the orders of several ids are read at once, then one find returns eac
   t.deepEqual([...found.keys()].sort(), [...ids].sort());
   for (const id of ids) t.deepEqual(found.get(id), await orders.findById(id));
   t.false(found.has(missing));
+  t.deepEqual([...(await counted.findByIds([ids[0]])).values()], [await orders.findById(ids[0])], 'a lone id');
+  t.is((await counted.findByIds([missing])).size, 0);
   t.is((await counted.findByIds([])).size, 0);
 });

@@ -47,10 +47,13 @@ export function createWorkerOrderRepository({
 
     /**
      * The stored orders of `ids` (the missing ones left out), by id: one `find` on `_id`, straight to
-     * the driver (the ids are ours; nothing to cast).
+     * the driver (the ids are ours; nothing to cast). A lone id is an equality, MongoDB's fastest plan
+     * (IDHACK); several are one `$in` on the primary index.
      */
     async findByIds(ids: readonly string[]): Promise<Map<string, Order>> {
-      const docs = await OrderModel.collection.find({ _id: { $in: [...ids] } } as never).toArray();
+      if (ids.length === 0) return new Map();
+      const filter = ids.length === 1 ? { _id: ids[0] } : { _id: { $in: [...ids] } };
+      const docs = await OrderModel.collection.find(filter as never).toArray();
       return new Map(docs.map((doc) => [String(doc._id), toOrder(doc as unknown as OrderDocument)]));
     },
 
