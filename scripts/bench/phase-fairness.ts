@@ -49,7 +49,8 @@ export interface FairnessFigures {
   readonly fleetConcurrency: number;
 }
 
-export const fairnessWeight = (s: { fairFlood: number }) => 25 + s.fairFlood / 400;
+/** Expected seconds of the phase (its progress weight, and what the run's budget plans for), on a slow host. */
+export const fairnessWeight = (s: { fairFlood: number }) => 30 + s.fairFlood / 150;
 
 /** Sum of a counter over the workers' /metrics. */
 async function workerCounter(workers: readonly Started[], name: string): Promise<number> {

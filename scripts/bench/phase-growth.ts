@@ -39,9 +39,9 @@ export interface GrowthLevel {
 /** Orders taken in and drained by each fresh api and worker before the measurement (JIT, pools). */
 const warmupOrders = (s: BenchSizes) => Math.max(500, Math.round(s.growthOrders * 0.5));
 
-/** Expected seconds of the phase (its weight on the progress bar). */
+/** Expected seconds of the phase (its progress weight, and what the run's budget plans for), on a slow host. */
 export const growthWeight = (s: BenchSizes) =>
-  s.growthLevels.length * (4 + (2 * (s.growthOrders + warmupOrders(s))) / 700) +
+  s.growthLevels.length * (4 + (2 * (s.growthOrders + warmupOrders(s))) / 350) +
   s.growthLevels[s.growthLevels.length - 1] / 20_000;
 
 /**

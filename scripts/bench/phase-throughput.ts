@@ -432,7 +432,8 @@ export interface WebhookFigures {
   readonly dead: ProcessingFigures;
 }
 
-export const webhooksWeight = (s: BenchSizes) => processingWeight(s, 2);
+/** Expected seconds of the phase on a slow host: two drains of `processingOrders` at concurrency 10. */
+export const webhooksWeight = (s: BenchSizes) => 2 * (s.processingOrders / 250 + 6);
 
 /**
  * Processing with webhooks on and a receiver that accepts connections and never answers, against

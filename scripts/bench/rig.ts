@@ -44,9 +44,42 @@ export interface BenchSizes {
   readonly fairPerOther: number;
   /**
    * Seconds the whole run should take (from start, build not included): the fleet phase's step-down
-   * hold runs only when the phases after it still fit in what is left (their weights).
+   * hold runs only when the phases after it still fit in what is left (their weights), and the
+   * count-based phases after it shrink when they would not fit (see {@link fitToBudget}).
    */
   readonly runBudgetSeconds: number;
+}
+
+/** The least a count-based phase is shrunk to when the run is late (half its planned size). */
+const MIN_SCALE = 0.5;
+
+/**
+ * The sizes a count-based phase after the fleet (counts, growth, webhooks, fairness) runs with, so a
+ * run on a slow host still ends within `runBudgetSeconds`: `leftSeconds` is what the budget still
+ * has, `fixedSeconds` the expected seconds of the timed phases still to run (the connections phase's
+ * 60 s do not shrink), `countedSeconds` those of the count-based phases still to run (this one
+ * included) at the planned sizes, already multiplied by how much slower than planned this host ran
+ * the processing phase. The orders of those phases are scaled by what fits, between half and all.
+ */
+export function fitToBudget(
+  sizes: BenchSizes,
+  time: { readonly leftSeconds: number; readonly fixedSeconds: number; readonly countedSeconds: number },
+): { readonly scale: number; readonly sizes: BenchSizes } {
+  const room = time.leftSeconds - time.fixedSeconds;
+  const scale = time.countedSeconds > 0 ? Math.min(1, Math.max(MIN_SCALE, room / time.countedSeconds)) : 1;
+  if (scale >= 1) return { scale: 1, sizes };
+  const n = (v: number) => Math.max(1, Math.round(v * scale));
+  return {
+    scale,
+    sizes: {
+      ...sizes,
+      countOrders: n(sizes.countOrders),
+      countReplays: n(sizes.countReplays),
+      processingOrders: n(sizes.processingOrders),
+      growthOrders: n(sizes.growthOrders),
+      fairFlood: n(sizes.fairFlood),
+    },
+  };
 }
 
 // Sized so that the whole run takes under 10 minutes on 2 shared cores (about 9 with the MongoDB
