@@ -102,7 +102,7 @@ export const DEFAULT_SIZES: BenchSizes = {
   fairFlood: 6000,
   fairOthers: 50,
   fairPerOther: 10,
-  runBudgetSeconds: 570,
+  runBudgetSeconds: 540,
 };
 
 export const QUICK_SIZES: BenchSizes = {
