@@ -16,6 +16,10 @@ export interface MongoFreezeSizes {
   /** Bound for the p99 of requests answered while MongoDB is frozen. */
   readonly p99BoundMs: number;
   readonly probeIntervalMs: number;
+  /**
+   * Readiness turns 503 within this of the freeze, and 200 within this of the resume: the driver's
+   * heartbeat (2 s), one probe interval (1 s) and one probe's own timeout (HEALTH_TIMEOUT_MS, 1 s).
+   */
   readonly readinessBoundMs: number;
   /** After the resume, the api must answer normally again within this (the driver's heartbeat, 2 s, and a reconnect). */
   readonly recoverBoundMs: number;
@@ -40,7 +44,7 @@ export const mongoFrozen: Scenario<MongoFreezeSizes> = {
       workers: 3,
       p99BoundMs: 2000,
       probeIntervalMs: 1000,
-      readinessBoundMs: 3000,
+      readinessBoundMs: 4000,
       recoverBoundMs: 5000,
       settleTimeoutMs: 120_000,
     },
@@ -53,7 +57,7 @@ export const mongoFrozen: Scenario<MongoFreezeSizes> = {
       workers: 2,
       p99BoundMs: 2000,
       probeIntervalMs: 1000,
-      readinessBoundMs: 3000,
+      readinessBoundMs: 4000,
       recoverBoundMs: 5000,
       settleTimeoutMs: 90_000,
     },

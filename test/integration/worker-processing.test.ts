@@ -156,7 +156,10 @@ test('when 20 orders are posted and nothing fails, then each is PROCESSED once w
 
   const ids = await Promise.all(Array.from({ length: 20 }, () => postOrder(system)));
   const posted = Date.now();
-  const orders = await waitForStatus(system, ids, ['PROCESSED'], 10_000);
+  // One customer's 20 orders: the fair share runs a quarter of the worker's concurrency of them at
+  // once and paces the rest, so on a slow, busy host this takes seconds (6 s seen, 10 s exceeded
+  // once). The wait bounds correctness, not speed.
+  const orders = await waitForStatus(system, ids, ['PROCESSED'], 30_000);
   t.log(`20 orders posted in ${posted - started} ms, all PROCESSED ${Date.now() - posted} ms later`);
 
   for (const order of orders) {
