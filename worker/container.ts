@@ -22,7 +22,7 @@ import { createProfileRoute } from './profile-route.js';
 import { createReconcileSchedule } from './reconcile-schedule.js';
 import { createOrderEventStore } from './repositories/order-event-store.js';
 import { createOrderJobStore } from './repositories/order-job-store.js';
-import { createWorkerOrderRepository } from './repositories/order-repository.js';
+import { batchedOrderReads, createWorkerOrderRepository } from './repositories/order-repository.js';
 import { batchedOrderUpdates } from './repositories/order-updates.js';
 import { createReconcileRepository } from './repositories/reconcile-repository.js';
 import { combineObservers, createOrderProcessingService } from './services/order-processing-service.js';
@@ -65,7 +65,7 @@ export function createWorkerContainer(deps: {
     registry,
     workerId,
     logger,
-    findByIds: repository.findByIds,
+    findById: batchedOrderReads(repository.findByIds, WORKER_MONGO_TIMEOUT_MS),
   });
   const endToEnd = {
     processed: (order: { processedAt: Date | null; createdAt: Date }) =>

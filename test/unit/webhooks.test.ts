@@ -20,6 +20,7 @@ import {
 } from '#common';
 import { createNotificationMetrics } from '../../worker/notifications/notification-metrics.js';
 import { createDeliveryProcessor, createOrderEventNotifier } from '../../worker/notifications/notifications-worker.js';
+import { batchedOrderReads } from '../../worker/repositories/order-repository.js';
 import {
   createWebhookPoster,
   createWebhookSigner,
@@ -299,13 +300,14 @@ test('when orders end at once, then the notifier reads them in one find and publ
   const published: string[] = [];
   const stored = Array.from({ length: 4 }, () => toOrder(storedOrder('PROCESSED')));
   let failReads = false;
+  const findByIds = (ids: readonly string[]) => {
+    reads.push([...ids]);
+    if (failReads) return Promise.reject(new Error('MongoDB away'));
+    return Promise.resolve(new Map(stored.filter((o) => ids.includes(o.id)).map((o) => [o.id, o])));
+  };
+  // As the worker wires it: the notifier reads through the repository's batched reads.
   const notifier = createOrderEventNotifier({
-    findByIds: (ids) => {
-      reads.push([...ids]);
-      if (failReads) return Promise.reject(new Error('MongoDB away'));
-      return Promise.resolve(new Map(stored.filter((o) => ids.includes(o.id)).map((o) => [o.id, o])));
-    },
-    readTimeoutMs: 1000,
+    findById: batchedOrderReads(findByIds, 1000),
     publisher: { publish: (order) => Promise.resolve(void published.push(order.id)) },
     logger,
   });

@@ -3,7 +3,6 @@ import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { RedisClient } from '#common';
 import {
   NOTIFICATIONS_QUEUE,
-  createBatcher,
   type Logger,
   type Order,
   type OrderEvent,
@@ -114,33 +113,20 @@ export function createNotificationsWorker(deps: {
 /**
  * The worker's producer of order events: told an order id once its transition is written, it reads
  * the order as it now is and publishes its event. Fire and forget (the order's job never waits for
- * Redis twice); `settle` lets a shutdown wait for what is still being added. The orders of concurrent
- * ends are read in one `find` (common/batching/batcher.ts; a lone one at once), each read settled
- * within `readTimeoutMs`; the publisher adds their events together in the same way.
+ * Redis twice); `settle` lets a shutdown wait for what is still being added. The worker reads through
+ * `batchedOrderReads` (the orders of concurrent ends in one find), and the publisher adds their events
+ * together in the same way.
  */
 export function createOrderEventNotifier(deps: {
-  readonly findByIds: (orderIds: readonly string[]) => Promise<ReadonlyMap<string, Order>>;
-  readonly readTimeoutMs: number;
+  readonly findById: (orderId: string) => Promise<Order | null>;
   readonly publisher: OrderEventPublisher;
   readonly logger: Logger;
 }) {
-  const reads = createBatcher<string, Order | null>({
-    run: async (ids) => {
-      const found = await deps.findByIds(ids);
-      return ids.map((id) => found.get(id) ?? null);
-    },
-    maxBatch: 100,
-    maxWaiting: 10_000,
-    deadlineMs: deps.readTimeoutMs,
-    gatherTurn: true,
-    overloaded: (waiting) => new Error(`${waiting} order events already wait for their order to be read`),
-    timedOut: (ms) => new Error(`MongoDB did not return the order within ${ms} ms`),
-  });
   const pending = new Set<Promise<void>>();
   return {
     notify(orderId: string): void {
-      const p = reads
-        .submit(orderId)
+      const p = deps
+        .findById(orderId)
         .then((order) => (order ? deps.publisher.publish(order) : undefined))
         .catch((err: unknown) => deps.logger.error({ err, orderId }, 'order event not published (order unreadable)'))
         .finally(() => pending.delete(p));

@@ -9,7 +9,6 @@ import {
 import type { RedisClient } from '#common';
 import type { Registry } from 'prom-client';
 import type { OrderOutcomeObserver } from '../services/order-processing-service.js';
-import { WORKER_MONGO_TIMEOUT_MS } from '../settings.js';
 import { createNotificationMetrics } from './notification-metrics.js';
 import { createNotificationsWorker, createOrderEventNotifier, oldestUndeliveredAt } from './notifications-worker.js';
 
@@ -23,8 +22,8 @@ export function createOrderWebhooks(deps: {
   readonly registry: Registry;
   readonly workerId: string;
   readonly logger: Logger;
-  /** The stored orders of these ids (one read for the events of concurrent ends). */
-  readonly findByIds: (orderIds: readonly string[]) => Promise<ReadonlyMap<string, Order>>;
+  /** Reads an ended order back for its event (the worker's is batched: see `batchedOrderReads`). */
+  readonly findById: (orderId: string) => Promise<Order | null>;
 }) {
   const { config, logger } = deps;
   // The series exist with webhooks off too (at zero), so dashboards and alerts always find them.
@@ -40,12 +39,7 @@ export function createOrderWebhooks(deps: {
   oldest = oldestUndeliveredAt(queue);
   const log = logger.child({ module: 'webhooks' });
   const publisher = createOrderEventPublisher({ queue, logger: log, onResult: eventResults });
-  const notifier = createOrderEventNotifier({
-    findByIds: deps.findByIds,
-    readTimeoutMs: WORKER_MONGO_TIMEOUT_MS,
-    publisher,
-    logger: log,
-  });
+  const notifier = createOrderEventNotifier({ findById: deps.findById, publisher, logger: log });
   /** Tells the notifier of every order the processing service brings to an end. */
   const observer: OrderOutcomeObserver = {
     processed: (order) => notifier.notify(order.id),

@@ -149,3 +149,26 @@ function batchedEffects(collection: Collection, deadlineMs: number) {
 
 /** The most effects in one insert. */
 const EFFECT_BATCH_MAX = 256;
+/** The most orders read in one find. */
+const ORDER_READ_BATCH_MAX = 100;
+
+/**
+ * One order at a time for callers, read in batches (group commit for reads: the orders asked for while
+ * a read is in flight go out together in one `findByIds`; a lone one at once), each settled within
+ * `deadlineMs`. The worker's order events read their ended orders through it.
+ */
+export function batchedOrderReads(
+  findByIds: (ids: readonly string[]) => Promise<ReadonlyMap<string, Order>>,
+  deadlineMs: number,
+): (id: string) => Promise<Order | null> {
+  const batcher = createWriteBatcher<string, Order | null>({
+    run: async (ids) => {
+      const found = await findByIds(ids);
+      return ids.map((id) => found.get(id) ?? null);
+    },
+    maxBatch: ORDER_READ_BATCH_MAX,
+    deadlineMs,
+    what: 'order reads',
+  });
+  return (id) => batcher.submit(id);
+}

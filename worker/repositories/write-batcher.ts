@@ -1,16 +1,16 @@
 import { createBatcher, type Batcher } from '#common';
 
 /**
- * A group commit of one kind of the worker's MongoDB writes (WORKER_BATCH_WRITES; decision 0008): the
- * writes of concurrent jobs that arrive while a batch is in flight go out together as the next one
- * (common/batching/batcher.ts), each settled within `deadlineMs`. Each job waits for its own write, so
- * at most the worker's concurrency wait: the waiting bound is never the limit.
+ * A group commit of one kind of the worker's MongoDB writes (WORKER_BATCH_WRITES; decision 0008), or
+ * reads: what concurrent jobs ask for while a batch is in flight goes out together as the next one
+ * (common/batching/batcher.ts), each settled within `deadlineMs`. Each job waits for its own, so at
+ * most the worker's concurrency wait: the waiting bound is never the limit.
  */
 export function createWriteBatcher<I, O>(options: {
   readonly run: (items: readonly I[]) => Promise<ReadonlyArray<O | Error>>;
   readonly maxBatch: number;
   readonly deadlineMs: number;
-  /** What is written, for the errors: "stock moves", "order updates", "effects". */
+  /** What is written or read, for the errors: "stock moves", "order updates", "effects", "order reads". */
   readonly what: string;
 }): Batcher<I, O> {
   const { run, maxBatch, deadlineMs, what } = options;
@@ -21,6 +21,6 @@ export function createWriteBatcher<I, O>(options: {
     deadlineMs,
     gatherTurn: true,
     overloaded: (waiting) => new Error(`${waiting} ${what} already wait for MongoDB`),
-    timedOut: (ms) => new Error(`MongoDB did not apply the ${what} within ${ms} ms`),
+    timedOut: (ms) => new Error(`MongoDB did not answer the ${what} within ${ms} ms`),
   });
 }
