@@ -70,6 +70,32 @@ test('when a holder never releases (its worker was killed), then its slot lapses
   t.deepEqual(Object.fromEntries(await store.slotsInUse()), { a: 1 });
 });
 
+test("when lapsed leases fill a customer's share, then they are swept and the job takes a slot", async (t) => {
+  const { store } = freshStore();
+  const short = { leaseMs: 150, maxActive: 2, spacingMs: 10 };
+  t.is(await store.acquire('a', 'dead1', short), 0);
+  t.is(await store.acquire('a', 'dead2', short), 0);
+  t.true((await store.acquire('a', 'next', options(2))) > 0, 'both slots held while their leases run');
+  await waitFor('the lapsed slots to be swept', async () =>
+    (await store.acquire('a', 'next', options(2))) === 0 ? true : undefined,
+  );
+  t.is(await store.acquire('a', 'other', options(2)), 0, 'the second lapsed slot was swept too');
+  t.deepEqual(Object.fromEntries(await store.slotsInUse()), { a: 2 });
+});
+
+test('when a job takes a slot with a shorter lease than one held, then the key still outlives the longer lease', async (t) => {
+  const { store, prefix } = freshStore();
+  t.is(await store.acquire('a', 'long', options(2)), 0);
+  t.is(await store.acquire('a', 'short', { leaseMs: 200, maxActive: 2, spacingMs: 10 }), 0);
+  t.true((await redis.pttl(`${prefix}:orders:fair:a`)) > LEASE / 2, 'the key lives as long as the longest lease');
+  await store.release('a', 'long');
+  await store.release('a', 'short');
+  t.is(await redis.exists(`${prefix}:orders:fair:a`), 0, 'an emptied set is gone');
+  t.is(await store.acquire('a', 'again', { leaseMs: 300, maxActive: 2, spacingMs: 10 }), 0);
+  const ttl = await redis.pttl(`${prefix}:orders:fair:a`);
+  t.true(ttl > 0 && ttl <= 300, `a new set expires with its one lease (${ttl} ms)`);
+});
+
 test('when a lease is renewed, then the slot outlives the first lease; renewing a lapsed slot says so', async (t) => {
   const { store, prefix } = freshStore();
   t.is(await store.acquire('a', 'j1', { leaseMs: 300, maxActive: 1, spacingMs: 10 }), 0);
@@ -179,6 +205,46 @@ test.serial(
     t.pass();
   },
 );
+
+test.serial('when a slot is free, then the acquire runs only the commands it needs and the release one', async (t) => {
+  const server = await PrivateRedis.start();
+  t.teardown(() => server.close());
+  const client = new Redis(server.url, { maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+  t.teardown(() => client.disconnect());
+  const store = createFairShareStore(client, uniqueName('fair_commands'));
+  await store.acquire('warm', 'j0', options(2)); // loads the script (EVALSHA, then SCRIPT LOAD or EVAL)
+  const admin = new Redis(server.url);
+  t.teardown(() => admin.disconnect());
+  /** Commands Redis ran since the last call, by name (INFO commandstats), without the admin's own. */
+  const ran = async (): Promise<Record<string, number>> => {
+    const text = await admin.info('commandstats');
+    await admin.config('RESETSTAT');
+    const counts: Record<string, number> = {};
+    for (const [, name, calls] of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      if (!/^(info|config)\b/.test(name)) counts[name] = Number(calls); // Redis 7 names `config|resetstat`
+    }
+    return counts;
+  };
+  await ran();
+
+  t.is(await store.acquire('a', 'j1', options(2)), 0);
+  t.deepEqual(await ran(), { evalsha: 1, time: 1, zcard: 1, zadd: 1, pexpire: 1 }, 'an empty set: no sweep, no PTTL');
+  t.is(await store.acquire('a', 'j2', options(2)), 0);
+  t.deepEqual(
+    await ran(),
+    { evalsha: 1, time: 1, zcard: 1, zadd: 1, pttl: 1, pexpire: 1 },
+    'a set others hold slots in',
+  );
+  t.true((await store.acquire('a', 'j3', options(2))) > 0);
+  t.like(
+    await ran(),
+    { zremrangebyscore: 1, zscore: 1 },
+    "a full set is swept of lapsed leases, then the job's own asked",
+  );
+  await store.release('a', 'j1');
+  t.deepEqual(await ran(), { zrem: 1 });
+});
 
 test('when a customer adds more than its burst limit in a minute, then only the excess is over, and others are not', async (t) => {
   const prefix = uniqueName('fair_burst');

@@ -32,13 +32,18 @@ end`;
  * KEYS: slots, pacing. ARGV: jobId, leaseMs, maxActive, spacingMs. Returns 0 when the job holds a slot
  * (taken now or already its own), else the milliseconds it is to wait before trying again. A free slot
  * is looked for first: the job's own is asked after only when the customer's slots are all taken.
+ * Lapsed leases are swept only when they could keep the job out (the set counts its max), and a set
+ * that was empty gets its expiry without asking for the one it had (it had none): a customer with a
+ * free slot costs TIME, ZCARD, ZADD and PEXPIRE (and PTTL while others hold slots), nothing more.
  */
 const ACQUIRE = `${NOW}
 local lease = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) or redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+local max = tonumber(ARGV[3])
+local held = redis.call('ZCARD', KEYS[1])
+if held >= max then held = held - redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+if held < max or redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-  keepFor(KEYS[1], lease)
+  if held == 0 then redis.call('PEXPIRE', KEYS[1], lease) else keepFor(KEYS[1], lease) end
   return 0
 end
 local nextAt = tonumber(redis.call('GET', KEYS[2]) or '0')
