@@ -44,14 +44,24 @@ export interface BenchSizes {
   readonly fairPerOther: number;
   /**
    * Seconds the whole run should take (from start, build not included): the fleet phase's step-down
-   * hold runs only when the phases after it still fit in what is left (their weights), and the
-   * count-based phases after it shrink when they would not fit (see {@link fitToBudget}).
+   * hold runs only when the phases after it still fit in what is left, the count-based ones shrunk to
+   * half (see {@link leastSecondsLeft}), and those shrink when they would not fit (see {@link fitToBudget}).
    */
   readonly runBudgetSeconds: number;
 }
 
 /** The least a count-based phase is shrunk to when the run is late (half its planned size). */
 const MIN_SCALE = 0.5;
+
+/**
+ * The fewest seconds the phases still to run can take: the timed ones (`fixedSeconds`) in full, the
+ * count-based ones (`countedSeconds`, at planned sizes and this host's slowness) shrunk to half, the
+ * most {@link fitToBudget} shrinks them. The fleet's step-down hold runs when it fits before that: the
+ * fleet's sustainable rate is a target, while half the orders still measure the count-based figures.
+ */
+export function leastSecondsLeft(time: { readonly fixedSeconds: number; readonly countedSeconds: number }): number {
+  return time.fixedSeconds + MIN_SCALE * time.countedSeconds;
+}
 
 /**
  * The sizes a count-based phase after the fleet (counts, growth, webhooks, fairness) runs with, so a

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DEFAULT_SIZES, fitToBudget } from '../../scripts/bench/rig.js';
+import { DEFAULT_SIZES, fitToBudget, leastSecondsLeft } from '../../scripts/bench/rig.js';
 
 test('when the count-based phases still fit in the run budget, then they keep their planned sizes', (t) => {
   const fit = fitToBudget(DEFAULT_SIZES, { leftSeconds: 300, fixedSeconds: 70, countedSeconds: 200 });
@@ -20,4 +20,10 @@ test('when a slow host would end the run past its budget, then the orders of the
   const late = fitToBudget(DEFAULT_SIZES, { leftSeconds: 60, fixedSeconds: 68, countedSeconds: 184 });
   t.is(late.scale, 0.5);
   t.is(late.sizes.fairFlood, DEFAULT_SIZES.fairFlood / 2);
+});
+
+test('when the fleet asks whether its step-down hold fits, then the count-based phases after it count at half, the timed ones in full', (t) => {
+  t.is(leastSecondsLeft({ fixedSeconds: 107, countedSeconds: 130 }), 172);
+  // What fitToBudget then does with exactly that much left: the count-based phases at half, not less.
+  t.is(fitToBudget(DEFAULT_SIZES, { leftSeconds: 172, fixedSeconds: 107, countedSeconds: 130 }).scale, 0.5);
 });
