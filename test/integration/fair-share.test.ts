@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createBurstMeter, createLogger, createRedisConnection, orderJob, type ProcessOrderJobData } from '#common';
@@ -175,15 +175,23 @@ test('when jobs pass the gate, then the metrics follow slots held and deferrals,
   await gate.close();
 });
 
+/** A store on a redis-server of the test's own (restarted, or counted, without touching others). */
+async function privateStore(
+  t: ExecutionContext,
+  label: string,
+): Promise<{ server: PrivateRedis; store: FairShareStore }> {
+  const server = await PrivateRedis.start();
+  t.teardown(() => server.close());
+  const client = new Redis(server.url, { maxRetriesPerRequest: null });
+  client.on('error', () => undefined);
+  t.teardown(() => client.disconnect());
+  return { server, store: createFairShareStore(client, uniqueName(label)) };
+}
+
 test.serial(
   'when Redis restarts (with or without its data), then the scripts run again and no slot is left held',
   async (t) => {
-    const server = await PrivateRedis.start();
-    t.teardown(() => server.close());
-    const client = new Redis(server.url, { maxRetriesPerRequest: null });
-    client.on('error', () => undefined);
-    t.teardown(() => client.disconnect());
-    const store = createFairShareStore(client, uniqueName('fair_restart'));
+    const { server, store } = await privateStore(t, 'fair_restart');
     const short = { leaseMs: 500, maxActive: 2, spacingMs: 10 };
 
     t.is(await store.acquire('a', 'j1', short), 0);
@@ -207,12 +215,7 @@ test.serial(
 );
 
 test.serial('when a slot is free, then the acquire runs only the commands it needs and the release one', async (t) => {
-  const server = await PrivateRedis.start();
-  t.teardown(() => server.close());
-  const client = new Redis(server.url, { maxRetriesPerRequest: null });
-  client.on('error', () => undefined);
-  t.teardown(() => client.disconnect());
-  const store = createFairShareStore(client, uniqueName('fair_commands'));
+  const { server, store } = await privateStore(t, 'fair_commands');
   await store.acquire('warm', 'j0', options(2)); // loads the script (EVALSHA, then SCRIPT LOAD or EVAL)
   const admin = new Redis(server.url);
   t.teardown(() => admin.disconnect());
