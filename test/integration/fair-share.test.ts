@@ -72,13 +72,16 @@ test('when a holder never releases (its worker was killed), then its slot lapses
 
 test("when lapsed leases fill a customer's share, then they are swept and the job takes a slot", async (t) => {
   const { store } = freshStore();
-  const short = { leaseMs: 150, maxActive: 2, spacingMs: 10 };
+  const short = { leaseMs: 1000, maxActive: 2, spacingMs: 10 };
   t.is(await store.acquire('a', 'dead1', short), 0);
   t.is(await store.acquire('a', 'dead2', short), 0);
   t.true((await store.acquire('a', 'next', options(2))) > 0, 'both slots held while their leases run');
-  await waitFor('the lapsed slots to be swept', async () =>
-    (await store.acquire('a', 'next', options(2))) === 0 ? true : undefined,
-  );
+  // Both lapse (their holders never released); the set still counts them until a full acquire sweeps.
+  await waitFor('both leases to lapse', async () => ((await store.slotsInUse()).size === 0 ? true : undefined), {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+  });
+  t.is(await store.acquire('a', 'next', options(2)), 0, 'the full set is swept and the job takes a slot');
   t.is(await store.acquire('a', 'other', options(2)), 0, 'the second lapsed slot was swept too');
   t.deepEqual(Object.fromEntries(await store.slotsInUse()), { a: 2 });
 });
@@ -91,9 +94,9 @@ test('when a job takes a slot with a shorter lease than one held, then the key s
   await store.release('a', 'long');
   await store.release('a', 'short');
   t.is(await redis.exists(`${prefix}:orders:fair:a`), 0, 'an emptied set is gone');
-  t.is(await store.acquire('a', 'again', { leaseMs: 300, maxActive: 2, spacingMs: 10 }), 0);
+  t.is(await store.acquire('a', 'again', { leaseMs: 5000, maxActive: 2, spacingMs: 10 }), 0);
   const ttl = await redis.pttl(`${prefix}:orders:fair:a`);
-  t.true(ttl > 0 && ttl <= 300, `a new set expires with its one lease (${ttl} ms)`);
+  t.true(ttl > 0 && ttl <= 5000, `a new set expires with its one lease (${ttl} ms)`);
 });
 
 test('when a lease is renewed, then the slot outlives the first lease; renewing a lapsed slot says so', async (t) => {
@@ -234,11 +237,10 @@ test.serial('when a slot is free, then the acquire runs only the commands it nee
   t.is(await store.acquire('a', 'j1', options(2)), 0);
   t.deepEqual(await ran(), { evalsha: 1, time: 1, zcard: 1, zadd: 1, pexpire: 1 }, 'an empty set: no sweep, no PTTL');
   t.is(await store.acquire('a', 'j2', options(2)), 0);
-  t.deepEqual(
-    await ran(),
-    { evalsha: 1, time: 1, zcard: 1, zadd: 1, pttl: 1, pexpire: 1 },
-    'a set others hold slots in',
-  );
+  // PTTL, then PEXPIRE unless the key's expiry is still the whole lease (within the same millisecond).
+  const { pexpire = 0, ...held } = await ran();
+  t.deepEqual(held, { evalsha: 1, time: 1, zcard: 1, zadd: 1, pttl: 1 }, 'a set others hold slots in: no sweep');
+  t.true(pexpire <= 1);
   t.true((await store.acquire('a', 'j3', options(2))) > 0);
   t.like(
     await ran(),
