@@ -1,7 +1,7 @@
 import type { Model } from 'mongoose';
 import type { InventoryDocument, OrderItem } from '#common';
 import type { InventoryPort } from '../saga/ports.js';
-import { createWriteBatcher } from './write-batcher.js';
+import { createMongoBatcher } from './mongo-batcher.js';
 
 type Items = readonly Pick<OrderItem, 'sku' | 'quantity'>[];
 
@@ -112,7 +112,7 @@ export function createWorkerInventoryRepository({
    * outcome is exact.
    */
   const batcher = bulk
-    ? createWriteBatcher<readonly Op[], boolean>({
+    ? createMongoBatcher<readonly Op[], boolean>({
         run: async (orders) => {
           const ops = orders.flat();
           // One move alone is a plain updateOne: a bulk write of one costs the driver about half again as much.

@@ -12,7 +12,7 @@ import {
 } from '#common';
 import type { Collection } from 'mongoose';
 import { singleOrderUpdates, type ApplyOrderUpdate } from './order-updates.js';
-import { createWriteBatcher } from './write-batcher.js';
+import { createMongoBatcher } from './mongo-batcher.js';
 
 export type WorkerOrderRepository = ReturnType<typeof createWorkerOrderRepository>;
 
@@ -135,7 +135,7 @@ function singleEffects(collection: Collection) {
  * are judged by the server like two inserts: the first is stored, the second finds it.
  */
 function batchedEffects(collection: Collection, deadlineMs: number) {
-  const batcher = createWriteBatcher<EffectDocument, boolean>({
+  const batcher = createMongoBatcher<EffectDocument, boolean>({
     run: async (docs) =>
       (await insertEach(collection, docs)).map((outcome) =>
         outcome instanceof Error ? outcome : outcome === 'inserted',
@@ -161,7 +161,7 @@ export function batchedOrderReads(
   findByIds: (ids: readonly string[]) => Promise<ReadonlyMap<string, Order>>,
   deadlineMs: number,
 ): (id: string) => Promise<Order | null> {
-  const batcher = createWriteBatcher<string, Order | null>({
+  const batcher = createMongoBatcher<string, Order | null>({
     run: async (ids) => {
       const found = await findByIds(ids);
       return ids.map((id) => found.get(id) ?? null);

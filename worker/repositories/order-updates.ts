@@ -1,6 +1,6 @@
 import { bulkWriteErrors } from '#common';
 import type { Collection } from 'mongoose';
-import { createWriteBatcher } from './write-batcher.js';
+import { createMongoBatcher } from './mongo-batcher.js';
 
 /** One conditional update of one order: it applies only while the order `id` also matches `filter`. */
 export interface OrderUpdate {
@@ -85,7 +85,7 @@ export function batchedOrderUpdates(collection: Collection, { deadlineMs }: { de
     return outcomes;
   }
 
-  const batcher = createWriteBatcher<OrderUpdate, boolean>({
+  const batcher = createMongoBatcher<OrderUpdate, boolean>({
     run,
     maxBatch: ORDER_UPDATE_BATCH_MAX,
     deadlineMs,
