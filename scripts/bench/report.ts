@@ -277,6 +277,20 @@ export function buildRows(f: BenchFigures): Row[] {
       target: `≤ ${SAGA_MONGO_PER_ORDER} (5 + 2 per SKU)`,
       verdict: atMost(s.processing.mongoPerOrder, SAGA_MONGO_PER_ORDER),
     });
+    // The server's CPU per order: a bulk write is one command, but the server works per statement.
+    const serverCpu = (label: string, sys: StepCounts, bare: StepCounts) => {
+      const measured = sys.mongoCpuUsPerOrder !== undefined && bare.mongoCpuUsPerOrder !== undefined;
+      rows.push({
+        figure: `MongoDB server CPU per ${label}, µs (the private server; its command log included)`,
+        system: measured ? fmt(sys.mongoCpuUsPerOrder) : NOT_MEASURED,
+        baseline: measured ? `bare ${fmt(bare.mongoCpuUsPerOrder)}` : NOT_MEASURED,
+        ratio: measured ? x(ratio(sys.mongoCpuUsPerOrder!, bare.mongoCpuUsPerOrder!)) : '—',
+        target: '—',
+        verdict: 'info',
+      });
+    };
+    serverCpu(`accepted order (${COUNT_CONNECTIONS} connections)`, s.intake, b.intake);
+    serverCpu('processed order', s.processing, b.processing);
     rows.push({
       figure: 'MongoDB commands per idempotent replay (api)',
       system: mongoCell(s.replay),
