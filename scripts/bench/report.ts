@@ -279,12 +279,12 @@ export function buildRows(f: BenchFigures): Row[] {
     });
     // The server's CPU per order: a bulk write is one command, but the server works per statement.
     const serverCpu = (label: string, sys: StepCounts, bare: StepCounts) => {
-      const measured = sys.mongoCpuUsPerOrder !== undefined && bare.mongoCpuUsPerOrder !== undefined;
+      const [mine, theirs] = [sys.mongoCpuUsPerOrder, bare.mongoCpuUsPerOrder];
       rows.push({
         figure: `MongoDB server CPU per ${label}, µs (the private server; its command log included)`,
-        system: measured ? fmt(sys.mongoCpuUsPerOrder) : NOT_MEASURED,
-        baseline: measured ? `bare ${fmt(bare.mongoCpuUsPerOrder)}` : NOT_MEASURED,
-        ratio: measured ? x(ratio(sys.mongoCpuUsPerOrder!, bare.mongoCpuUsPerOrder!)) : '—',
+        system: mine === undefined ? NOT_MEASURED : fmt(mine),
+        baseline: theirs === undefined ? NOT_MEASURED : `bare ${fmt(theirs)}`,
+        ratio: mine === undefined || theirs === undefined ? '—' : x(ratio(mine, theirs)),
         target: '—',
         verdict: 'info',
       });
