@@ -2,7 +2,13 @@ import { Queue, Worker } from 'bullmq';
 import type { RedisClient } from '#common';
 import type { Counter } from 'prom-client';
 import { withTimeout, RECONCILE_JOB, RECONCILE_QUEUE, RECONCILE_SCHEDULER_ID, type Config, type Logger } from '#common';
-import type { Reconciler } from './services/reconciler-service.js';
+import type { ReconcileReport, Reconciler } from './services/reconciler-service.js';
+import {
+  LOCK_DURATION_MS,
+  MAX_STALLED_COUNT,
+  RECONCILE_TICK_TIMEOUT_FLOOR_MS,
+  STALLED_INTERVAL_MS,
+} from './settings.js';
 
 /** The shortest bound on one upsert of the schedule (the interval, when longer). */
 const UPSERT_TIMEOUT_FLOOR_MS = 5000;
@@ -25,14 +31,36 @@ export function createReconcileSchedule(deps: {
   readonly reconciler: Reconciler;
   readonly metrics: { readonly reconcilerFindings: Counter<'kind'> };
   readonly logger: Logger;
+  /** How long one tick may run before it is abandoned (default: RECONCILE_TICK_TIMEOUT_FLOOR_MS, or 4 intervals when longer). */
+  readonly tickTimeoutMs?: number;
 }): ReconcileSchedule {
   const { connection, config, reconciler, logger } = deps;
   const findings = deps.metrics.reconcilerFindings;
+  const tickTimeoutMs = deps.tickTimeoutMs ?? Math.max(RECONCILE_TICK_TIMEOUT_FLOOR_MS, 4 * config.reconcileIntervalMs);
   const queue = new Queue(RECONCILE_QUEUE, { connection, prefix: config.queuePrefix });
+  /** The tick this worker is running, if any (what a close waits for, within its bound). */
+  let running: Promise<ReconcileReport> | undefined;
+  let closing = false;
   const worker = new Worker(
     RECONCILE_QUEUE,
     async () => {
-      const report = await reconciler.tick();
+      // Shutting down: the job completes without a tick (the scheduler has already queued the next).
+      if (closing) return undefined;
+      // Ticks run one at a time across the fleet (global concurrency 1), so a tick that hangs (a call
+      // on a dead node's connection) would stop every later one: past the bound it is abandoned and
+      // its job fails. What it still does afterwards is harmless: every step of a tick is idempotent.
+      const tick = withTimeout(
+        reconciler.tick(),
+        tickTimeoutMs,
+        `the reconcile tick did not finish within ${tickTimeoutMs} ms; abandoned, the next tick goes on`,
+      );
+      running = tick;
+      let report: ReconcileReport;
+      try {
+        report = await tick;
+      } finally {
+        running = undefined;
+      }
       findings.inc({ kind: 'unqueued' }, report.unqueued);
       findings.inc({ kind: 'missing_job' }, report.missingJob);
       findings.inc({ kind: 'failed_job' }, report.failedJob);
@@ -40,7 +68,20 @@ export function createReconcileSchedule(deps: {
       findings.inc({ kind: 'compensation_due' }, report.compensationDue);
       return report;
     },
-    { connection, prefix: config.queuePrefix, concurrency: 1, autorun: false, name: `${deps.workerId}:reconciler` },
+    {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: 1,
+      autorun: false,
+      name: `${deps.workerId}:reconciler`,
+      // The orders queue's lock and stall settings. With one tick at a time, a tick whose worker died
+      // (SIGKILL), or whose finish was lost in a Redis failover, holds the only slot until the stalled
+      // check hands it back: within about LOCK_DURATION_MS + STALLED_INTERVAL_MS (15 s) instead of
+      // BullMQ's default 30 + 30 s, during which no tick runs and no lost job is re-added.
+      lockDuration: LOCK_DURATION_MS,
+      stalledInterval: STALLED_INTERVAL_MS,
+      maxStalledCount: MAX_STALLED_COUNT,
+    },
   );
   worker.on('error', (err) => logger.error({ err }, 'reconciler worker error'));
   worker.on('failed', (_job, err) => logger.error({ err }, 'reconcile tick failed; the next tick retries'));
@@ -86,7 +127,24 @@ export function createReconcileSchedule(deps: {
     },
     async close(timeoutMs) {
       clearInterval(timer);
-      await withTimeout(worker.close(), timeoutMs, 'reconciler did not stop').catch(() => worker.close(true));
+      closing = true;
+      // Waits for the running tick here, not with a bounded worker.close(): once a graceful close has
+      // begun, BullMQ's close(true) returns that same close, which waits for the tick however long.
+      const finished = await withTimeout(
+        (running ?? Promise.resolve()).then(
+          () => true,
+          () => true,
+        ),
+        timeoutMs,
+        'reconcile tick still running',
+      ).catch(() => false);
+      if (!finished) {
+        logger.warn(
+          { timeoutMs },
+          'reconcile tick still running at shutdown; abandoned (its job runs again once the stalled check hands it back)',
+        );
+      }
+      await worker.close(!finished).catch(() => undefined);
       await queue.close().catch(() => undefined);
     },
   };

@@ -2,7 +2,8 @@
  * The worker's tuning constants: what scripts, tests and manifests may rely on without reaching into
  * the composition root.
  *
- * Lock and stall settings. A job's lock lasts LOCK_DURATION_MS and is renewed every half of it while
+ * Lock and stall settings, the same on every queue the worker runs (orders, notifications, the
+ * reconciler's ticks). A job's lock lasts LOCK_DURATION_MS and is renewed every half of it while
  * the worker lives; a worker that dies (SIGKILL) stops renewing, and the stalled check (every
  * STALLED_INTERVAL_MS, run by any live worker) hands the job back within about
  * LOCK_DURATION_MS + STALLED_INTERVAL_MS. A job that stalls more than MAX_STALLED_COUNT times fails.
@@ -10,6 +11,12 @@
 export const LOCK_DURATION_MS = 10_000;
 export const STALLED_INTERVAL_MS = 5_000;
 export const MAX_STALLED_COUNT = 2;
+/**
+ * The shortest bound on one reconcile tick (4 intervals, when longer). A tick reads at most a few
+ * dozen pages of 500 orders, seconds even on a large backlog; one still running past the bound is
+ * stuck (a call on a dead connection) and is abandoned so the next tick can run.
+ */
+export const RECONCILE_TICK_TIMEOUT_FLOOR_MS = 60_000;
 /** Workers may wait longer for MongoDB than the api: a failed attempt is retried anyway. */
 export const WORKER_MONGO_TIMEOUT_MS = 5000;
 /**

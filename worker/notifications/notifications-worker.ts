@@ -11,6 +11,7 @@ import {
 } from '#common';
 import type { NotificationMetrics } from './notification-metrics.js';
 import { createWebhookPoster, createWebhookSigner, statusClass, type DeliveryResult } from './webhook-sender.js';
+import { LOCK_DURATION_MS, MAX_STALLED_COUNT, STALLED_INTERVAL_MS } from '../settings.js';
 
 /**
  * One delivery attempt of an order event: signed afresh (a new `webhook-timestamp` per attempt, so a
@@ -88,6 +89,10 @@ export function createNotificationsWorker(deps: {
     concurrency: webhook.concurrency,
     name: `${deps.workerId}:webhooks`,
     autorun: false,
+    // As on the orders queue: a delivery whose worker died is handed back within about 15 s.
+    lockDuration: LOCK_DURATION_MS,
+    stalledInterval: STALLED_INTERVAL_MS,
+    maxStalledCount: MAX_STALLED_COUNT,
   });
   worker.on('error', (err) => logger.warn({ err }, 'notifications worker error'));
   return {
