@@ -12,12 +12,38 @@ import {
 
 /** The shortest bound on one upsert of the schedule (the interval, when longer). */
 const UPSERT_TIMEOUT_FLOOR_MS = 5000;
+/** The shortest wait of a due tick before its consumer counts as parked (3 intervals, when longer). */
+const STUCK_FLOOR_MS = 30_000;
 
 export interface ReconcileSchedule {
   /** Starts the tick worker and keeps the schedule in Redis (upserted now and once per interval). */
   start(): Promise<void>;
   /** Stops ticking; a tick still running after `timeoutMs` is abandoned (its job runs again later). */
   close(timeoutMs: number): Promise<void>;
+  /** The BullMQ worker taking this process's ticks now (a new one after a restart; see `checkConsumer`). */
+  consumer(): Worker;
+  /**
+   * Restarts this process's tick consumer when the due tick has waited `stuckAfterMs` although no tick
+   * is running and the queue is not paused; says whether it did. Runs once per interval by itself.
+   */
+  checkConsumer(): Promise<boolean>;
+}
+
+/**
+ * Whether the tick that fell due at `nextDueAt` is overdue: no worker of the fleet took it for
+ * `stuckAfterMs` although nothing stops one from taking it (no tick running, the queue not paused). A
+ * live consumer takes a due tick within BullMQ's longest block (10 s) and a second; one that has not
+ * for much longer is parked.
+ */
+export function tickOverdue(state: {
+  readonly nextDueAt: number | undefined;
+  readonly active: number;
+  readonly paused: boolean;
+  readonly now: number;
+  readonly stuckAfterMs: number;
+}): boolean {
+  if (state.nextDueAt === undefined || state.active > 0 || state.paused) return false;
+  return state.now - state.nextDueAt > state.stuckAfterMs;
 }
 
 /**
@@ -33,42 +59,46 @@ export function createReconcileSchedule(deps: {
   readonly logger: Logger;
   /** How long one tick may run before it is abandoned (default: RECONCILE_TICK_TIMEOUT_FLOOR_MS, or 4 intervals when longer). */
   readonly tickTimeoutMs?: number;
+  /** How long a due tick may wait untaken before this process restarts its consumer (default: max(30 s, 3 intervals)). */
+  readonly stuckAfterMs?: number;
 }): ReconcileSchedule {
   const { connection, config, reconciler, logger } = deps;
   const findings = deps.metrics.reconcilerFindings;
   const tickTimeoutMs = deps.tickTimeoutMs ?? Math.max(RECONCILE_TICK_TIMEOUT_FLOOR_MS, 4 * config.reconcileIntervalMs);
+  const stuckAfterMs = deps.stuckAfterMs ?? Math.max(STUCK_FLOOR_MS, 3 * config.reconcileIntervalMs);
   const queue = new Queue(RECONCILE_QUEUE, { connection, prefix: config.queuePrefix });
   /** The tick this worker is running, if any (what a close waits for, within its bound). */
   let running: Promise<ReconcileReport> | undefined;
   let closing = false;
-  const worker = new Worker(
-    RECONCILE_QUEUE,
-    async () => {
-      // Shutting down: the job completes without a tick (the scheduler has already queued the next).
-      if (closing) return undefined;
-      // Ticks run one at a time across the fleet (global concurrency 1), so a tick that hangs (a call
-      // on a dead node's connection) would stop every later one: past the bound it is abandoned and
-      // its job fails. What it still does afterwards is harmless: every step of a tick is idempotent.
-      const tick = withTimeout(
-        reconciler.tick(),
-        tickTimeoutMs,
-        `the reconcile tick did not finish within ${tickTimeoutMs} ms; abandoned, the next tick goes on`,
-      );
-      running = tick;
-      let report: ReconcileReport;
-      try {
-        report = await tick;
-      } finally {
-        running = undefined;
-      }
-      findings.inc({ kind: 'unqueued' }, report.unqueued);
-      findings.inc({ kind: 'missing_job' }, report.missingJob);
-      findings.inc({ kind: 'failed_job' }, report.failedJob);
-      findings.inc({ kind: 'event_readded' }, report.eventReadded);
-      findings.inc({ kind: 'compensation_due' }, report.compensationDue);
-      return report;
-    },
-    {
+
+  const processTick = async () => {
+    // Shutting down: the job completes without a tick (the scheduler has already queued the next).
+    if (closing) return undefined;
+    // Ticks run one at a time across the fleet (global concurrency 1), so a tick that hangs (a call
+    // on a dead node's connection) would stop every later one: past the bound it is abandoned and
+    // its job fails. What it still does afterwards is harmless: every step of a tick is idempotent.
+    const tick = withTimeout(
+      reconciler.tick(),
+      tickTimeoutMs,
+      `the reconcile tick did not finish within ${tickTimeoutMs} ms; abandoned, the next tick goes on`,
+    );
+    running = tick;
+    let report: ReconcileReport;
+    try {
+      report = await tick;
+    } finally {
+      running = undefined;
+    }
+    findings.inc({ kind: 'unqueued' }, report.unqueued);
+    findings.inc({ kind: 'missing_job' }, report.missingJob);
+    findings.inc({ kind: 'failed_job' }, report.failedJob);
+    findings.inc({ kind: 'event_readded' }, report.eventReadded);
+    findings.inc({ kind: 'compensation_due' }, report.compensationDue);
+    return report;
+  };
+
+  function startConsumer(): Worker {
+    const w = new Worker(RECONCILE_QUEUE, processTick, {
       connection,
       prefix: config.queuePrefix,
       concurrency: 1,
@@ -81,10 +111,45 @@ export function createReconcileSchedule(deps: {
       lockDuration: LOCK_DURATION_MS,
       stalledInterval: STALLED_INTERVAL_MS,
       maxStalledCount: MAX_STALLED_COUNT,
-    },
-  );
-  worker.on('error', (err) => logger.error({ err }, 'reconciler worker error'));
-  worker.on('failed', (_job, err) => logger.error({ err }, 'reconcile tick failed; the next tick retries'));
+    });
+    w.on('error', (err) => logger.error({ err }, 'reconciler worker error'));
+    w.on('failed', (_job, err) => logger.error({ err }, 'reconcile tick failed; the next tick retries'));
+    void w.run().catch((err: unknown) => logger.error({ err }, 'reconciler loop stopped'));
+    return w;
+  }
+  let worker: Worker | undefined;
+  let lastRestart = 0;
+
+  /**
+   * The consumer's guard. Twice in about 60 runs of a Cluster failover under load (the slot owner
+   * SIGKILLed), both workers' tick consumers stopped taking jobs for good while their orders consumers
+   * went on: the due tick sat in `wait` with nothing active, so no order left unqueued was ever
+   * re-added. BullMQ relies on ioredis to reconnect its blocking connection, and its maintainers' advice
+   * for a worker left without one is to close it and create another; that is done here, at most once
+   * per `stuckAfterMs`. A restart costs one blocking connection.
+   */
+  async function checkConsumer(): Promise<boolean> {
+    if (closing || !worker || running) return false;
+    const bound = Math.max(UPSERT_TIMEOUT_FLOOR_MS, config.reconcileIntervalMs);
+    const [scheduler, active, paused] = await withTimeout(
+      Promise.all([queue.getJobScheduler(RECONCILE_SCHEDULER_ID), queue.getActiveCount(), queue.isPaused()]),
+      bound,
+      'the reconcile queue did not answer in time',
+    );
+    const now = Date.now();
+    if (!tickOverdue({ nextDueAt: scheduler?.next, active, paused, now, stuckAfterMs })) return false;
+    if (now - lastRestart < stuckAfterMs) return false;
+    lastRestart = now;
+    logger.warn(
+      { waitingMs: now - (scheduler?.next ?? now), stuckAfterMs },
+      'the due reconcile tick has not been taken although none is running; restarting this process’s tick consumer (a Redis failover can leave its blocking connection parked)',
+    );
+    const parked = worker;
+    worker = startConsumer();
+    // Not awaited: a parked consumer's close can wait on the very connection that is parked.
+    void parked.close(true).catch(() => undefined);
+    return true;
+  }
 
   // The schedule lives in Redis, so a Redis that restarts empty loses it: every worker upserts it
   // at start and once per interval (idempotent), so it comes back within one interval by itself.
@@ -119,12 +184,22 @@ export function createReconcileSchedule(deps: {
 
   return {
     async start() {
-      void worker.run().catch((err: unknown) => logger.error({ err }, 'reconciler loop stopped'));
+      worker = startConsumer();
       await worker.waitUntilReady();
       await ensureSchedule();
-      timer = setInterval(() => void ensureSchedule(), config.reconcileIntervalMs);
+      timer = setInterval(() => {
+        void ensureSchedule();
+        void checkConsumer().catch((err: unknown) =>
+          logger.debug({ err }, 'could not check the reconcile consumer; checking next interval'),
+        );
+      }, config.reconcileIntervalMs);
       timer.unref();
     },
+    consumer() {
+      if (!worker) throw new Error('the reconcile schedule has not started');
+      return worker;
+    },
+    checkConsumer,
     async close(timeoutMs) {
       clearInterval(timer);
       closing = true;
@@ -144,7 +219,7 @@ export function createReconcileSchedule(deps: {
           'reconcile tick still running at shutdown; abandoned (its job runs again once the stalled check hands it back)',
         );
       }
-      await worker.close(!finished).catch(() => undefined);
+      await worker?.close(!finished).catch(() => undefined);
       await queue.close().catch(() => undefined);
     },
   };

@@ -8,6 +8,7 @@ import type { ReconcileReport, Reconciler } from '../../worker/services/reconcil
 import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../worker/settings.js';
 import { testServices, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * The reconciler's clock on real Redis: ticks run one at a time across the fleet, so a tick that never
@@ -49,7 +50,12 @@ const connections: Redis[] = [];
 const schedules: ReconcileSchedule[] = [];
 const releases: (() => void)[] = [];
 
-function startSchedule(prefix: string, name: string, reconciler: Reconciler, tickTimeoutMs?: number) {
+function startSchedule(
+  prefix: string,
+  name: string,
+  reconciler: Reconciler,
+  bounds: { tickTimeoutMs?: number; stuckAfterMs?: number } = {},
+) {
   return testServices().then(async ({ redisUrl }) => {
     const connection = createRedisConnection(redisUrl, {
       role: 'worker',
@@ -65,7 +71,7 @@ function startSchedule(prefix: string, name: string, reconciler: Reconciler, tic
         reconcilerFindings: new Counter({ name: 'findings', help: 'test', labelNames: ['kind'], registers: [] }),
       },
       logger,
-      tickTimeoutMs,
+      ...bounds,
     });
     schedules.push(schedule);
     await schedule.start();
@@ -118,7 +124,7 @@ test('when a tick hangs, then it is abandoned after the tick bound and the ticks
   t.teardown(() => obliterate(prefix));
   const hung = countingReconciler(1);
   releases.push(hung.release);
-  await startSchedule(prefix, 'hung', hung.reconciler, 1000);
+  await startSchedule(prefix, 'hung', hung.reconciler, { tickTimeoutMs: 1000 });
   await waitFor('the hanging tick', async () => (hung.started() >= 1 ? true : undefined));
   await waitFor(
     'two ticks after the one that hangs',
@@ -127,4 +133,48 @@ test('when a tick hangs, then it is abandoned after the tick bound and the ticks
     () => JSON.stringify({ started: hung.started(), finished: hung.finished() }),
   );
   t.true(hung.started() >= 3, 'the ticks went on while the first still hung');
+});
+
+test('when this process’s tick consumer stops taking jobs, then it is replaced once the due tick has waited stuckAfterMs, and ticks go on', async (t) => {
+  const prefix = uniqueName('reconcile_schedule_parked');
+  t.teardown(() => obliterate(prefix));
+  const ticks = countingReconciler(0);
+  const schedule = await startSchedule(prefix, 'parked', ticks.reconciler, { stuckAfterMs: 2000 });
+  await waitFor('a first tick', async () => (ticks.finished() >= 1 ? true : undefined));
+
+  // A consumer that no longer fetches, as one whose blocking connection a failover left parked.
+  const parked = schedule.consumer();
+  await parked.pause(true);
+  const before = ticks.finished();
+  await waitFor(
+    'a new consumer and ticks after it',
+    async () => (schedule.consumer() !== parked && ticks.finished() >= before + 2 ? true : undefined),
+    20_000,
+    () => JSON.stringify({ replaced: schedule.consumer() !== parked, ticks: ticks.finished() - before }),
+  );
+  t.pass('the parked consumer was replaced and ticks went on');
+});
+
+test('when the tick queue is paused by an operator, then the consumer is not restarted', async (t) => {
+  const prefix = uniqueName('reconcile_schedule_paused');
+  t.teardown(() => obliterate(prefix));
+  const ticks = countingReconciler(0);
+  const schedule = await startSchedule(prefix, 'paused', ticks.reconciler, { stuckAfterMs: 1000 });
+  await waitFor('a first tick', async () => (ticks.finished() >= 1 ? true : undefined));
+  const consumer = schedule.consumer();
+  const { redisUrl } = await testServices();
+  const connection = createRedisConnection(redisUrl, {
+    role: 'worker',
+    connectionName: 'reconcile-schedule-test:pause',
+  });
+  const queue = new Queue(RECONCILE_QUEUE, { connection, prefix });
+  t.teardown(async () => {
+    await queue.close();
+    connection.disconnect();
+  });
+  await queue.pause();
+  await sleep(3000);
+  t.false(await schedule.checkConsumer(), 'no restart while paused');
+  t.is(schedule.consumer(), consumer, 'the same consumer');
+  await queue.resume();
 });
