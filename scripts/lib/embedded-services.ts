@@ -32,15 +32,34 @@ export async function answers(url: string, defaultPort: number, timeoutMs = 1000
   });
 }
 
+/**
+ * A port nothing listens on, for a process started next to listen on. Drawn from 20000-31999, below
+ * Linux's ephemeral range (32768-60999): a port the kernel hands out there (what `listen(0)` gives)
+ * can be taken as the source port of any outgoing connection of a parallel test before the process
+ * binds it, which failed a CI run with EADDRINUSE. Falls back to `listen(0)` when 100 draws are taken.
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await portFree(port)) return port;
+  }
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));
     });
+  });
+}
+
+/** True when a listener can bind `port` on every address (as the processes bind theirs) right now. */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, () => server.close(() => done(true)));
   });
 }
 

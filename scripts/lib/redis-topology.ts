@@ -7,12 +7,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { answers, spawnRedisServer } from './embedded-services.js';
+import { answers, portFree, spawnRedisServer } from './embedded-services.js';
 
 /** One `redis-server` (data node or sentinel) of a topology. */
 export interface RedisNode {
@@ -82,14 +81,6 @@ function node(port: number, role: RedisNode['role'], child: ChildProcess): Redis
     },
     kill: () => killChild(child, 'SIGKILL', 2000),
   };
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
-  });
 }
 
 /**
