@@ -13,8 +13,10 @@ import {
   describeRedisTopology,
   signalReady,
   ORDERS_QUEUE,
+  withTimeout,
 } from '#common';
 import { createWorkerContainer } from './container.js';
+import { HAND_BACK_MS, SHUTDOWN_SLACK_MS } from './settings.js';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
@@ -35,14 +37,23 @@ async function main(): Promise<void> {
     logger,
     onFirstSignal: () => {
       stopping.abort();
-      void container.close(config.shutdownTimeoutMs).then(async (finished) => {
-        metricsServer?.close();
-        await tracing.shutdown();
-        await profiling.stop();
-        logger.info({ allJobsFinished: finished }, 'worker stopped');
-        logger.flush();
-        process.exit(0);
-      });
+      const bound = config.shutdownTimeoutMs + HAND_BACK_MS + SHUTDOWN_SLACK_MS;
+      void withTimeout(container.close(config.shutdownTimeoutMs), bound, `shutdown did not finish within ${bound} ms`)
+        .catch((err: unknown) => {
+          logger.warn(
+            { err },
+            'shutdown bound passed with connections still closing (Redis or MongoDB away?); exiting anyway',
+          );
+          return false;
+        })
+        .then(async (finished) => {
+          metricsServer?.close();
+          await tracing.shutdown();
+          await profiling.stop();
+          logger.info({ allJobsFinished: finished }, 'worker stopped');
+          logger.flush();
+          process.exit(0);
+        });
     },
   });
 

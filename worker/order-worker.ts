@@ -14,10 +14,7 @@ import { createSeriesRestart } from './processors/job-series.js';
 import { createOrderProcessor, type ProcessorMetrics } from './processors/order-processor.js';
 import type { SagaStepEvent } from './saga/order-saga.js';
 import type { OrderProcessingService } from './services/order-processing-service.js';
-import { LOCK_DURATION_MS, MAX_STALLED_COUNT, STALLED_INTERVAL_MS } from './settings.js';
-
-/** How long the jobs aborted at the shutdown bound get to hand themselves back before a forced close. */
-const HAND_BACK_MS = 3000;
+import { HAND_BACK_MS, LOCK_DURATION_MS, MAX_STALLED_COUNT, STALLED_INTERVAL_MS } from './settings.js';
 
 /** BullMQ's failed reason for a job that stalled more than `maxStalledCount` times. */
 const STALLED_OUT = /stalled more than allowable limit/;

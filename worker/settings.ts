@@ -17,6 +17,14 @@ export const MAX_STALLED_COUNT = 2;
  * stuck (a call on a dead connection) and is abandoned so the next tick can run.
  */
 export const RECONCILE_TICK_TIMEOUT_FLOOR_MS = 60_000;
+/** How long the jobs aborted at the shutdown bound get to hand themselves back before a forced close. */
+export const HAND_BACK_MS = 3000;
+/**
+ * What a shutdown may take past SHUTDOWN_TIMEOUT_MS and the hand-back before the process exits anyway.
+ * With Redis away BullMQ's close never settles (it waits for the connection to come back), so a worker
+ * told to stop during an outage would otherwise never exit.
+ */
+export const SHUTDOWN_SLACK_MS = 2000;
 /** Workers may wait longer for MongoDB than the api: a failed attempt is retried anyway. */
 export const WORKER_MONGO_TIMEOUT_MS = 5000;
 /**

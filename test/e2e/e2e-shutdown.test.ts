@@ -16,6 +16,8 @@ import {
   stopAndExpectCleanExit,
 } from '../helpers/fleet.js';
 import { transitionsOf } from '../helpers/orders.js';
+import { freePort, spawnRedisServer } from '../../scripts/lib/embedded-services.js';
+import { HAND_BACK_MS, SHUTDOWN_SLACK_MS } from '../../worker/settings.js';
 
 /** What a stop may take past SHUTDOWN_TIMEOUT_MS on a busy two-core machine (closing connections, exit). */
 const MARGIN_MS = 3000;
@@ -309,3 +311,40 @@ for (const service of ['api', 'worker', 'health'] as const) {
     },
   );
 }
+
+test.serial(
+  'when a worker is told to stop while Redis is away, then it still exits 0, within SHUTDOWN_TIMEOUT_MS, the hand-back and the slack',
+  async (t) => {
+    const port = await freePort();
+    const redis = await spawnRedisServer(port);
+    t.teardown(() => void redis.kill('SIGKILL'));
+    const shutdownTimeoutMs = 2000;
+    const fleet = await startTestFleet(t, {
+      label: 'e2e_stop_no_redis',
+      workers: 1,
+      api: false,
+      health: false,
+      env: { REDIS_URL: `redis://127.0.0.1:${port}`, SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs) },
+    });
+    const [worker] = fleet.workers;
+    const gone = new Promise((resolve) => redis.once('exit', resolve));
+    redis.kill('SIGKILL');
+    await gone;
+    await sleep(1000);
+
+    const started = Date.now();
+    // Not the default 15 s: BullMQ's close never settles while Redis is away, so only the bound stops it.
+    const status = await worker.stop('SIGTERM', 30_000);
+    const took = Date.now() - started;
+    t.deepEqual(status, { code: 0, signal: null }, 'exits 0, not killed');
+    const bound = shutdownTimeoutMs + HAND_BACK_MS + SHUTDOWN_SLACK_MS + MARGIN_MS;
+    t.true(took < bound, `stopped in ${took} ms (bound ${bound} ms)`);
+    t.is(
+      logEntries(
+        worker,
+        'shutdown bound passed with connections still closing (Redis or MongoDB away?); exiting anyway',
+      ).length,
+      1,
+    );
+  },
+);
