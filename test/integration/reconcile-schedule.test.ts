@@ -1,10 +1,14 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { RECONCILE_QUEUE, createLogger, createRedisConnection } from '#common';
 import { createReconcileSchedule, type ReconcileSchedule } from '../../worker/reconcile-schedule.js';
-import type { ReconcileReport, Reconciler } from '../../worker/services/reconciler-service.js';
+import {
+  emptyReconcileReport,
+  type ReconcileReport,
+  type Reconciler,
+} from '../../worker/services/reconciler-service.js';
 import { LOCK_DURATION_MS, STALLED_INTERVAL_MS } from '../../worker/settings.js';
 import { testServices, uniqueName } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -18,17 +22,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const INTERVAL_MS = 500;
 const logger = createLogger({ service: 'test', level: 'silent' });
 
-const EMPTY_REPORT: ReconcileReport = {
-  unqueued: 0,
-  missingJob: 0,
-  failedJob: 0,
-  compensationDue: 0,
-  reenqueued: 0,
-  eventReadded: 0,
-  scanned: 0,
-  truncated: false,
-};
-
 /** A reconciler whose ticks are counted; the first `hanging` of them never finish (until `release`). */
 function countingReconciler(hanging: number) {
   let started = 0;
@@ -40,7 +33,7 @@ function countingReconciler(hanging: number) {
       started += 1;
       if (started <= hanging) await held;
       finished += 1;
-      return EMPTY_REPORT;
+      return emptyReconcileReport();
     },
   } as Reconciler;
   return { reconciler, started: () => started, finished: () => finished, release: () => release() };
@@ -85,16 +78,37 @@ test.after.always(async () => {
   for (const c of connections) c.disconnect();
 });
 
-async function obliterate(prefix: string) {
+/** The tick queue of `prefix` on its own connection, as an operator's tool would open it. */
+async function openTickQueue(prefix: string) {
   const { redisUrl } = await testServices();
   const connection = createRedisConnection(redisUrl, {
     role: 'worker',
-    connectionName: 'reconcile-schedule-test:clean',
+    connectionName: 'reconcile-schedule-test:tool',
   });
   const queue = new Queue(RECONCILE_QUEUE, { connection, prefix });
-  await queue.obliterate({ force: true }).catch(() => undefined);
-  await queue.close();
-  connection.disconnect();
+  return {
+    queue,
+    async close() {
+      await queue.close();
+      connection.disconnect();
+    },
+  };
+}
+
+async function obliterate(prefix: string) {
+  const tool = await openTickQueue(prefix);
+  await tool.queue.obliterate({ force: true }).catch(() => undefined);
+  await tool.close();
+}
+
+/** A schedule of its own prefix that has run its first tick; its queue is removed after the test. */
+async function tickingSchedule(t: ExecutionContext, label: string, stuckAfterMs: number) {
+  const prefix = uniqueName(`reconcile_schedule_${label}`);
+  t.teardown(() => obliterate(prefix));
+  const ticks = countingReconciler(0);
+  const schedule = await startSchedule(prefix, label, ticks.reconciler, { stuckAfterMs });
+  await waitFor('a first tick', async () => (ticks.finished() >= 1 ? true : undefined));
+  return { prefix, ticks, schedule };
 }
 
 test('when the worker running a tick dies, then another worker runs the next tick once the stalled check hands the slot back (about 15 s, not 30 to 60)', async (t) => {
@@ -136,11 +150,7 @@ test('when a tick hangs, then it is abandoned after the tick bound and the ticks
 });
 
 test('when this process’s tick consumer stops taking jobs, then it is replaced once the due tick has waited stuckAfterMs, and ticks go on', async (t) => {
-  const prefix = uniqueName('reconcile_schedule_parked');
-  t.teardown(() => obliterate(prefix));
-  const ticks = countingReconciler(0);
-  const schedule = await startSchedule(prefix, 'parked', ticks.reconciler, { stuckAfterMs: 2000 });
-  await waitFor('a first tick', async () => (ticks.finished() >= 1 ? true : undefined));
+  const { ticks, schedule } = await tickingSchedule(t, 'parked', 2000);
 
   // A consumer that no longer fetches, as one whose blocking connection a failover left parked.
   const parked = schedule.consumer();
@@ -156,22 +166,11 @@ test('when this process’s tick consumer stops taking jobs, then it is replaced
 });
 
 test('when the tick queue is paused by an operator, then the consumer is not restarted', async (t) => {
-  const prefix = uniqueName('reconcile_schedule_paused');
-  t.teardown(() => obliterate(prefix));
-  const ticks = countingReconciler(0);
-  const schedule = await startSchedule(prefix, 'paused', ticks.reconciler, { stuckAfterMs: 1000 });
-  await waitFor('a first tick', async () => (ticks.finished() >= 1 ? true : undefined));
+  const { prefix, schedule } = await tickingSchedule(t, 'paused', 1000);
   const consumer = schedule.consumer();
-  const { redisUrl } = await testServices();
-  const connection = createRedisConnection(redisUrl, {
-    role: 'worker',
-    connectionName: 'reconcile-schedule-test:pause',
-  });
-  const queue = new Queue(RECONCILE_QUEUE, { connection, prefix });
-  t.teardown(async () => {
-    await queue.close();
-    connection.disconnect();
-  });
+  const tool = await openTickQueue(prefix);
+  t.teardown(() => tool.close());
+  const { queue } = tool;
   await queue.pause();
   await sleep(3000);
   t.false(await schedule.checkConsumer(), 'no restart while paused');

@@ -21,6 +21,20 @@ export interface ReconcileReport {
   truncated: boolean;
 }
 
+/** A tick's report before it has found anything. */
+export function emptyReconcileReport(): ReconcileReport {
+  return {
+    unqueued: 0,
+    missingJob: 0,
+    failedJob: 0,
+    compensationDue: 0,
+    reenqueued: 0,
+    eventReadded: 0,
+    scanned: 0,
+    truncated: false,
+  };
+}
+
 /** Where an order's job stands in Redis. */
 export type JobPresence = 'missing' | 'failed' | 'queued';
 
@@ -183,16 +197,7 @@ export function createReconciler(deps: {
   return {
     async tick(): Promise<ReconcileReport> {
       const before = new Date(now().getTime() - deps.graceMs);
-      const report: ReconcileReport = {
-        unqueued: 0,
-        missingJob: 0,
-        failedJob: 0,
-        compensationDue: 0,
-        reenqueued: 0,
-        eventReadded: 0,
-        scanned: 0,
-        truncated: false,
-      };
+      const report = emptyReconcileReport();
 
       const unqueued = await repository.findUnqueued(before, batchSize);
       report.unqueued = unqueued.length;
